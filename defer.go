@@ -1,0 +1,83 @@
+//go:build linux
+
+package sdevent
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/source"
+)
+
+// AddDefer adds a source that is dispatched in the next iteration
+// (sd_event_add_defer). It starts OneShot; switched On it runs every
+// iteration, taking turns with other On defer sources of its priority.
+func (e *Event) AddDefer(h Handler) (*Source, error) {
+	const op = "add defer"
+	if err := e.addable(op); err != nil {
+		return nil, err
+	}
+	s := e.newSource(source.Defer, source.OneShot)
+	s.handler = h
+	e.setPending(s, true)
+	return s, nil
+}
+
+// AddPost adds a source that becomes pending whenever a non-post source is
+// dispatched, and then competes by priority (sd_event_add_post). It starts
+// On. Added inside a handler it runs in the next iteration. Post sources
+// alone never keep the loop busy.
+func (e *Event) AddPost(h Handler) (*Source, error) {
+	const op = "add post"
+	if err := e.addable(op); err != nil {
+		return nil, err
+	}
+	s := e.newSource(source.Post, source.On)
+	s.handler = h
+	s.postIdx = len(e.post)
+	e.post = append(e.post, s)
+	if e.state == Running && e.current != nil && e.current.kind != source.Post {
+		e.setPending(s, true)
+	}
+	return s, nil
+}
+
+func (e *Event) removePost(s *Source) {
+	i := s.postIdx
+	if i < 0 {
+		return
+	}
+	last := len(e.post) - 1
+	e.post[i] = e.post[last]
+	e.post[i].postIdx = i
+	e.post[last] = nil
+	e.post = e.post[:last]
+	s.postIdx = -1
+}
+
+// AddExit adds a source dispatched when the loop exits, exit sources one per
+// iteration in priority order (sd_event_add_exit). h is required (EINVAL).
+// It starts OneShot.
+func (e *Event) AddExit(h Handler) (*Source, error) {
+	const op = "add exit"
+	if e != nil && h == nil {
+		return nil, opErr(op, unix.EINVAL)
+	}
+	if err := e.addable(op); err != nil {
+		return nil, err
+	}
+	s := e.newSource(source.Exit, source.OneShot)
+	s.handler = h
+	e.exit.Put(s)
+	return s, nil
+}
+
+// addable checks what every Add method checks first.
+func (e *Event) addable(op string) error {
+	if e == nil {
+		return opErr(op, unix.EINVAL)
+	}
+	if e.state == Finished {
+		return opErr(op, unix.ESTALE)
+	}
+	return nil
+}

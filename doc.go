@@ -1,0 +1,76 @@
+// Package sdevent is a port of systemd's sd-event to Go: one event loop that
+// dispatches IO readiness, timers on five clocks, deferred work, post and
+// exit handlers (and, as they land, signals, child processes, inotify and
+// memory pressure) one handler per iteration, in priority order, exactly as
+// sd-event does. It uses no cgo and no goroutine per source.
+//
+// # The loop
+//
+// An iteration has three phases, as in C: Prepare (run prepare callbacks,
+// arm the timers), Wait (poll the kernel once, turn what it reports into
+// pending sources) and Dispatch (call the handler of the pending source that
+// comes first). Run does all three; Loop runs iterations until the loop has
+// exited. A loop's State moves Initial → Armed → Pending → Running →
+// Initial, with Preparing and Exiting seen only inside callbacks and
+// Finished once exiting is done. A phase called in the wrong state returns
+// EBUSY, which is also what a handler gets when it calls Run on its own loop;
+// after Finished, phases and Add methods return ESTALE.
+//
+// Pending sources are dispatched in one order, decided in one place: enabled
+// before disabled, not rate-limited before rate-limited, lower priority value
+// first, and among equals the one that became pending first. Sources that
+// stay pending (On defer sources, level-triggered fds) take turns.
+//
+// # Ownership
+//
+// Reference counting is explicit, as in C, and nothing depends on the
+// garbage collector. A source returned by an Add method holds one reference,
+// the caller's, and one on its loop: a loop lives while its sources do. Unref
+// a source to free it: it leaves the kernel at once (its fd may be closed
+// right after), its owned fd is closed and its destroy callback runs; inside
+// its own handler the freeing waits until the handler returned. A floating
+// source (SetFloating(true)) is owned by the loop instead and freed with it,
+// newest first.
+//
+// # Threading
+//
+// A loop and its sources belong to one goroutine at a time: the one running
+// it. The exception is Invoke, which any goroutine may call to have a
+// function run on the loop, inside a dispatch of its own. Default returns a
+// process-wide loop (reference counted) and may be called from any
+// goroutine. LoopContext stops when a context is done.
+//
+// # Errors
+//
+// Every error is an *Error naming the operation and wrapping the unix.Errno
+// that sd-event returns in the same case, so errors.Is(err, unix.EBUSY)
+// holds exactly where C returns -EBUSY. Bad arguments change nothing. A
+// handler that returns an error does what a negative return does in C: the
+// source is disabled, or, with SetExitOnFailure, the loop exits with the
+// negated errno (EIO for an error that wraps no errno) and Loop returns an
+// error wrapping the handler's. Handler errors never come back from Run or
+// Dispatch. A handler that panics propagates the panic; the loop is then
+// between iterations (Initial), usable, and the source is left as it was
+// when the handler began (a ONESHOT source already switched off).
+//
+// # Differences from C
+//
+//  1. No signal needs blocking: signals will arrive through the Go runtime
+//     (os/signal), so SD_EVENT_SIGNAL_PROCMASK has no meaning, sender
+//     details of a signal are lost and real-time signals coalesce.
+//  2. Children will be watched through pidfds (Linux 5.4+), never with
+//     waitid(P_ALL): other code's children are never reaped.
+//  3. Default is one loop per process, not per thread, and there is no fork
+//     without exec in Go, so C's ECHILD after fork does not arise.
+//  4. Only Invoke (and Default) are goroutine-safe.
+//  5. Waits use epoll_pwait2 with nanosecond timeouts (epoll_pwait rounded up
+//     to milliseconds before Linux 5.11) and never end early, also when the
+//     Go runtime interrupts the thread (EINTR is retried, never reported as a
+//     dispatch).
+//  6. Times are time.Duration on the named clock, not microseconds; Infinity
+//     is USEC_INFINITY. A timer whose coalesced wake-up is already due is not
+//     handed to the kernel: Prepare reports it pending. SetIOFd closes the
+//     replaced fd of a source that owns its fd.
+//  7. Run returns true when an iteration reached the dispatch phase, as C's
+//     sd_event_run returns 1.
+package sdevent

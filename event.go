@@ -1,0 +1,941 @@
+//go:build linux
+
+package sdevent
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/internal/prioq"
+	"github.com/go-sdevent/sdevent/internal/sys"
+	"github.com/go-sdevent/sdevent/priority"
+	"github.com/go-sdevent/sdevent/source"
+)
+
+// Infinity stands for sd-event's USEC_INFINITY: a time that never comes, a
+// timeout that never ends.
+const Infinity time.Duration = math.MaxInt64
+
+// defaultAccuracy is what an accuracy of 0 means, as in sd-event.
+const defaultAccuracy = 250 * time.Millisecond
+
+// State is the phase a loop is in, with the values of sd-event's SD_EVENT_*
+// states.
+type State int
+
+// The loop states, in C's order and with C's values.
+const (
+	Initial   State = iota // SD_EVENT_INITIAL: between iterations
+	Armed                  // SD_EVENT_ARMED: prepared, about to wait
+	Pending                // SD_EVENT_PENDING: something is ready to dispatch
+	Running                // SD_EVENT_RUNNING: a handler runs
+	Exiting                // SD_EVENT_EXITING: an exit handler runs
+	Finished               // SD_EVENT_FINISHED: exit processing is complete
+	Preparing              // SD_EVENT_PREPARING: prepare callbacks run
+)
+
+var stateNames = [...]string{"initial", "armed", "pending", "running", "exiting", "finished", "preparing"}
+
+// String returns the state's name in lower case, as sd-event logs it.
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Epoll user data: a source's slot below tagTimer, a clock's timerfd at
+// tagTimer+index.
+const tagTimer = uint64(1) << 40
+
+// clockData is the per-clock timer machinery: one timerfd, the sources of
+// that clock ordered by their earliest and by their latest acceptable
+// wake-up, and what the timerfd is armed for.
+type clockData struct {
+	clock      int
+	fd         int
+	earliest   prioq.Queue[*Source]
+	latest     prioq.Queue[*Source]
+	next       time.Duration // armed wake-up, Infinity when disarmed
+	needsRearm bool
+}
+
+// Clock indices, in the order sd-event processes the clocks after a poll
+// (monotonic last, since rate limits end on it).
+const (
+	clockRealtime = iota
+	clockBoottime
+	clockRealtimeAlarm
+	clockBoottimeAlarm
+	clockMonotonic
+	nClocks
+)
+
+var clockIDs = [nClocks]int{unix.CLOCK_REALTIME, unix.CLOCK_BOOTTIME, unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM, unix.CLOCK_MONOTONIC}
+
+var clockTypes = [nClocks]source.Type{source.TimeRealtime, source.TimeBoottime, source.TimeRealtimeAlarm, source.TimeBoottimeAlarm, source.TimeMonotonic}
+
+func clockIndex(clock int) int {
+	for i, c := range clockIDs {
+		if c == clock {
+			return i
+		}
+	}
+	return -1
+}
+
+func typeClockIndex(t source.Type) int {
+	for i, ct := range clockTypes {
+		if ct == t {
+			return i
+		}
+	}
+	return -1
+}
+
+// Event is an event loop, the analogue of sd_event. It belongs to one
+// goroutine at a time; only Invoke may be called from others.
+type Event struct {
+	nref  atomic.Int32
+	epfd  int
+	state State
+
+	iteration     uint64
+	seq           uint64 // orders sources that became pending, oldest first
+	exitRequested bool
+	exitCode      int
+	exitErr       error
+	exitOnIdle    bool
+	nBusy         int // enabled sources that keep an exit-on-idle loop running
+
+	pending prioq.Queue[*Source]
+	prepare prioq.Queue[*Source]
+	exit    prioq.Queue[*Source]
+	clocks  [nClocks]clockData
+	post    []*Source
+
+	sources  *Source // newest first
+	nSources int
+	slots    []*Source // IO-like sources by epoll slot
+	free     []int     // unused slots
+
+	events  []unix.EpollEvent
+	current *Source // the source whose handler runs
+
+	ts struct {
+		mono, real, boot time.Duration
+		set, bootSet     bool
+	}
+
+	inv struct {
+		mu     sync.Mutex
+		queue  []func()
+		closed bool
+		fd     int
+		src    *Source
+	}
+
+	isDefault bool
+	watchdog  bool
+}
+
+// New returns a new loop with one reference, the caller's; it mirrors
+// sd_event_new. It creates an epoll fd and an eventfd that Invoke uses.
+func New() (*Event, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, opErr("new", fmt.Errorf("create epoll fd: %w", err))
+	}
+	e := &Event{epfd: epfd, events: make([]unix.EpollEvent, 16)}
+	e.nref.Store(1)
+	e.pending = prioq.Queue[*Source]{Less: pendingBefore, Index: func(s *Source) *int { return &s.pendingIdx }}
+	e.prepare = prioq.Queue[*Source]{Less: prepareBefore, Index: func(s *Source) *int { return &s.prepareIdx }}
+	e.exit = prioq.Queue[*Source]{Less: exitBefore, Index: func(s *Source) *int { return &s.exitIdx }}
+	for i := range e.clocks {
+		d := &e.clocks[i]
+		d.clock, d.fd, d.next = clockIDs[i], -1, Infinity
+		d.earliest = prioq.Queue[*Source]{Less: earliestBefore, Index: func(s *Source) *int { return &s.earliestIdx }}
+		d.latest = prioq.Queue[*Source]{Less: latestBefore, Index: func(s *Source) *int { return &s.latestIdx }}
+	}
+	if err := e.setupInvoke(); err != nil {
+		e.inv.closed = true
+		unix.Close(e.epfd)
+		return nil, opErr("new", err)
+	}
+	return e, nil
+}
+
+var defaultLoop struct {
+	sync.Mutex
+	e *Event
+}
+
+// Default returns the process-wide default loop with a new reference,
+// creating it when there is none; it mirrors sd_event_default. Unlike C, the
+// default loop is per process, not per thread. Default is goroutine-safe.
+func Default() (*Event, error) {
+	defaultLoop.Lock()
+	defer defaultLoop.Unlock()
+	if d := defaultLoop.e; d != nil {
+		for {
+			n := d.nref.Load()
+			if n <= 0 {
+				break
+			}
+			if d.nref.CompareAndSwap(n, n+1) {
+				return d, nil
+			}
+		}
+	}
+	e, err := New()
+	if err != nil {
+		return nil, err
+	}
+	e.isDefault = true
+	defaultLoop.e = e
+	return e, nil
+}
+
+// Ref adds a reference to the loop and returns it (sd_event_ref).
+func (e *Event) Ref() *Event {
+	if e != nil && e.nref.Load() > 0 {
+		e.nref.Add(1)
+	}
+	return e
+}
+
+// Unref drops a reference (sd_event_unref). When the last one goes, the loop
+// releases its floating sources, newest first, and closes its fds. A
+// non-floating source holds a reference on its loop, so a loop with such
+// sources outlives the caller's last Unref.
+func (e *Event) Unref() {
+	if e == nil {
+		return
+	}
+	for {
+		n := e.nref.Load()
+		if n <= 0 {
+			return
+		}
+		if e.nref.CompareAndSwap(n, n-1) {
+			if n == 1 {
+				e.destroy()
+			}
+			return
+		}
+	}
+}
+
+func (e *Event) destroy() {
+	if e.isDefault {
+		defaultLoop.Lock()
+		if defaultLoop.e == e {
+			defaultLoop.e = nil
+		}
+		defaultLoop.Unlock()
+	}
+	// Every source still connected is floating (the others hold a loop
+	// reference); release them newest first, as sd-event does.
+	for s := e.sources; s != nil; s = e.sources {
+		e.disconnect(s)
+		s.Unref()
+	}
+	e.inv.mu.Lock()
+	e.inv.closed = true
+	e.inv.queue = nil
+	if src := e.inv.src; src != nil {
+		e.ioUnregister(src)
+		e.inv.src = nil
+	}
+	if e.inv.fd >= 0 {
+		unix.Close(e.inv.fd)
+		e.inv.fd = -1
+	}
+	e.inv.mu.Unlock()
+	for i := range e.clocks {
+		if d := &e.clocks[i]; d.fd >= 0 {
+			unix.Close(d.fd)
+			d.fd = -1
+		}
+	}
+	unix.Close(e.epfd)
+	e.epfd = -1
+	e.state = Finished
+}
+
+// protect keeps the loop alive while handlers run that may drop the last
+// reference; Unref releases it.
+func (e *Event) protect() { e.nref.Add(1) }
+
+// phase checks that a phase may run: ESTALE on a finished loop, EBUSY in any
+// state but want.
+func (e *Event) phase(op string, want State) error {
+	if e == nil {
+		return opErr(op, unix.EINVAL)
+	}
+	if e.state == Finished {
+		return opErr(op, unix.ESTALE)
+	}
+	if e.state != want {
+		return opErr(op, unix.EBUSY)
+	}
+	return nil
+}
+
+// phaseTimeout is phase for the phases that wait: a negative timeout is
+// EINVAL.
+func (e *Event) phaseTimeout(op string, want State, timeout time.Duration) error {
+	if err := e.phase(op, want); err != nil {
+		return err
+	}
+	if timeout < 0 {
+		return opErr(op, unix.EINVAL)
+	}
+	return nil
+}
+
+// Prepare runs the first phase of an iteration (sd_event_prepare): it
+// increments the iteration counter, runs prepare callbacks, arms the
+// timers and reports whether something is already pending. Then it is
+// either Pending (call Dispatch) or Armed (call Wait).
+//
+// Unlike C, a timer whose coalesced wake-up is already due counts as pending
+// here: no kernel timer is armed for it, and an embedding poller on Fd needs
+// no kernel wake-up to learn of it.
+func (e *Event) Prepare() (bool, error) {
+	if err := e.phase("prepare", Initial); err != nil {
+		return false, err
+	}
+	e.protect()
+	defer e.Unref()
+	return e.prepareIteration()
+}
+
+func (e *Event) prepareIteration() (bool, error) {
+	if !e.exitRequested {
+		e.iteration++
+		e.state = Preparing
+		e.runPrepare()
+		e.state = Initial
+		due, err := e.armTimers()
+		if err != nil {
+			return false, opErr("prepare", err)
+		}
+		if !due && e.nextPending() == nil {
+			// Idle: nothing to dispatch now. With exit-on-idle and no
+			// enabled source left (post and exit sources do not count),
+			// exit instead of waiting for nothing.
+			if !e.exitOnIdle || e.nBusy > 0 {
+				e.state = Armed
+				return false, nil
+			}
+			e.requestExit(0, nil)
+		}
+	}
+	e.state = Armed
+	p, err := e.wait(0)
+	if err == nil && !p {
+		e.state = Armed
+	}
+	return p, err
+}
+
+// Wait polls the kernel for at most timeout (Infinity: no limit) and turns
+// what it reports into pending sources (sd_event_wait). It never returns
+// before the timeout unless something became pending. A negative timeout is
+// EINVAL.
+func (e *Event) Wait(timeout time.Duration) (bool, error) {
+	if err := e.phaseTimeout("wait", Armed, timeout); err != nil {
+		return false, err
+	}
+	e.protect()
+	defer e.Unref()
+	return e.wait(timeout)
+}
+
+func (e *Event) wait(timeout time.Duration) (bool, error) {
+	if e.exitRequested {
+		e.state = Pending
+		return true, nil
+	}
+	if timeout == Infinity {
+		timeout = -1
+	}
+	if err := e.poll(timeout); err != nil {
+		e.state = Initial
+		return false, opErr("wait", err)
+	}
+	for i := range e.clocks {
+		d := &e.clocks[i]
+		if d.earliest.Len() == 0 {
+			continue
+		}
+		expired, err := e.processTimer(d, e.timestamp(i))
+		if err != nil {
+			e.state = Initial
+			return false, opErr("wait", err)
+		}
+		if expired && i == clockMonotonic {
+			// A rate limit ended and its expire callback ran: end this
+			// iteration so that what the callback changed is seen next time.
+			e.state = Initial
+			return false, nil
+		}
+	}
+	if e.nextPending() != nil {
+		e.state = Pending
+		return true, nil
+	}
+	e.state = Initial
+	return false, nil
+}
+
+// poll waits once on the epoll fd and marks what it reports; when the event
+// buffer filled up it grows it and polls again without waiting, as sd-event.
+func (e *Event) poll(timeout time.Duration) error {
+	for first := true; ; first = false {
+		n, err := sys.EpollWait(e.epfd, e.events, timeout)
+		if err != nil {
+			return err
+		}
+		if first {
+			e.takeTimestamp()
+		}
+		for i := range e.events[:n] {
+			if err := e.processEvent(&e.events[i]); err != nil {
+				return err
+			}
+		}
+		if n < len(e.events) || len(e.events) >= 10*max(e.nSources, 1) {
+			return nil
+		}
+		e.events = make([]unix.EpollEvent, 2*len(e.events))
+		timeout = 0
+	}
+}
+
+func (e *Event) processEvent(ev *unix.EpollEvent) error {
+	data := sys.Data(ev)
+	if data >= tagTimer {
+		d := &e.clocks[data-tagTimer]
+		d.next = Infinity // the timerfd fired and is now disarmed
+		return sys.ReadCounter(d.fd)
+	}
+	if data >= uint64(len(e.slots)) {
+		return nil
+	}
+	s := e.slots[data]
+	if s == nil || s.kind != source.IO {
+		return nil
+	}
+	// An IO source that is still pending collects the new revents, so that
+	// readability and writability seen in different polls both reach it.
+	if s.pending {
+		s.io.revents |= ev.Events
+	} else {
+		s.io.revents = ev.Events
+	}
+	e.setPending(s, true)
+	return nil
+}
+
+// takeTimestamp records the time right after a poll: what Now returns until
+// the next poll. BOOTTIME is read only when a boottime timer needs it and is
+// otherwise derived on demand from the monotonic stamp.
+func (e *Event) takeTimestamp() {
+	e.ts.mono = sys.Monotonic()
+	e.ts.real = time.Duration(time.Now().UnixNano())
+	e.ts.set = true
+	e.ts.bootSet = false
+	if e.clocks[clockBoottime].earliest.Len() > 0 || e.clocks[clockBoottimeAlarm].earliest.Len() > 0 {
+		e.ts.boot, _ = sys.Now(unix.CLOCK_BOOTTIME)
+		e.ts.bootSet = true
+	}
+}
+
+func (e *Event) timestamp(i int) time.Duration {
+	switch i {
+	case clockMonotonic:
+		return e.ts.mono
+	case clockRealtime, clockRealtimeAlarm:
+		return e.ts.real
+	}
+	if !e.ts.bootSet {
+		// BOOTTIME and MONOTONIC differ only by time spent suspended, which
+		// cannot have passed since the stamp while this thread ran.
+		boot, _ := sys.Now(unix.CLOCK_BOOTTIME)
+		e.ts.boot = boot - (sys.Monotonic() - e.ts.mono)
+		e.ts.bootSet = true
+	}
+	return e.ts.boot
+}
+
+// Dispatch runs the second phase (sd_event_dispatch): it calls the handler
+// of the pending source that comes first, or, once Exit was called, the
+// next exit source. It reports false only when exiting has finished.
+func (e *Event) Dispatch() (bool, error) {
+	if err := e.phase("dispatch", Pending); err != nil {
+		return false, err
+	}
+	return e.dispatchIteration()
+}
+
+func (e *Event) dispatchIteration() (bool, error) {
+	if e.exitRequested {
+		return e.dispatchExit()
+	}
+	p := e.nextPending()
+	if p == nil {
+		e.state = Initial
+		return true, nil
+	}
+	e.protect()
+	defer e.Unref()
+	e.state = Running
+	err := e.dispatch(p)
+	e.state = Initial
+	return true, opErr("dispatch", err)
+}
+
+func (e *Event) dispatchExit() (bool, error) {
+	p, ok := e.exit.Peek()
+	if !ok || p.offline() {
+		e.state = Finished
+		e.inv.mu.Lock()
+		e.inv.closed = true
+		e.inv.mu.Unlock()
+		return false, nil
+	}
+	e.protect()
+	defer e.Unref()
+	e.iteration++
+	e.state = Exiting
+	err := e.dispatch(p)
+	e.state = Initial
+	return true, opErr("dispatch", err)
+}
+
+// Run runs one iteration, Prepare, Wait (for at most timeout) and Dispatch
+// (sd_event_run). It reports true when something was dispatched. A handler
+// may not call Run on its own loop (EBUSY).
+func (e *Event) Run(timeout time.Duration) (bool, error) {
+	if err := e.phaseTimeout("run", Initial, timeout); err != nil {
+		return false, err
+	}
+	e.protect()
+	defer e.Unref()
+	return e.run(timeout)
+}
+
+func (e *Event) run(timeout time.Duration) (bool, error) {
+	p, err := e.prepareIteration()
+	if err == nil && !p {
+		p, err = e.wait(timeout)
+	}
+	if err != nil || !p {
+		return false, err
+	}
+	if _, err := e.dispatchIteration(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Loop runs iterations until the loop has finished exiting and returns the
+// exit code (sd_event_loop). When a source with exit-on-failure failed, the
+// code is the negated errno of its error and err wraps that error. A
+// finished loop gives EBUSY, as in C.
+func (e *Event) Loop() (int, error) {
+	return e.LoopContext(context.Background())
+}
+
+// LoopContext is Loop that also returns when ctx is done, with an error
+// wrapping ctx.Err(). The loop stays usable: it is between iterations, and a
+// later Loop carries on.
+func (e *Event) LoopContext(ctx context.Context) (int, error) {
+	if e == nil {
+		return 0, opErr("loop", unix.EINVAL)
+	}
+	if e.state != Initial {
+		return 0, opErr("loop", unix.EBUSY)
+	}
+	e.protect()
+	defer e.Unref()
+	done := ctx.Done()
+	if done != nil {
+		stop := context.AfterFunc(ctx, e.wake)
+		defer stop()
+	}
+	for e.state != Finished {
+		if done != nil {
+			select {
+			case <-done:
+				return 0, opErr("loop", ctx.Err())
+			default:
+			}
+		}
+		if _, err := e.run(Infinity); err != nil {
+			return -int(errnoOf(err)), err
+		}
+	}
+	if e.exitErr != nil {
+		return e.exitCode, opErr("loop", e.exitErr)
+	}
+	return e.exitCode, nil
+}
+
+// Exit asks the loop to exit with code (sd_event_exit): from the next
+// iteration on, exit sources are dispatched, one per iteration, and no other
+// source ever again. A later call replaces the code.
+func (e *Event) Exit(code int) error {
+	if e == nil {
+		return opErr("exit", unix.EINVAL)
+	}
+	if e.state == Finished {
+		return opErr("exit", unix.ESTALE)
+	}
+	e.requestExit(code, nil)
+	return nil
+}
+
+func (e *Event) requestExit(code int, cause error) {
+	e.exitRequested = true
+	e.exitCode = code
+	e.exitErr = cause
+}
+
+// ExitCode returns the code passed to Exit (sd_event_get_exit_code);
+// ENODATA when Exit was not called.
+func (e *Event) ExitCode() (int, error) {
+	if e == nil {
+		return 0, opErr("exit code", unix.EINVAL)
+	}
+	if !e.exitRequested {
+		return 0, opErr("exit code", unix.ENODATA)
+	}
+	return e.exitCode, nil
+}
+
+// Now returns the time of clock as of this iteration (sd_event_now): the
+// stamp taken right after the latest poll, constant while the iteration's
+// handlers run, or the live clock before the first poll. The _ALARM clocks
+// read as REALTIME and BOOTTIME; other clocks give EOPNOTSUPP.
+func (e *Event) Now(clock int) (time.Duration, error) {
+	if e == nil {
+		return 0, opErr("now", unix.EINVAL)
+	}
+	i := clockIndex(clock)
+	if i < 0 {
+		return 0, opErr("now", unix.EOPNOTSUPP)
+	}
+	if !e.ts.set {
+		t, err := sys.Now(clock)
+		return t, opErr("now", err)
+	}
+	return e.timestamp(i), nil
+}
+
+// Fd returns the loop's epoll fd (sd_event_get_fd), for embedding the loop
+// in another poller: it is readable when a watched fd or timer is ready.
+// Drive the loop with Prepare, poll Fd, then Wait(0) and Dispatch.
+func (e *Event) Fd() int {
+	if e == nil {
+		return -1
+	}
+	return e.epfd
+}
+
+// State returns the loop's state (sd_event_get_state).
+func (e *Event) State() State {
+	if e == nil {
+		return Finished
+	}
+	return e.state
+}
+
+// Iteration returns the number of iterations begun (sd_event_get_iteration).
+func (e *Event) Iteration() uint64 {
+	if e == nil {
+		return 0
+	}
+	return e.iteration
+}
+
+// SetExitOnIdle makes the loop exit with code 0 once it is idle: nothing is
+// pending and no enabled source other than post and exit sources remains
+// (sd_event_set_exit_on_idle).
+func (e *Event) SetExitOnIdle(on bool) error {
+	if e == nil {
+		return opErr("set exit on idle", unix.EINVAL)
+	}
+	e.exitOnIdle = on
+	return nil
+}
+
+// ExitOnIdle reports whether exit-on-idle is set (sd_event_get_exit_on_idle).
+func (e *Event) ExitOnIdle() bool { return e != nil && e.exitOnIdle }
+
+// nextPending returns the pending source that comes first, if it may run.
+func (e *Event) nextPending() *Source {
+	p, ok := e.pending.Peek()
+	if !ok || p.offline() {
+		return nil
+	}
+	return p
+}
+
+// nextSeq returns the next pending-order stamp.
+func (e *Event) nextSeq() uint64 {
+	e.seq++
+	return e.seq
+}
+
+// runPrepare calls the prepare callbacks of the online sources once per
+// iteration, those prepared longest ago first.
+func (e *Event) runPrepare() {
+	for {
+		s, ok := e.prepare.Peek()
+		if !ok || s.prepareIter == e.iteration || s.offline() {
+			return
+		}
+		s.prepareIter = e.iteration
+		e.prepare.Reshuffle(s)
+		s.dispatching = true
+		err := s.prepareFn(s)
+		s.dispatching = false
+		e.afterCallback(s, err)
+	}
+}
+
+// afterCallback applies a callback's outcome: an error exits the loop when
+// the source has exit-on-failure and disables it; a source unreferenced
+// during its callback is freed now.
+func (e *Event) afterCallback(s *Source, err error) {
+	if err != nil && s.exitOnFailure {
+		e.requestExit(-int(errnoOf(err)),
+			fmt.Errorf("exit on failure of %s source %q: %w", s.kind, s.description, err))
+	}
+	if s.nref == 0 {
+		s.release()
+	} else if err != nil {
+		e.setEnabled(s, source.Off)
+	}
+}
+
+// dispatch runs one source's handler with all that sd-event does around it:
+// the rate limit check, clearing pending, marking post sources, switching
+// ONESHOT off before the handler, and the outcome afterwards.
+func (e *Event) dispatch(s *Source) error {
+	if !s.rl.below() {
+		return e.enterRatelimited(s)
+	}
+	if s.kind != source.Defer && s.kind != source.Exit {
+		e.setPending(s, false)
+	}
+	if s.kind != source.Post {
+		for _, z := range e.post {
+			if !z.offline() {
+				e.setPending(z, true)
+			}
+		}
+	}
+	// ONESHOT is switched off before the handler runs, so that the handler
+	// sees Off and may enable the source again.
+	if s.enabled == source.OneShot {
+		if err := e.setEnabled(s, source.Off); err != nil {
+			return err
+		}
+	}
+	prev := e.current
+	e.current = s
+	s.dispatching = true
+	ok := false
+	defer func() {
+		if !ok { // the handler panicked: leave the loop usable
+			s.dispatching = false
+			e.current = prev
+			e.state = Initial
+			if s.nref == 0 {
+				s.release()
+			}
+		}
+	}()
+	err := s.call()
+	ok = true
+	s.dispatching = false
+	e.current = prev
+	e.afterCallback(s, err)
+	if s.e == e && s.kind == source.Defer && s.enabled == source.On && s.pending {
+		// Equal-priority ON defer sources take turns: the one just run goes
+		// behind the others.
+		s.pendingSeq = e.nextSeq()
+		e.pending.Reshuffle(s)
+	}
+	return nil
+}
+
+// Invoke runs fn on the loop's goroutine, inside a dispatch of its own
+// (state Running, like any handler); it is the only method that may be
+// called from any goroutine. Functions run in the order they were invoked,
+// one per iteration, at priority Normal. After Exit was called they no
+// longer run; once the loop has finished Invoke returns ESTALE.
+func (e *Event) Invoke(fn func()) error {
+	if e == nil || fn == nil {
+		return opErr("invoke", unix.EINVAL)
+	}
+	e.inv.mu.Lock()
+	defer e.inv.mu.Unlock()
+	if e.inv.closed {
+		return opErr("invoke", unix.ESTALE)
+	}
+	e.inv.queue = append(e.inv.queue, fn)
+	if len(e.inv.queue) == 1 {
+		return opErr("invoke", sys.WriteCounter(e.inv.fd))
+	}
+	return nil
+}
+
+// wake makes a blocked Wait return, from any goroutine.
+func (e *Event) wake() {
+	e.inv.mu.Lock()
+	defer e.inv.mu.Unlock()
+	if !e.inv.closed {
+		sys.WriteCounter(e.inv.fd)
+	}
+}
+
+// setupInvoke creates the eventfd behind Invoke and the loop's private,
+// level-triggered IO source on it, which never counts as a user's source.
+func (e *Event) setupInvoke() error {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("create eventfd: %w", err)
+	}
+	e.inv.fd = fd
+	s := e.initSource(&Source{kind: source.IO, internal: true, floating: true})
+	s.io.fd, s.io.events = fd, unix.EPOLLIN
+	s.ioHandler = e.runInvoke
+	s.enabled = source.On
+	s.description = "invoke"
+	if err := e.ioRegister(s, source.On, s.io.events); err != nil {
+		unix.Close(fd)
+		e.inv.fd = -1
+		return err
+	}
+	e.inv.src = s
+	return nil
+}
+
+func (e *Event) runInvoke(_ *Source, fd int, _ uint32) error {
+	e.inv.mu.Lock()
+	var fn func()
+	if q := e.inv.queue; len(q) > 0 {
+		fn = q[0]
+		q[0] = nil
+		e.inv.queue = q[1:]
+	}
+	if len(e.inv.queue) == 0 {
+		e.inv.queue = e.inv.queue[:0:0]
+		sys.ReadCounter(fd)
+	}
+	e.inv.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	return nil
+}
+
+// SetWatchdog turns on pinging systemd's service watchdog from the loop
+// (sd_event_set_watchdog). Without WATCHDOG_USEC in the environment it
+// reports false and no error.
+func (e *Event) SetWatchdog(on bool) (bool, error) {
+	if e == nil {
+		return false, opErr("set watchdog", unix.EINVAL)
+	}
+	if !on {
+		e.watchdog = false
+		return false, nil
+	}
+	if !watchdogRequested() {
+		return false, nil
+	}
+	return false, opErr("set watchdog", fmt.Errorf("watchdog pings are not implemented yet: %w", unix.EOPNOTSUPP))
+}
+
+// Watchdog reports whether the loop pings the service watchdog
+// (sd_event_get_watchdog).
+func (e *Event) Watchdog() bool { return e != nil && e.watchdog }
+
+// --- the dispatch order, stated once ---
+
+// pendingBefore is the order in which pending sources are dispatched:
+// enabled before off, not rate-limited before rate-limited, lower priority
+// value first, then the one that became pending first.
+func pendingBefore(x, y *Source) bool {
+	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
+		return yo
+	}
+	if x.ratelimited != y.ratelimited {
+		return y.ratelimited
+	}
+	if x.priority != y.priority {
+		return x.priority < y.priority
+	}
+	return x.pendingSeq < y.pendingSeq
+}
+
+// prepareBefore orders prepare callbacks: enabled, not rate-limited,
+// prepared longest ago, then by priority.
+func prepareBefore(x, y *Source) bool {
+	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
+		return yo
+	}
+	if x.ratelimited != y.ratelimited {
+		return y.ratelimited
+	}
+	if x.prepareIter != y.prepareIter {
+		return x.prepareIter < y.prepareIter
+	}
+	if x.priority != y.priority {
+		return x.priority < y.priority
+	}
+	return x.serial < y.serial
+}
+
+// exitBefore orders exit sources: enabled first, then by priority, then by
+// age.
+func exitBefore(x, y *Source) bool {
+	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
+		return yo
+	}
+	if x.priority != y.priority {
+		return x.priority < y.priority
+	}
+	return x.serial < y.serial
+}
+
+// timerCandidate: a source worth looking at when its time comes, because it
+// is not pending yet or its rate limit may end.
+func (s *Source) timerCandidate() bool { return !s.pending || s.ratelimited }
+
+func timeBefore(x, y *Source, xt, yt time.Duration) bool {
+	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
+		return yo
+	}
+	if xc, yc := x.timerCandidate(), y.timerCandidate(); xc != yc {
+		return xc
+	}
+	return xt < yt
+}
+
+func earliestBefore(x, y *Source) bool { return timeBefore(x, y, x.timeNext(), y.timeNext()) }
+func latestBefore(x, y *Source) bool   { return timeBefore(x, y, x.timeLatest(), y.timeLatest()) }
+
+// ensure the priority package stays the vocabulary of this one.
+var _ priority.Priority = priority.Normal

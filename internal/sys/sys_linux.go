@@ -1,0 +1,166 @@
+// Package sys holds the raw Linux system calls of the loop that x/sys/unix
+// does not wrap the way the loop needs them: epoll_pwait2 with a nanosecond
+// timeout that never ends early, zero-timeout polls without the scheduler
+// hand-off, and cheap clock reads.
+package sys
+
+import (
+	"errors"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// Monotonic returns CLOCK_MONOTONIC, read through the vDSO as the Go runtime
+// does for its own timers.
+func Monotonic() time.Duration { return time.Duration(nanotime()) }
+
+// Now reads clock (one of the five timerfd clocks; the _ALARM clocks read as
+// their base clocks, as in sd-event).
+func Now(clock int) (time.Duration, error) {
+	switch clock {
+	case unix.CLOCK_MONOTONIC:
+		return Monotonic(), nil
+	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_ALARM:
+		return time.Duration(time.Now().UnixNano()), nil
+	case unix.CLOCK_BOOTTIME, unix.CLOCK_BOOTTIME_ALARM:
+		var ts unix.Timespec
+		_, _, e := unix.RawSyscall(unix.SYS_CLOCK_GETTIME, unix.CLOCK_BOOTTIME, uintptr(unsafe.Pointer(&ts)), 0)
+		if e != 0 {
+			return 0, os.NewSyscallError("clock_gettime", e)
+		}
+		return time.Duration(ts.Nano()), nil
+	}
+	return 0, unix.EOPNOTSUPP
+}
+
+var noPwait2 atomic.Bool
+
+// EpollWait waits on epfd for at most timeout (negative: forever). Unlike
+// epoll_wait(2) it never returns early: an EINTR (the Go runtime preempts
+// goroutines with signals) is retried with the time that is left. A zero
+// timeout polls without handing the thread to the scheduler. It uses
+// epoll_pwait2 (Linux 5.11) for nanosecond timeouts and falls back to
+// epoll_pwait with the timeout rounded up to whole milliseconds.
+func EpollWait(epfd int, events []unix.EpollEvent, timeout time.Duration) (int, error) {
+	if len(events) == 0 {
+		return 0, unix.EINVAL
+	}
+	if timeout == 0 {
+		for {
+			n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
+				uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+			if e == unix.EINTR {
+				continue
+			}
+			if e != 0 {
+				return 0, os.NewSyscallError("epoll_pwait", e)
+			}
+			return int(n), nil
+		}
+	}
+	var deadline time.Duration
+	if timeout > 0 {
+		deadline = Monotonic() + timeout
+	}
+	for {
+		n, err := epollWaitOnce(epfd, events, timeout)
+		if !errors.Is(err, unix.EINTR) {
+			return n, err
+		}
+		if timeout > 0 {
+			if timeout = deadline - Monotonic(); timeout <= 0 {
+				return 0, nil
+			}
+		}
+	}
+}
+
+func epollWaitOnce(epfd int, events []unix.EpollEvent, timeout time.Duration) (int, error) {
+	if !noPwait2.Load() {
+		var tsp *unix.Timespec
+		if timeout >= 0 {
+			ts := unix.NsecToTimespec(int64(timeout))
+			tsp = &ts
+		}
+		n, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(epfd),
+			uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)),
+			uintptr(unsafe.Pointer(tsp)), 0, 0)
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.ENOSYS, unix.EPERM:
+			noPwait2.Store(true)
+		default:
+			return 0, os.NewSyscallError("epoll_pwait2", e)
+		}
+	}
+	msec := -1
+	if timeout >= 0 {
+		ms := (timeout + time.Millisecond - 1) / time.Millisecond
+		msec = int(min(ms, 1<<31-1))
+	}
+	n, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	if e != 0 {
+		return 0, os.NewSyscallError("epoll_pwait", e)
+	}
+	return int(n), nil
+}
+
+// EpollCtl wraps epoll_ctl(2), passing data as the event's 64-bit user data.
+func EpollCtl(epfd, op, fd int, events uint32, data uint64) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(uint32(data)), Pad: int32(uint32(data >> 32))}
+	return unix.EpollCtl(epfd, op, fd, &ev)
+}
+
+// Data returns the 64-bit user data of an epoll event.
+func Data(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// SetTimer arms the timerfd fd at the absolute time t of its clock; t <= 0
+// arms it for the earliest possible moment (1 ns), never disarming it.
+func SetTimer(fd int, t time.Duration) error {
+	if t <= 0 {
+		t = 1
+	}
+	its := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(t))}
+	return os.NewSyscallError("timerfd_settime", unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &its, nil))
+}
+
+// DisarmTimer disarms the timerfd fd.
+func DisarmTimer(fd int) error {
+	var its unix.ItimerSpec
+	return os.NewSyscallError("timerfd_settime", unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &its, nil))
+}
+
+// ReadCounter drains an eventfd or timerfd; EAGAIN is no error.
+func ReadCounter(fd int) error {
+	var buf [8]byte
+	_, err := unix.Read(fd, buf[:])
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return nil
+	}
+	return os.NewSyscallError("read", err)
+}
+
+// WriteCounter adds one to an eventfd. EAGAIN (the counter is saturated, so
+// the fd is readable anyway) is no error.
+func WriteCounter(fd int) error {
+	buf := [8]byte{1}
+	if one := uint64(1); *(*byte)(unsafe.Pointer(&one)) == 0 { // big endian
+		buf = [8]byte{7: 1}
+	}
+	_, err := unix.Write(fd, buf[:])
+	if err == unix.EAGAIN {
+		return nil
+	}
+	return os.NewSyscallError("write", err)
+}

@@ -1,0 +1,219 @@
+//go:build linux
+
+package sdevent
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/internal/sys"
+	"github.com/go-sdevent/sdevent/source"
+)
+
+// validIOEvents are the epoll events an IO source may ask for.
+const validIOEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI |
+	unix.EPOLLERR | unix.EPOLLHUP | unix.EPOLLET
+
+// AddIO watches fd for events (EPOLLIN, EPOLLOUT, ..., EPOLLET for edge
+// triggering) and calls h when it is ready (sd_event_add_io). The source
+// starts On; it does not own fd unless SetIOFdOwn(true). Errors: fd < 0
+// EBADF; unknown events EINVAL; an fd epoll refuses (a regular file) EPERM;
+// fd already watched by this loop EEXIST; finished loop ESTALE. A nil h
+// exits the loop with the userdata as code.
+func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
+	op := func() string { return fmt.Sprintf("add io %d", fd) }
+	switch {
+	case e == nil:
+		return nil, opErr(op(), unix.EINVAL)
+	case fd < 0:
+		return nil, opErr(op(), unix.EBADF)
+	case events&^validIOEvents != 0:
+		return nil, opErr(op(), unix.EINVAL)
+	case e.state == Finished:
+		return nil, opErr(op(), unix.ESTALE)
+	}
+	s := e.newSource(source.IO, source.On)
+	s.io.fd, s.io.events = fd, events
+	s.ioHandler = h
+	if err := e.ioRegister(s, source.On, events); err != nil {
+		s.nref = 0
+		s.release()
+		return nil, opErr(op(), err)
+	}
+	return s, nil
+}
+
+func (e *Event) takeSlot(s *Source) {
+	if s.slot >= 0 {
+		return
+	}
+	if n := len(e.free); n > 0 {
+		s.slot = e.free[n-1]
+		e.free = e.free[:n-1]
+		e.slots[s.slot] = s
+		return
+	}
+	s.slot = len(e.slots)
+	e.slots = append(e.slots, s)
+}
+
+func (e *Event) releaseSlot(s *Source) {
+	if s.slot < 0 {
+		return
+	}
+	e.slots[s.slot] = nil
+	e.free = append(e.free, s.slot)
+	s.slot = -1
+}
+
+// ioRegister adds or modifies the fd's epoll registration; ONESHOT sources
+// are registered with EPOLLONESHOT.
+func (e *Event) ioRegister(s *Source, enabled source.Enabled, events uint32) error {
+	if enabled == source.OneShot {
+		events |= unix.EPOLLONESHOT
+	}
+	e.takeSlot(s)
+	op := unix.EPOLL_CTL_ADD
+	if s.io.registered {
+		op = unix.EPOLL_CTL_MOD
+	}
+	if err := sys.EpollCtl(e.epfd, op, s.io.fd, events, uint64(s.slot)); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	s.io.registered = true
+	return nil
+}
+
+// ioUnregister removes the fd from epoll. The caller may have closed the fd
+// already, which removed it anyway, so errors do not matter.
+func (e *Event) ioUnregister(s *Source) {
+	if !s.io.registered {
+		return
+	}
+	unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, s.io.fd, nil)
+	s.io.registered = false
+}
+
+func (s *Source) ioOnly(op string) error {
+	if s == nil {
+		return opErr(op, unix.EINVAL)
+	}
+	if s.kind != source.IO || s.internal {
+		return opErr(op, unix.EDOM)
+	}
+	return nil
+}
+
+// IOFd returns the watched fd (sd_event_source_get_io_fd).
+func (s *Source) IOFd() (int, error) {
+	if err := s.ioOnly("io fd"); err != nil {
+		return -1, err
+	}
+	return s.io.fd, nil
+}
+
+// SetIOFd watches fd instead (sd_event_source_set_io_fd), keeping events
+// and enablement. If the source owns its fd, the old one is closed. On
+// failure the old fd stays watched.
+func (s *Source) SetIOFd(fd int) error {
+	const op = "set io fd"
+	if fd < 0 {
+		return opErr(op, unix.EBADF)
+	}
+	if err := s.ioOnly(op); err != nil {
+		return err
+	}
+	if s.e == nil {
+		return opErr(op, unix.ESTALE)
+	}
+	old := s.io.fd
+	if old == fd {
+		return nil
+	}
+	e := s.e
+	if s.offline() {
+		s.io.fd = fd
+		s.io.registered = false
+	} else {
+		s.io.fd, s.io.registered = fd, false
+		if err := e.ioRegister(s, s.enabled, s.io.events); err != nil {
+			s.io.fd, s.io.registered = old, true
+			return opErr(op, err)
+		}
+		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, old, nil)
+	}
+	if s.io.owned && old >= 0 {
+		unix.Close(old)
+	}
+	return nil
+}
+
+// IOFdOwn reports whether the source closes its fd when it is freed
+// (sd_event_source_get_io_fd_own).
+func (s *Source) IOFdOwn() (bool, error) {
+	if err := s.ioOnly("io fd own"); err != nil {
+		return false, err
+	}
+	return s.io.owned, nil
+}
+
+// SetIOFdOwn makes the source close its fd when it is freed and when SetIOFd
+// replaces it (sd_event_source_set_io_fd_own).
+func (s *Source) SetIOFdOwn(own bool) error {
+	if err := s.ioOnly("set io fd own"); err != nil {
+		return err
+	}
+	s.io.owned = own
+	return nil
+}
+
+// IOEvents returns the events watched for (sd_event_source_get_io_events).
+func (s *Source) IOEvents() (uint32, error) {
+	if err := s.ioOnly("io events"); err != nil {
+		return 0, err
+	}
+	return s.io.events, nil
+}
+
+// SetIOEvents changes the events watched for and clears pending
+// (sd_event_source_set_io_events). With EPOLLET it always re-registers, which
+// resets the edge.
+func (s *Source) SetIOEvents(events uint32) error {
+	const op = "set io events"
+	if err := s.ioOnly(op); err != nil {
+		return err
+	}
+	if events&^validIOEvents != 0 {
+		return opErr(op, unix.EINVAL)
+	}
+	e, err := s.live(op)
+	if err != nil {
+		return err
+	}
+	if s.io.events == events && events&unix.EPOLLET == 0 {
+		return nil
+	}
+	e.setPending(s, false)
+	if s.online() {
+		if err := e.ioRegister(s, s.enabled, events); err != nil {
+			return opErr(op, err)
+		}
+	}
+	s.io.events = events
+	return nil
+}
+
+// IORevents returns the events seen ready while the source is pending
+// (sd_event_source_get_io_revents); ENODATA when it is not pending.
+func (s *Source) IORevents() (uint32, error) {
+	const op = "io revents"
+	if err := s.ioOnly(op); err != nil {
+		return 0, err
+	}
+	if !s.pending {
+		return 0, opErr(op, unix.ENODATA)
+	}
+	return s.io.revents, nil
+}

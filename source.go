@@ -1,0 +1,745 @@
+//go:build linux
+
+package sdevent
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/internal/sys"
+	"github.com/go-sdevent/sdevent/priority"
+	"github.com/go-sdevent/sdevent/source"
+)
+
+// Handler is the handler of defer, post, exit and memory pressure sources,
+// and the type of prepare and rate-limit-expire callbacks. A non-nil error
+// disables the source, or with exit-on-failure makes the loop exit.
+type Handler func(s *Source) error
+
+// IOHandler handles an IO source: fd is ready with revents (EPOLLIN, ...).
+type IOHandler func(s *Source, fd int, revents uint32) error
+
+// TimeHandler handles a time source; t is the time it was scheduled for.
+type TimeHandler func(s *Source, t time.Duration) error
+
+// Source is an event source, the analogue of sd_event_source. A source
+// returned by an Add method holds one reference, the caller's, and (unless
+// floating) one on its loop.
+type Source struct {
+	e        *Event // nil once disconnected from its loop
+	kind     source.Type
+	nref     int
+	enabled  source.Enabled
+	priority priority.Priority
+	serial   uint64
+
+	pending     bool
+	pendingSeq  uint64
+	pendingIdx  int
+	prepareIdx  int
+	prepareIter uint64
+	earliestIdx int
+	latestIdx   int
+	exitIdx     int
+	postIdx     int
+	slot        int
+	tclock      *clockData // the time queues the source sits in
+
+	dispatching   bool
+	floating      bool
+	internal      bool
+	exitOnFailure bool
+	ratelimited   bool
+	hasDesc       bool
+
+	prev, next *Source // the loop's list of sources, newest first
+
+	description string
+	userdata    any
+	destroyFn   func(userdata any)
+	prepareFn   Handler
+	expireFn    Handler
+	rl          ratelimit
+
+	io struct {
+		fd         int
+		events     uint32
+		revents    uint32
+		registered bool
+		owned      bool
+	}
+	time struct {
+		next, accuracy time.Duration
+	}
+
+	handler     Handler
+	ioHandler   IOHandler
+	timeHandler TimeHandler
+}
+
+// ratelimit allows at most burst dispatches in each window of interval, a
+// window beginning with the first dispatch after the previous one ended.
+type ratelimit struct {
+	interval time.Duration
+	burst    uint
+	begin    time.Duration
+	num      uint
+}
+
+func (r *ratelimit) configured() bool { return r.interval > 0 && r.burst > 0 }
+
+// below counts a dispatch attempt on the live monotonic clock and reports
+// whether it is within the limit.
+func (r *ratelimit) below() bool {
+	if !r.configured() {
+		return true
+	}
+	now := sys.Monotonic()
+	if r.begin <= 0 || now-r.begin > r.interval {
+		r.begin, r.num = now, 1
+		return true
+	}
+	if r.num < ^uint(0) {
+		r.num++
+	}
+	return r.num <= r.burst
+}
+
+func (r *ratelimit) reset() { r.begin, r.num = 0, 0 }
+
+// end is when the current window closes.
+func (r *ratelimit) end() time.Duration { return addSat(r.begin, r.interval) }
+
+func addSat(a, b time.Duration) time.Duration {
+	if b >= Infinity-a {
+		return Infinity
+	}
+	return a + b
+}
+
+func (s *Source) online() bool  { return s.enabled != source.Off && !s.ratelimited }
+func (s *Source) offline() bool { return !s.online() }
+
+// busy reports whether the source keeps an exit-on-idle loop running.
+func (s *Source) busy() bool {
+	return !s.internal && s.enabled != source.Off && s.kind != source.Post && s.kind != source.Exit
+}
+
+// initSource fills in what every source starts with.
+func (e *Event) initSource(s *Source) *Source {
+	s.e = e
+	s.nref = 1
+	s.pendingIdx, s.prepareIdx, s.earliestIdx, s.latestIdx, s.exitIdx, s.postIdx, s.slot = -1, -1, -1, -1, -1, -1, -1
+	s.io.fd = -1
+	e.seq++
+	s.serial = e.seq
+	return s
+}
+
+// newSource creates a source of kind, linked into the loop, holding a loop
+// reference, with its enablement set.
+func (e *Event) newSource(kind source.Type, enabled source.Enabled) *Source {
+	s := e.initSource(&Source{kind: kind})
+	e.nref.Add(1)
+	s.next = e.sources
+	if e.sources != nil {
+		e.sources.prev = s
+	}
+	e.sources = s
+	e.nSources++
+	e.setEnabledField(s, enabled)
+	return s
+}
+
+// setEnabledField is the one place that writes s.enabled, keeping the count
+// of busy sources for exit-on-idle.
+func (e *Event) setEnabledField(s *Source, m source.Enabled) {
+	was := s.busy()
+	s.enabled = m
+	if now := s.busy(); now != was {
+		if now {
+			e.nBusy++
+		} else {
+			e.nBusy--
+		}
+	}
+}
+
+// disconnect takes the source out of everything of its loop: the kernel,
+// the queues, the source list. The source object stays valid.
+func (e *Event) disconnect(s *Source) {
+	if s.e != e || e == nil {
+		return
+	}
+	switch {
+	case s.kind == source.IO:
+		e.ioUnregister(s)
+		e.releaseSlot(s)
+	case s.kind.IsTime():
+		if !s.ratelimited {
+			e.timeRemove(s)
+		}
+	case s.kind == source.Post:
+		e.removePost(s)
+	case s.kind == source.Exit:
+		e.exit.Remove(s)
+	}
+	if s.pending {
+		e.pending.Remove(s)
+		s.pending = false
+	}
+	if s.prepareIdx >= 0 {
+		e.prepare.Remove(s)
+	}
+	if s.ratelimited {
+		e.timeRemove(s)
+	}
+	if s.busy() {
+		e.nBusy--
+	}
+	if s.internal {
+		s.e = nil
+		return
+	}
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		e.sources = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.prev, s.next = nil, nil
+	e.nSources--
+	s.e = nil
+	if !s.floating {
+		e.Unref()
+	}
+}
+
+// release frees a source whose last reference is gone: disconnected, its
+// owned fd closed, its destroy callback called.
+func (s *Source) release() {
+	if s.e != nil {
+		s.e.disconnect(s)
+	}
+	if s.kind == source.IO && s.io.owned && s.io.fd >= 0 {
+		unix.Close(s.io.fd)
+		s.io.fd = -1
+	}
+	if fn := s.destroyFn; fn != nil {
+		s.destroyFn = nil
+		fn(s.userdata)
+	}
+}
+
+// Ref adds a reference (sd_event_source_ref) and returns s.
+func (s *Source) Ref() *Source {
+	if s != nil {
+		s.nref++
+	}
+	return s
+}
+
+// Unref drops a reference (sd_event_source_unref). When the last goes, the
+// source is disconnected at once (its fd leaves epoll, so the caller may
+// close it right away) and freed, which runs its destroy callback. Inside
+// the source's own handler, freeing and the destroy callback wait until the
+// handler has returned.
+func (s *Source) Unref() {
+	if s == nil || s.nref <= 0 {
+		return
+	}
+	s.nref--
+	if s.nref > 0 {
+		return
+	}
+	if s.dispatching {
+		if s.e != nil {
+			s.e.disconnect(s)
+		}
+		return
+	}
+	s.release()
+}
+
+// DisableUnref switches the source off, then drops a reference
+// (sd_event_source_disable_unref).
+func (s *Source) DisableUnref() {
+	if s == nil {
+		return
+	}
+	s.SetEnabled(source.Off)
+	s.Unref()
+}
+
+// Event returns the source's loop (sd_event_source_get_event), nil once the
+// source was disconnected from it.
+func (s *Source) Event() *Event {
+	if s == nil {
+		return nil
+	}
+	return s.e
+}
+
+// Userdata returns the value set with SetUserdata
+// (sd_event_source_get_userdata). A nil handler uses an int userdata as the
+// code it exits with.
+func (s *Source) Userdata() any {
+	if s == nil {
+		return nil
+	}
+	return s.userdata
+}
+
+// SetUserdata sets the value passed to the destroy callback and returns the
+// previous one (sd_event_source_set_userdata).
+func (s *Source) SetUserdata(v any) (old any) {
+	if s == nil {
+		return nil
+	}
+	old, s.userdata = s.userdata, v
+	return old
+}
+
+// SetDescription names the source for logs and errors
+// (sd_event_source_set_description).
+func (s *Source) SetDescription(d string) error {
+	if s == nil {
+		return opErr("set description", unix.EINVAL)
+	}
+	s.description, s.hasDesc = d, true
+	return nil
+}
+
+// Description returns the source's name; ENXIO when none was set
+// (sd_event_source_get_description).
+func (s *Source) Description() (string, error) {
+	if s == nil {
+		return "", opErr("description", unix.EINVAL)
+	}
+	if !s.hasDesc {
+		return "", opErr("description", unix.ENXIO)
+	}
+	return s.description, nil
+}
+
+// live returns the source's loop for an operation that changes it: EINVAL
+// for a nil source, ESTALE when the source was disconnected or its loop has
+// finished.
+func (s *Source) live(op string) (*Event, error) {
+	if s == nil {
+		return nil, opErr(op, unix.EINVAL)
+	}
+	if s.e == nil || s.e.state == Finished {
+		return nil, opErr(op, unix.ESTALE)
+	}
+	return s.e, nil
+}
+
+// SetPrepare sets a callback that runs once per iteration before the loop
+// polls, while the source is enabled (sd_event_source_set_prepare); nil
+// removes it. Exit sources: EDOM.
+func (s *Source) SetPrepare(h Handler) error {
+	const op = "set prepare"
+	if s != nil && s.kind == source.Exit {
+		return opErr(op, unix.EDOM)
+	}
+	e, err := s.live(op)
+	if err != nil {
+		return err
+	}
+	switch {
+	case h == nil && s.prepareFn != nil:
+		e.prepare.Remove(s)
+	case h != nil && s.prepareFn == nil:
+		defer e.prepare.Put(s)
+	}
+	s.prepareFn = h
+	return nil
+}
+
+// Pending reports whether the source waits to be dispatched
+// (sd_event_source_get_pending). Exit sources: EDOM; finished loop: ESTALE.
+func (s *Source) Pending() (bool, error) {
+	const op = "pending"
+	if s != nil && s.kind == source.Exit {
+		return false, opErr(op, unix.EDOM)
+	}
+	if _, err := s.live(op); err != nil {
+		return false, err
+	}
+	return s.pending, nil
+}
+
+// Priority returns the source's priority (sd_event_source_get_priority).
+func (s *Source) Priority() (priority.Priority, error) {
+	if s == nil {
+		return 0, opErr("priority", unix.EINVAL)
+	}
+	return s.priority, nil
+}
+
+// SetPriority sets the priority: among pending sources the lowest value is
+// dispatched first (sd_event_source_set_priority).
+func (s *Source) SetPriority(p priority.Priority) error {
+	e, err := s.live("set priority")
+	if err != nil {
+		return err
+	}
+	if s.priority == p {
+		return nil
+	}
+	s.priority = p
+	e.ppReshuffle(s)
+	if s.kind == source.Exit {
+		e.exit.Reshuffle(s)
+	}
+	return nil
+}
+
+// Enabled returns the source's enablement (sd_event_source_get_enabled).
+func (s *Source) Enabled() (source.Enabled, error) {
+	if s == nil {
+		return source.Off, opErr("enabled", unix.EINVAL)
+	}
+	return s.enabled, nil
+}
+
+// SetEnabled switches the source On, Off or OneShot
+// (sd_event_source_set_enabled). Off takes it out of the kernel and clears
+// pending (defer and exit sources stay pending); switching it back on clears
+// pending too. Between On and OneShot the change takes effect at once. On a
+// finished loop only Off succeeds.
+func (s *Source) SetEnabled(m source.Enabled) error {
+	const op = "set enabled"
+	if !m.Valid() {
+		return opErr(op, unix.EINVAL)
+	}
+	if s == nil {
+		if m == source.Off {
+			return nil
+		}
+		return opErr(op, unix.EINVAL)
+	}
+	if s.e == nil || s.e.state == Finished {
+		if m == source.Off {
+			if s.e == nil {
+				s.enabled = source.Off
+			}
+			return nil
+		}
+		return opErr(op, unix.ESTALE)
+	}
+	return opErr(op, s.e.setEnabled(s, m))
+}
+
+func (e *Event) setEnabled(s *Source, m source.Enabled) error {
+	if s.enabled == m {
+		return nil
+	}
+	if m == source.Off {
+		e.offline(s, m, s.ratelimited)
+	} else if s.enabled != source.Off {
+		// ON <-> ONESHOT: the kernel registration encodes the difference
+		// (EPOLLONESHOT), so it is renewed at once.
+		if s.online() {
+			if err := e.register(s, m); err != nil {
+				return err
+			}
+		}
+		e.setEnabledField(s, m)
+		return nil
+	} else if err := e.online(s, m, s.ratelimited); err != nil {
+		return err
+	}
+	e.ppReshuffle(s)
+	return nil
+}
+
+// offline takes the source out of the kernel; enabled is Off, or the
+// source enters its rate limit.
+func (e *Event) offline(s *Source, enabled source.Enabled, ratelimited bool) {
+	if s.enabled != source.Off && enabled == source.Off && s.kind != source.Defer && s.kind != source.Exit {
+		e.setPending(s, false)
+	}
+	e.setEnabledField(s, enabled)
+	s.ratelimited = ratelimited
+	switch s.kind {
+	case source.IO:
+		e.ioUnregister(s)
+	case source.Exit:
+		e.exit.Reshuffle(s)
+	}
+	e.timeReshuffle(s)
+}
+
+// online puts the source back into the kernel when it is enabled and not
+// rate-limited; otherwise it only records the state.
+func (e *Event) online(s *Source, enabled source.Enabled, ratelimited bool) error {
+	if s.enabled == source.Off && enabled != source.Off && s.kind != source.Defer && s.kind != source.Exit {
+		e.setPending(s, false)
+	}
+	if enabled != source.Off && !ratelimited {
+		if err := e.register(s, enabled); err != nil {
+			return err
+		}
+	}
+	e.setEnabledField(s, enabled)
+	s.ratelimited = ratelimited
+	if s.kind == source.Exit {
+		e.exit.Reshuffle(s)
+	}
+	e.timeReshuffle(s)
+	return nil
+}
+
+// register puts an online source's kernel object into epoll with the
+// enablement's flags.
+func (e *Event) register(s *Source, enabled source.Enabled) error {
+	if s.kind == source.IO {
+		return e.ioRegister(s, enabled, s.io.events)
+	}
+	return nil
+}
+
+func (e *Event) ppReshuffle(s *Source) {
+	if s.pending {
+		e.pending.Reshuffle(s)
+	}
+	if s.prepareIdx >= 0 {
+		e.prepare.Reshuffle(s)
+	}
+}
+
+// setPending marks the source pending or not; a source that becomes pending
+// is stamped so that older pending sources go first.
+func (e *Event) setPending(s *Source, b bool) {
+	if s.pending == b {
+		return
+	}
+	s.pending = b
+	if b {
+		s.pendingSeq = e.nextSeq()
+		e.pending.Put(s)
+	} else {
+		e.pending.Remove(s)
+	}
+	if s.kind.IsTime() {
+		e.timeReshuffle(s)
+	}
+}
+
+// Floating reports whether the loop owns the source
+// (sd_event_source_get_floating).
+func (s *Source) Floating() bool { return s != nil && s.floating }
+
+// SetFloating hands the source to the loop or takes it back
+// (sd_event_source_set_floating). SetFloating(true) gives the loop a
+// reference of its own and drops the source's reference on the loop: the
+// caller then drops its own reference, and the loop frees the source when it
+// is freed itself. SetFloating(false) undoes that; the caller must hold a
+// reference first. A disconnected source gives ESTALE.
+func (s *Source) SetFloating(b bool) error {
+	const op = "set floating"
+	if s == nil {
+		return opErr(op, unix.EINVAL)
+	}
+	if s.floating == b {
+		return nil
+	}
+	e := s.e
+	if e == nil {
+		return opErr(op, unix.ESTALE)
+	}
+	s.floating = b
+	if b {
+		s.nref++
+		e.Unref()
+	} else {
+		e.nref.Add(1)
+		s.Unref()
+	}
+	return nil
+}
+
+// ExitOnFailure reports whether a handler error makes the loop exit
+// (sd_event_source_get_exit_on_failure).
+func (s *Source) ExitOnFailure() bool { return s != nil && s.exitOnFailure }
+
+// SetExitOnFailure makes a failing handler (or prepare or expire callback)
+// exit the loop with the negated errno of its error, instead of only
+// disabling the source (sd_event_source_set_exit_on_failure). Exit sources:
+// EDOM.
+func (s *Source) SetExitOnFailure(b bool) error {
+	const op = "set exit on failure"
+	if s == nil {
+		return opErr(op, unix.EINVAL)
+	}
+	if s.kind == source.Exit {
+		return opErr(op, unix.EDOM)
+	}
+	s.exitOnFailure = b
+	return nil
+}
+
+// SetDestroyCallback sets a function called with the userdata when the
+// source is freed (sd_event_source_set_destroy_callback): at the last Unref,
+// or after the handler returns when that happened inside it.
+func (s *Source) SetDestroyCallback(cb func(userdata any)) error {
+	if s == nil {
+		return opErr("set destroy callback", unix.EINVAL)
+	}
+	s.destroyFn = cb
+	return nil
+}
+
+// SetRatelimit allows at most burst dispatches per interval
+// (sd_event_source_set_ratelimit); (0, 0) removes the limit. Setting it
+// starts afresh, not rate-limited. Child, post and exit sources: EDOM.
+func (s *Source) SetRatelimit(interval time.Duration, burst uint) error {
+	const op = "set ratelimit"
+	if s == nil {
+		return opErr(op, unix.EINVAL)
+	}
+	if !s.kind.CanRatelimit() {
+		return opErr(op, unix.EDOM)
+	}
+	if interval < 0 || (interval == 0) != (burst == 0) {
+		return opErr(op, unix.EINVAL)
+	}
+	if s.e == nil {
+		return opErr(op, unix.ESTALE)
+	}
+	if _, err := s.e.leaveRatelimit(s, false); err != nil {
+		return opErr(op, err)
+	}
+	s.rl = ratelimit{interval: interval, burst: burst}
+	return nil
+}
+
+// Ratelimit returns the rate limit (sd_event_source_get_ratelimit); ENOEXEC
+// when none is set, EDOM for kinds that take none.
+func (s *Source) Ratelimit() (interval time.Duration, burst uint, err error) {
+	const op = "ratelimit"
+	if s == nil {
+		return 0, 0, opErr(op, unix.EINVAL)
+	}
+	if !s.kind.CanRatelimit() {
+		return 0, 0, opErr(op, unix.EDOM)
+	}
+	if !s.rl.configured() {
+		return 0, 0, opErr(op, unix.ENOEXEC)
+	}
+	return s.rl.interval, s.rl.burst, nil
+}
+
+// IsRatelimited reports whether the source is held back by its rate limit
+// (sd_event_source_is_ratelimited).
+func (s *Source) IsRatelimited() bool {
+	return s != nil && s.kind.CanRatelimit() && s.rl.configured() && s.ratelimited
+}
+
+// SetRatelimitExpireCallback sets a callback run when the source leaves its
+// rate limit because the window ended
+// (sd_event_source_set_ratelimit_expire_callback).
+func (s *Source) SetRatelimitExpireCallback(h Handler) error {
+	const op = "set ratelimit expire callback"
+	if s == nil {
+		return opErr(op, unix.EINVAL)
+	}
+	if !s.kind.CanRatelimit() {
+		return opErr(op, unix.EDOM)
+	}
+	s.expireFn = h
+	return nil
+}
+
+// LeaveRatelimit ends the rate-limited state early, without calling the
+// expire callback, and reports whether the source was rate-limited
+// (sd_event_source_leave_ratelimit).
+func (s *Source) LeaveRatelimit() (bool, error) {
+	const op = "leave ratelimit"
+	if s == nil {
+		return false, opErr(op, unix.EINVAL)
+	}
+	if !s.kind.CanRatelimit() || !s.rl.configured() || !s.ratelimited || s.e == nil {
+		return false, nil
+	}
+	if _, err := s.e.leaveRatelimit(s, false); err != nil {
+		return false, opErr(op, err)
+	}
+	return true, nil
+}
+
+// enterRatelimited takes the source offline until its window ends, keeping
+// its enablement and pending state; the end of the window is watched like a
+// CLOCK_MONOTONIC timer.
+func (e *Event) enterRatelimited(s *Source) error {
+	if s.ratelimited {
+		return nil
+	}
+	mono := &e.clocks[clockMonotonic]
+	if err := e.setupClock(mono); err != nil {
+		return err
+	}
+	if s.kind.IsTime() {
+		e.timeRemove(s)
+	}
+	e.timePut(s, mono)
+	e.offline(s, s.enabled, true)
+	e.ppReshuffle(s)
+	return nil
+}
+
+// leaveRatelimit brings the source back online; with runCallback (the
+// window ended) it calls the expire callback and reports that it did.
+func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
+	if !s.ratelimited {
+		return false, nil
+	}
+	e.timeRemove(s)
+	if s.kind.IsTime() {
+		e.timePut(s, &e.clocks[typeClockIndex(s.kind)])
+	}
+	if err := e.online(s, s.enabled, false); err != nil {
+		// Stay rate-limited; the next iteration may do better.
+		if s.kind.IsTime() {
+			e.timeRemove(s)
+		}
+		e.timePut(s, &e.clocks[clockMonotonic])
+		return false, err
+	}
+	e.ppReshuffle(s)
+	s.rl.reset()
+	if !runCallback || s.expireFn == nil {
+		return false, nil
+	}
+	s.dispatching = true
+	err := s.expireFn(s)
+	s.dispatching = false
+	e.afterCallback(s, err)
+	return true, nil
+}
+
+// call runs the source's handler, or the default handler, which exits the
+// loop with the userdata as code when it is an int.
+func (s *Source) call() error {
+	switch {
+	case s.kind == source.IO:
+		if s.ioHandler != nil {
+			return s.ioHandler(s, s.io.fd, s.io.revents)
+		}
+	case s.kind.IsTime():
+		if s.timeHandler != nil {
+			return s.timeHandler(s, s.time.next)
+		}
+	default:
+		if s.handler != nil {
+			return s.handler(s)
+		}
+	}
+	code, _ := s.userdata.(int)
+	return s.e.Exit(code)
+}
