@@ -1,0 +1,19 @@
+//go:build !linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// demo needs Linux, like the library: elsewhere every constructor of
+// package sdevent fails with errors.ErrUnsupported.
+func demo(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("demo", "", "Runs a small event loop (Linux only).", stderr)
+	if rc := parseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	fmt.Fprintln(stderr, "sdevent demo: go-sdevent runs on Linux only")
+	return exitFailure
+}

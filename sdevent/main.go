@@ -1,0 +1,212 @@
+// Command sdevent is the companion tool of go-sdevent, a Go port of systemd's
+// sd-event loop.
+//
+// Usage:
+//
+//	sdevent <command> [flags]
+//
+// The commands are:
+//
+//	demo      run a small event loop and print one line per dispatch
+//	version   print the version of this build
+//	help      print the usage text
+//
+// The commands run, doctor and bench are planned and not implemented yet;
+// asking for one prints a note and exits with status 3 (the LSB's
+// "unimplemented feature").
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+// Exit statuses of the command. 2 is what flag and most Unix tools use for a
+// usage error; 3 is EXIT_NOTIMPLEMENTED of the LSB (systemd's exit code table).
+const (
+	exitOK             = 0
+	exitFailure        = 1
+	exitUsage          = 2
+	exitNotImplemented = 3
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// command is one subcommand: its one-line summary for the usage text and
+// what it runs.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+// planned are the subcommands that are announced but not written yet.
+var planned = []struct{ name, summary string }{
+	{"run", "run a command as a child source of a loop: forward SIGINT and SIGTERM to it,\n" +
+		"stop it after a timeout, and exit with its status mapped the way systemd does"},
+	{"doctor", "check what this kernel and process offer the loop: pidfds (Linux 5.4+),\n" +
+		"timerfd clocks and CAP_WAKE_ALARM, inotify limits, memory pressure (PSI),\n" +
+		"whether SIGCHLD is ignored, $WATCHDOG_USEC and $NOTIFY_SOCKET"},
+	{"bench", "run the reference workloads (defer, IO ping-pong, timers, signals, children)\n" +
+		"through the public API and print the time per operation, to compare with\n" +
+		"libsystemd's sd-event"},
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "run a small event loop and print one line per dispatch", demo},
+		{"version", "print the version of this build", version},
+		{"help", "print this text, or 'sdevent help demo' for a command's flags", help},
+	}
+}
+
+// run runs the command line args (without the program name) and returns the
+// process exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	case "-version", "--version":
+		name = "version"
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	for _, p := range planned {
+		if p.name == name {
+			fmt.Fprintf(stderr, "sdevent: %s is not implemented yet; it will\n  %s\n", name, indent(p.summary, "  "))
+			return exitNotImplemented
+		}
+	}
+	fmt.Fprintf(stderr, "sdevent: unknown command %q\n\n", name)
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `sdevent - companion tool of go-sdevent, a Go port of systemd's sd-event loop
+
+Usage:
+  sdevent <command> [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nPlanned, not implemented yet (they exit with status 3 for now):\n")
+	for _, p := range planned {
+		fmt.Fprintf(w, "  %-9s %s\n", p.name, indent(p.summary, "            "))
+	}
+	fmt.Fprint(w, `
+Run 'sdevent help <command>' or 'sdevent <command> -h' for a command's flags.
+The library's manual is man/sd-event.3 in the source tree ('man -l man/sd-event.3').
+`)
+}
+
+// indent puts prefix before every line of s but the first.
+func indent(s, prefix string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		out = append(out, s[i])
+		if s[i] == '\n' {
+			out = append(out, prefix...)
+		}
+	}
+	return string(out)
+}
+
+func help(args []string, stdout, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		usage(stdout)
+		return exitOK
+	case 1:
+		switch args[0] {
+		case "help":
+			usage(stdout)
+			return exitOK
+		case "demo", "version":
+			// The command's own -h prints its flags on the writer given.
+			return run([]string{args[0], "-h"}, stdout, stdout)
+		}
+		for _, p := range planned {
+			if p.name == args[0] {
+				fmt.Fprintf(stdout, "sdevent %s (not implemented yet): %s\n", p.name, indent(p.summary, "  "))
+				return exitOK
+			}
+		}
+		fmt.Fprintf(stderr, "sdevent help: unknown command %q\n\n", args[0])
+	default:
+		fmt.Fprint(stderr, "sdevent help: takes at most one command name\n\n")
+	}
+	usage(stderr)
+	return exitUsage
+}
+
+// newFlagSet returns a flag set for a subcommand that reports errors instead
+// of exiting, writing its usage to stderr.
+func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("sdevent "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: sdevent %s %s\n\n%s\n", name, synopsis, about)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args into fs and returns the exit status to stop with,
+// or -1 to go on: 0 after -h, 2 after a bad flag or a stray argument.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	return -1
+}
+
+func version(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("version", "", "Prints the module version this binary was built from, or (devel).", stderr)
+	if rc := parseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	fmt.Fprintf(stdout, "sdevent %s\n", buildVersion())
+	return exitOK
+}
+
+// buildVersion is the main module's version as the go command recorded it:
+// a tag such as v0.1.0 for 'go install ...@v0.1.0', a pseudo-version for a
+// build in a git checkout, or "(devel)" when nothing was recorded.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}

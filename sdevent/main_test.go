@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// runCmd runs the command line in-process and returns its exit status and
+// what it wrote.
+func runCmd(t *testing.T, args ...string) (rc int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	rc = run(args, &out, &errb)
+	return rc, out.String(), errb.String()
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		rc, out, errs := runCmd(t, args...)
+		if rc != 0 || errs != "" {
+			t.Errorf("%q: status %d, stderr %q", args, rc, errs)
+		}
+		v, ok := strings.CutPrefix(out, "sdevent ")
+		if !ok || !strings.HasSuffix(v, "\n") || strings.TrimSpace(v) == "" || strings.Count(out, "\n") != 1 {
+			t.Errorf("%q printed %q, want one line \"sdevent <version>\"", args, out)
+		}
+	}
+	if rc, _, _ := runCmd(t, "version", "extra"); rc != 2 {
+		t.Errorf("version with an argument: status %d, want 2", rc)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"-help"}} {
+		rc, out, errs := runCmd(t, args...)
+		if rc != 0 || errs != "" {
+			t.Errorf("%q: status %d, stderr %q", args, rc, errs)
+		}
+		for _, want := range []string{"Usage:", "demo", "version", "help", "run", "doctor", "bench", "not implemented yet"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%q: usage lacks %q:\n%s", args, want, out)
+			}
+		}
+	}
+}
+
+func TestHelpCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		rc   int
+		want string
+	}{
+		{[]string{"help", "demo"}, 0, "Usage: sdevent demo"},
+		{[]string{"help", "version"}, 0, "Usage: sdevent version"},
+		{[]string{"help", "bench"}, 0, "not implemented yet"},
+		{[]string{"demo", "-h"}, 0, "-ticks"},
+		{[]string{"help", "frobnicate"}, 2, "unknown command"},
+		{[]string{"help", "a", "b"}, 2, "at most one"},
+	} {
+		rc, out, errs := runCmd(t, tc.args...)
+		if rc != tc.rc || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("%q: status %d (want %d), output lacks %q:\n%s%s", tc.args, rc, tc.rc, tc.want, out, errs)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"--frobnicate"},
+		{"demo", "-no-such-flag"},
+		{"demo", "stray"},
+		{"demo", "-ticks", "0"},
+		{"demo", "-interval", "0s"},
+	} {
+		rc, out, errs := runCmd(t, args...)
+		if rc != 2 {
+			t.Errorf("%q: status %d, want 2", args, rc)
+		}
+		if out != "" || errs == "" {
+			t.Errorf("%q: stdout %q, stderr %q: want the complaint on stderr only", args, out, errs)
+		}
+	}
+	if _, _, errs := runCmd(t, "frobnicate"); !strings.Contains(errs, `unknown command "frobnicate"`) || !strings.Contains(errs, "Usage:") {
+		t.Errorf("unknown command: stderr lacks the complaint or the usage:\n%s", errs)
+	}
+}
+
+func TestPlanned(t *testing.T) {
+	for _, name := range []string{"run", "doctor", "bench"} {
+		rc, out, errs := runCmd(t, name)
+		if rc != 3 || out != "" || !strings.Contains(errs, "not implemented yet") {
+			t.Errorf("%s: status %d (want 3), stdout %q, stderr %q", name, rc, out, errs)
+		}
+	}
+}
