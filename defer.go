@@ -73,7 +73,7 @@ func (e *Event) AddExit(h Handler) (*Source, error) {
 
 // addable checks what every Add method checks first.
 func (e *Event) addable(op string) error {
-	if e == nil {
+	if !e.valid() {
 		return opErr(op, unix.EINVAL)
 	}
 	if e.state == Finished {

@@ -269,6 +269,9 @@ func (e *Event) destroy() {
 	e.state = Finished
 }
 
+// valid reports whether e was made by New or Default (a zero Event was not).
+func (e *Event) valid() bool { return e != nil && e.pending.Less != nil }
+
 // protect keeps the loop alive while handlers run that may drop the last
 // reference; Unref releases it.
 func (e *Event) protect() { e.nref.Add(1) }
@@ -276,7 +279,7 @@ func (e *Event) protect() { e.nref.Add(1) }
 // phase checks that a phase may run: ESTALE on a finished loop, EBUSY in any
 // state but want.
 func (e *Event) phase(op string, want State) error {
-	if e == nil {
+	if !e.valid() {
 		return opErr(op, unix.EINVAL)
 	}
 	if e.state == Finished {
@@ -331,7 +334,7 @@ func (e *Event) prepareIteration() (bool, error) {
 			// Idle: nothing to dispatch now. With exit-on-idle and no
 			// enabled source left (post and exit sources do not count),
 			// exit instead of waiting for nothing.
-			if !e.exitOnIdle || e.nBusy > 0 {
+			if !e.exitOnIdle || e.nBusy > 0 || e.invokeQueued() {
 				e.state = Armed
 				return false, nil
 			}
@@ -340,6 +343,16 @@ func (e *Event) prepareIteration() (bool, error) {
 	}
 	e.state = Armed
 	p, err := e.wait(0)
+	if err == nil && !p {
+		// A rate limit's expire callback ended that poll early. What it
+		// brought back counts now, or an embedding poller on Fd, with no
+		// kernel timer armed, would sleep past it.
+		var due bool
+		if due, err = e.armTimers(); err == nil && (due || e.nextPending() != nil) {
+			e.state = Armed
+			p, err = e.wait(0)
+		}
+	}
 	if err == nil && !p {
 		e.state = Armed
 	}
@@ -363,6 +376,18 @@ func (e *Event) wait(timeout time.Duration) (bool, error) {
 	if e.exitRequested {
 		e.state = Pending
 		return true, nil
+	}
+	if timeout != 0 {
+		// Callbacks since Prepare (a rate limit's expire callback) may have
+		// made a source pending or a timer due: then do not block.
+		due, err := e.armTimers()
+		if err != nil {
+			e.state = Initial
+			return false, opErr("wait", err)
+		}
+		if due || e.nextPending() != nil {
+			timeout = 0
+		}
 	}
 	if timeout == Infinity {
 		timeout = -1
@@ -433,6 +458,9 @@ func (e *Event) processEvent(ev *unix.EpollEvent) error {
 	s := e.slots[data]
 	if s == nil || s.kind != source.IO {
 		return nil
+	}
+	if s == e.inv.src && !e.invokeQueued() {
+		return sys.ReadCounter(s.io.fd) // a wake-up only: nothing to run
 	}
 	// An IO source that is still pending collects the new revents, so that
 	// readability and writability seen in different polls both reach it.
@@ -559,7 +587,7 @@ func (e *Event) Loop() (int, error) {
 // wrapping ctx.Err(). The loop stays usable: it is between iterations, and a
 // later Loop carries on.
 func (e *Event) LoopContext(ctx context.Context) (int, error) {
-	if e == nil {
+	if !e.valid() {
 		return 0, opErr("loop", unix.EINVAL)
 	}
 	if e.state != Initial {
@@ -706,11 +734,29 @@ func (e *Event) runPrepare() {
 		}
 		s.prepareIter = e.iteration
 		e.prepare.Reshuffle(s)
-		s.dispatching = true
-		err := s.prepareFn(s)
-		s.dispatching = false
-		e.afterCallback(s, err)
+		e.afterCallback(s, e.callback(s, s.prepareFn))
 	}
+}
+
+// callback runs a prepare or expire callback of s. Should it panic, the
+// loop is left between iterations and usable, and a source unreferenced in
+// it is freed, before the panic goes on.
+func (e *Event) callback(s *Source, fn Handler) error {
+	s.dispatching = true
+	ok := false
+	defer func() {
+		if !ok {
+			s.dispatching = false
+			e.state = Initial
+			if s.nref == 0 {
+				s.release()
+			}
+		}
+	}()
+	err := fn(s)
+	ok = true
+	s.dispatching = false
+	return err
 }
 
 // afterCallback applies a callback's outcome: an error exits the loop when
@@ -724,7 +770,11 @@ func (e *Event) afterCallback(s *Source, err error) {
 	if s.nref == 0 {
 		s.release()
 	} else if err != nil {
-		e.setEnabled(s, source.Off)
+		if s.e == e {
+			e.setEnabled(s, source.Off)
+		} else {
+			s.enabled = source.Off
+		}
 	}
 }
 
@@ -786,7 +836,7 @@ func (e *Event) dispatch(s *Source) error {
 // one per iteration, at priority Normal. After Exit was called they no
 // longer run; once the loop has finished Invoke returns ESTALE.
 func (e *Event) Invoke(fn func()) error {
-	if e == nil || fn == nil {
+	if !e.valid() || fn == nil {
 		return opErr("invoke", unix.EINVAL)
 	}
 	e.inv.mu.Lock()
@@ -799,6 +849,13 @@ func (e *Event) Invoke(fn func()) error {
 		return opErr("invoke", sys.WriteCounter(e.inv.fd))
 	}
 	return nil
+}
+
+// invokeQueued reports whether functions wait to be invoked.
+func (e *Event) invokeQueued() bool {
+	e.inv.mu.Lock()
+	defer e.inv.mu.Unlock()
+	return len(e.inv.queue) > 0
 }
 
 // wake makes a blocked Wait return, from any goroutine.

@@ -25,7 +25,7 @@ const validIOEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOL
 func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	op := func() string { return fmt.Sprintf("add io %d", fd) }
 	switch {
-	case e == nil:
+	case !e.valid():
 		return nil, opErr(op(), unix.EINVAL)
 	case fd < 0:
 		return nil, opErr(op(), unix.EBADF)

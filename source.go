@@ -716,10 +716,7 @@ func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
 	if !runCallback || s.expireFn == nil {
 		return false, nil
 	}
-	s.dispatching = true
-	err := s.expireFn(s)
-	s.dispatching = false
-	e.afterCallback(s, err)
+	e.afterCallback(s, e.callback(s, s.expireFn))
 	return true, nil
 }
 

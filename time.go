@@ -22,7 +22,7 @@ import (
 func (e *Event) AddTime(clock int, t, accuracy time.Duration, h TimeHandler) (*Source, error) {
 	op := func() string { return fmt.Sprintf("add time %d", clock) }
 	switch {
-	case e == nil:
+	case !e.valid():
 		return nil, opErr(op(), unix.EINVAL)
 	case accuracy == Infinity || accuracy < 0 || t < 0:
 		return nil, opErr(op(), unix.EINVAL)
@@ -311,11 +311,11 @@ func (s *Source) TimeAccuracy() (time.Duration, error) {
 // It clears pending.
 func (s *Source) SetTimeAccuracy(a time.Duration) error {
 	const op = "set time accuracy"
+	if s != nil && (a == Infinity || a < 0) {
+		return opErr(op, unix.EINVAL) // checked before the kind, as in C
+	}
 	if err := s.timeOnly(op); err != nil {
 		return err
-	}
-	if a == Infinity || a < 0 {
-		return opErr(op, unix.EINVAL)
 	}
 	e, err := s.live(op)
 	if err != nil {

@@ -1,0 +1,141 @@
+package sdevent_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent"
+)
+
+// newLoop makes a loop that the test's cleanup unrefs.
+func newLoop(t *testing.T) *sdevent.Event {
+	t.Helper()
+	e, err := sdevent.New()
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(e.Unref)
+	return e
+}
+
+// keep fails the test on err and has the test's cleanup drop the caller's
+// reference on s.
+// Use it as keep(t)(e.AddDefer(h)).
+func keep(t *testing.T) func(*sdevent.Source, error) *sdevent.Source {
+	return func(s *sdevent.Source, err error) *sdevent.Source {
+		t.Helper()
+		s = must(t)(s, err)
+		t.Cleanup(s.Unref)
+		return s
+	}
+}
+
+// must fails the test on err; the caller drops the reference on s itself.
+// Use it as must(t)(e.AddDefer(h)).
+func must(t *testing.T) func(*sdevent.Source, error) *sdevent.Source {
+	return func(s *sdevent.Source, err error) *sdevent.Source {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("add source: %v", err)
+		}
+		if s == nil {
+			t.Fatal("add source returned a nil source and no error")
+		}
+		return s
+	}
+}
+
+// ok fails the test when err is not nil.
+func ok(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// wantErrno fails the test unless err wraps errno.
+func wantErrno(t *testing.T, what string, err error, errno unix.Errno) {
+	t.Helper()
+	if !errors.Is(err, errno) {
+		t.Errorf("%s: got error %v, want one wrapping %s (%v)", what, err, unix.ErrnoName(errno), errno)
+	}
+}
+
+// run does one iteration and reports whether it dispatched.
+func run(t *testing.T, e *sdevent.Event, timeout time.Duration) bool {
+	t.Helper()
+	dispatched, err := e.Run(timeout)
+	if err != nil {
+		t.Fatalf("Run(%v): %v", timeout, err)
+	}
+	return dispatched
+}
+
+// long bounds the waits of tests in which nothing should take long, so that
+// a bug shows as a failure rather than a hang.
+const long = 10 * time.Second
+
+// loop runs the loop to its end and fails the test on an error.
+func loop(t *testing.T, e *sdevent.Event) int {
+	t.Helper()
+	code, err := loopErr(t, e)
+	if err != nil {
+		t.Fatalf("Loop: code %d, error %v", code, err)
+	}
+	return code
+}
+
+// loopErr is Loop that fails the test when the loop has not ended after
+// 30s (LoopContext is Loop with a way out), so that a bug is a failure and
+// not a hang.
+func loopErr(t *testing.T, e *sdevent.Event) (int, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, err := e.LoopContext(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the loop did not end within 30s")
+	}
+	return code, err
+}
+
+// live reads clock directly from the kernel.
+func live(t *testing.T, clock int) time.Duration {
+	t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(clock), &ts); err != nil {
+		t.Fatalf("clock_gettime(%d): %v", clock, err)
+	}
+	return time.Duration(ts.Nano())
+}
+
+// spinPast waits, reading the clock, until clock has passed t. It is how a
+// test lets time pass when there is nothing to wait on.
+func spinPast(t *testing.T, clock int, d time.Duration) {
+	t.Helper()
+	end := live(t, clock) + d
+	for live(t, clock) <= end {
+	}
+}
+
+// writeByte writes one byte to fd.
+func writeByte(t *testing.T, fd int) {
+	t.Helper()
+	if n, err := unix.Write(fd, []byte{'x'}); n != 1 || err != nil {
+		t.Fatalf("write fd %d: %d, %v", fd, n, err)
+	}
+}
+
+// enabled returns the enablement of s, failing the test on an error.
+func enabledOf(t *testing.T, s *sdevent.Source) string {
+	t.Helper()
+	m, err := s.Enabled()
+	if err != nil {
+		t.Fatalf("Enabled: %v", err)
+	}
+	return m.String()
+}

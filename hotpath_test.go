@@ -1,0 +1,104 @@
+package sdevent_test
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/source"
+)
+
+// hotLoops builds the three steady-state workloads of the reference suite:
+// an On defer source, an eventfd ping-pong IO source and a timer re-armed
+// for "now" in its own handler. Each Run dispatches exactly one handler.
+func hotLoops(tb testing.TB) map[string]*sdevent.Event {
+	tb.Helper()
+	loops := map[string]*sdevent.Event{}
+	add := func(name string, e *sdevent.Event, s *sdevent.Source, err error) {
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		loops[name] = e
+		tb.Cleanup(func() { s.Unref(); e.Unref() })
+	}
+
+	e, _ := sdevent.New()
+	s, err := e.AddDefer(func(*sdevent.Source) error { return nil })
+	if err == nil {
+		err = s.SetEnabled(source.On)
+	}
+	add("defer", e, s, err)
+
+	fd, err := unix.Eventfd(1, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Close(fd) })
+	e, _ = sdevent.New()
+	var buf [8]byte
+	s, err = e.AddIO(fd, unix.EPOLLIN, func(_ *sdevent.Source, fd int, _ uint32) error {
+		if _, err := unix.Read(fd, buf[:]); err != nil {
+			return err
+		}
+		_, err := unix.Write(fd, buf[:])
+		return err
+	})
+	add("io", e, s, err)
+
+	e, _ = sdevent.New()
+	s, err = e.AddTime(unix.CLOCK_MONOTONIC, 0, 0, func(s *sdevent.Source, _ time.Duration) error {
+		if err := s.SetTime(0); err != nil {
+			return err
+		}
+		return s.SetEnabled(source.OneShot)
+	})
+	add("timer_rearm", e, s, err)
+	return loops
+}
+
+// TestHotPathAllocatesNothing: one dispatch of a defer, IO or re-armed timer
+// source allocates nothing in steady state.
+func TestHotPathAllocatesNothing(t *testing.T) {
+	for name, e := range hotLoops(t) {
+		t.Run(name, func(t *testing.T) {
+			var failed error
+			run := func() {
+				d, err := e.Run(10 * time.Second)
+				if err != nil || !d {
+					failed = err
+					if failed == nil {
+						t.Errorf("Run dispatched nothing")
+					}
+				}
+			}
+			for i := 0; i < 100; i++ { // reach steady state
+				run()
+			}
+			if allocs := testing.AllocsPerRun(1000, run); allocs != 0 {
+				t.Errorf("%v allocations per dispatch, want 0", allocs)
+			}
+			if failed != nil {
+				t.Fatal(failed)
+			}
+		})
+	}
+}
+
+// BenchmarkDispatch measures one iteration (prepare, poll, dispatch) of
+// each steady-state workload; -benchmem shows the allocations.
+func BenchmarkDispatch(b *testing.B) {
+	for _, name := range []string{"defer", "io", "timer_rearm"} {
+		b.Run(name, func(b *testing.B) {
+			e := hotLoops(b)[name]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.Run(sdevent.Infinity); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

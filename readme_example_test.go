@@ -1,0 +1,44 @@
+package sdevent_test
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/exitcode"
+)
+
+// Example_stdin is the README's example, kept compiling here: echo stdin
+// until end of input, give up after five seconds. (Compiled, not run: it
+// reads the terminal.)
+func Example_stdin() {
+	e, err := sdevent.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Unref()
+
+	// Print what arrives on stdin, at normal priority.
+	in, _ := e.AddIO(0, unix.EPOLLIN, func(s *sdevent.Source, fd int, revents uint32) error {
+		buf := make([]byte, 4096)
+		n, err := unix.Read(fd, buf)
+		if n <= 0 {
+			return s.Event().Exit(0) // end of input
+		}
+		fmt.Printf("read %q\n", buf[:n])
+		return err
+	})
+	defer in.Unref()
+
+	// Give up after five seconds: a nil handler exits with the userdata as code.
+	timeout, _ := e.AddTimeRelative(unix.CLOCK_MONOTONIC, 5*time.Second, 0, nil)
+	timeout.SetUserdata(1)
+	defer timeout.Unref()
+
+	code, err := e.Loop()
+	os.Exit(int(exitcode.FromLoop(code, err)))
+}
