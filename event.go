@@ -51,8 +51,12 @@ func (s State) String() string {
 }
 
 // Epoll user data: a source's slot below tagTimer, a clock's timerfd at
-// tagTimer+index.
-const tagTimer = uint64(1) << 40
+// tagTimer+index, the signal eventfd at tagSignal.
+const (
+	tagTimer   = uint64(1) << 40
+	tagSignal  = tagTimer + nClocks
+	tagInotify = tagTimer + 1<<20 // + index in the inotify table
+)
 
 // clockData is the per-clock timer machinery: one timerfd, the sources of
 // that clock ordered by their earliest and by their latest acceptable
@@ -141,6 +145,17 @@ type Event struct {
 		src    *Source
 	}
 
+	sig             signals
+	sigint, sigterm *Source // SetSignalExit's sources
+	needChild       bool    // child sources that watch stops must be polled
+	children        map[int]*Source
+	childPoll       []*Source // child sources that watch stops and continues
+
+	inotify       map[priority.Priority]*inotifyData
+	inotifyTable  []*inotifyData // by epoll index
+	inodesToClose []*inodeData
+	nBuffered     int // inotify fds with events read and not yet dispatched
+
 	isDefault bool
 	watchdog  bool
 }
@@ -153,6 +168,7 @@ func New() (*Event, error) {
 		return nil, opErr("new", fmt.Errorf("create epoll fd: %w", err))
 	}
 	e := &Event{epfd: epfd, events: make([]unix.EpollEvent, 16)}
+	e.sig.fd = -1
 	e.nref.Store(1)
 	e.pending = prioq.Queue[*Source]{Less: pendingBefore, Index: func(s *Source) *int { return &s.pendingIdx }}
 	e.prepare = prioq.Queue[*Source]{Less: prepareBefore, Index: func(s *Source) *int { return &s.prepareIdx }}
@@ -240,12 +256,17 @@ func (e *Event) destroy() {
 		}
 		defaultLoop.Unlock()
 	}
+	e.sigint.Unref()
+	e.sigterm.Unref()
+	e.sigint, e.sigterm = nil, nil
 	// Every source still connected is floating (the others hold a loop
 	// reference); release them newest first, as sd-event does.
 	for s := e.sources; s != nil; s = e.sources {
 		e.disconnect(s)
 		s.Unref()
 	}
+	e.closeSignals()
+	e.closeInodeFds()
 	e.inv.mu.Lock()
 	e.inv.closed = true
 	e.inv.queue = nil
@@ -330,7 +351,8 @@ func (e *Event) prepareIteration() (bool, error) {
 		if err != nil {
 			return false, opErr("prepare", err)
 		}
-		if !due && e.nextPending() == nil {
+		e.closeInodeFds()
+		if !due && !e.needChild && e.nBuffered == 0 && e.nextPending() == nil {
 			// Idle: nothing to dispatch now. With exit-on-idle and no
 			// enabled source left (post and exit sources do not count),
 			// exit instead of waiting for nothing.
@@ -389,12 +411,26 @@ func (e *Event) wait(timeout time.Duration) (bool, error) {
 			timeout = 0
 		}
 	}
-	if timeout == Infinity {
+	if e.nBuffered > 0 {
+		timeout = 0 // buffered inotify events are ready now
+	} else if timeout == Infinity {
 		timeout = -1
 	}
 	if err := e.poll(timeout); err != nil {
 		e.state = Initial
 		return false, opErr("wait", err)
+	}
+	if e.needChild {
+		if err := e.processChildren(); err != nil {
+			e.state = Initial
+			return false, opErr("wait", err)
+		}
+	}
+	if e.nBuffered > 0 {
+		if err := e.processInotify(); err != nil {
+			e.state = Initial
+			return false, opErr("wait", err)
+		}
 	}
 	for i := range e.clocks {
 		d := &e.clocks[i]
@@ -447,6 +483,15 @@ func (e *Event) poll(timeout time.Duration) error {
 
 func (e *Event) processEvent(ev *unix.EpollEvent) error {
 	data := sys.Data(ev)
+	if data >= tagInotify {
+		if d := e.inotifyTable[data-tagInotify]; d != nil {
+			return e.readInotify(d)
+		}
+		return nil
+	}
+	if data == tagSignal {
+		return e.processSignals()
+	}
 	if data >= tagTimer {
 		d := &e.clocks[data-tagTimer]
 		d.next = Infinity // the timerfd fired and is now disarmed
@@ -456,8 +501,11 @@ func (e *Event) processEvent(ev *unix.EpollEvent) error {
 		return nil
 	}
 	s := e.slots[data]
-	if s == nil || s.kind != source.IO {
+	if s == nil {
 		return nil
+	}
+	if s.kind == source.Child {
+		return e.processPidfd(s)
 	}
 	if s == e.inv.src && !e.invokeQueued() {
 		return sys.ReadCounter(s.io.fd) // a wake-up only: nothing to run
@@ -817,10 +865,16 @@ func (e *Event) dispatch(s *Source) error {
 		}
 	}()
 	err := s.call()
+	if s.kind == source.Child {
+		s.reapChild()
+	}
 	ok = true
 	s.dispatching = false
 	e.current = prev
 	e.afterCallback(s, err)
+	if s.kind == source.Signal && s.e == e {
+		e.signalAgain(s)
+	}
 	if s.e == e && s.kind == source.Defer && s.enabled == source.On && s.pending {
 		// Equal-priority ON defer sources take turns: the one just run goes
 		// behind the others.
@@ -851,7 +905,8 @@ func (e *Event) Invoke(fn func()) error {
 	return nil
 }
 
-// invokeQueued reports whether functions wait to be invoked.
+// invokeQueued reports whether functions wait to be invoked. When none do,
+// the eventfd is drained under the same lock, so no wake-up is lost.
 func (e *Event) invokeQueued() bool {
 	e.inv.mu.Lock()
 	defer e.inv.mu.Unlock()
@@ -993,6 +1048,3 @@ func timeBefore(x, y *Source, xt, yt time.Duration) bool {
 
 func earliestBefore(x, y *Source) bool { return timeBefore(x, y, x.timeNext(), y.timeNext()) }
 func latestBefore(x, y *Source) bool   { return timeBefore(x, y, x.timeLatest(), y.timeLatest()) }
-
-// ensure the priority package stays the vocabulary of this one.
-var _ priority.Priority = priority.Normal

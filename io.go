@@ -68,33 +68,39 @@ func (e *Event) releaseSlot(s *Source) {
 	s.slot = -1
 }
 
-// ioRegister adds or modifies the fd's epoll registration; ONESHOT sources
-// are registered with EPOLLONESHOT.
-func (e *Event) ioRegister(s *Source, enabled source.Enabled, events uint32) error {
+// pollRegister adds fd to epoll for s, or modifies its registration; a
+// ONESHOT source is registered with EPOLLONESHOT.
+func (e *Event) pollRegister(s *Source, fd int, events uint32, enabled source.Enabled, registered *bool) error {
 	if enabled == source.OneShot {
 		events |= unix.EPOLLONESHOT
 	}
 	e.takeSlot(s)
 	op := unix.EPOLL_CTL_ADD
-	if s.io.registered {
+	if *registered {
 		op = unix.EPOLL_CTL_MOD
 	}
-	if err := sys.EpollCtl(e.epfd, op, s.io.fd, events, uint64(s.slot)); err != nil {
+	if err := sys.EpollCtl(e.epfd, op, fd, events, uint64(s.slot)); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	s.io.registered = true
+	*registered = true
 	return nil
 }
 
-// ioUnregister removes the fd from epoll. The caller may have closed the fd
+// pollUnregister removes fd from epoll. The caller may have closed the fd
 // already, which removed it anyway, so errors do not matter.
-func (e *Event) ioUnregister(s *Source) {
-	if !s.io.registered {
-		return
+func (e *Event) pollUnregister(fd int, registered *bool) {
+	if *registered {
+		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		*registered = false
 	}
-	unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, s.io.fd, nil)
-	s.io.registered = false
 }
+
+// ioRegister adds or modifies the fd's epoll registration.
+func (e *Event) ioRegister(s *Source, enabled source.Enabled, events uint32) error {
+	return e.pollRegister(s, s.io.fd, events, enabled, &s.io.registered)
+}
+
+func (e *Event) ioUnregister(s *Source) { e.pollUnregister(s.io.fd, &s.io.registered) }
 
 func (s *Source) ioOnly(op string) error {
 	if s == nil {

@@ -2,28 +2,185 @@
 
 package sdevent
 
-import "golang.org/x/sys/unix"
+import (
+	"fmt"
 
-// SignalHandler handles a signal source.
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/internal/sighub"
+	"github.com/go-sdevent/sdevent/internal/sys"
+	"github.com/go-sdevent/sdevent/source"
+)
+
+// SignalHandler handles a signal source. Of si only Signo is meaningful:
+// signals come through the Go runtime, which does not pass on the sender's
+// pid and uid, si_code or a sigqueue payload.
 type SignalHandler func(s *Source, si *unix.SignalfdSiginfo) error
 
-// AddSignal watches the signal sig (sd_event_add_signal). Not built yet: it
-// returns EOPNOTSUPP.
-func (e *Event) AddSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
-	return nil, errNotYet("add signal")
+// signals is a loop's end of the process-wide signal hub: the eventfd the
+// hub wakes it through, the signal sources by number, and how many child
+// sources need SIGCHLD.
+type signals struct {
+	sub       sighub.Subscriber
+	fd        int
+	sources   [sighub.NSIG]*Source
+	childSubs int
 }
 
-// SetSignalExit adds or removes floating SIGINT and SIGTERM sources that
-// exit the loop (sd_event_set_signal_exit). Not built yet: EOPNOTSUPP when
-// turning it on.
+// AddSignal calls h when the process receives sig (sd_event_add_signal). The
+// source starts On. Unlike sd_event_add_signal the signal need not (and
+// should not) be blocked: it comes through the Go runtime, so every loop
+// that watches a signal sees each delivery, deliveries of one signal that
+// arrive before its handler ran coalesce into one, and a signal that arrives
+// while the source is off is dispatched once it is back on. The signal's
+// default action is restored when the last source for it is freed. Errors:
+// a signal number outside 1..64 EINVAL; a second source for sig in this loop
+// EBUSY. The description defaults to the signal's name ("SIGTERM").
+func (e *Event) AddSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
+	op := func() string { return fmt.Sprintf("add signal %d", int(sig)) }
+	switch {
+	case !e.valid():
+		return nil, opErr(op(), unix.EINVAL)
+	case e.state == Finished:
+		return nil, opErr(op(), unix.ESTALE)
+	case sig <= 0 || int(sig) >= sighub.NSIG:
+		return nil, opErr(op(), unix.EINVAL)
+	case e.sig.sources[sig] != nil:
+		return nil, opErr(op(), unix.EBUSY)
+	}
+	if err := e.setupSignals(); err != nil {
+		return nil, opErr(op(), err)
+	}
+	s := e.newSource(source.Signal, source.On)
+	s.signo = int(sig)
+	s.siginfo = &unix.SignalfdSiginfo{Signo: uint32(sig)}
+	s.signalHandler = h
+	if name := unix.SignalName(sig); name != "" {
+		s.description, s.hasDesc = name, true
+	}
+	e.sig.sources[sig] = s
+	sighub.Subscribe(&e.sig.sub, int(sig))
+	return s, nil
+}
+
+// setupSignals creates the eventfd through which the hub wakes the loop.
+func (e *Event) setupSignals() error {
+	if e.sig.sub.Wake != nil {
+		return nil
+	}
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("create eventfd: %w", err)
+	}
+	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, tagSignal); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("add eventfd to epoll: %w", err)
+	}
+	e.sig.fd = fd
+	e.sig.sub.Wake = func() { sys.WriteCounter(fd) }
+	return nil
+}
+
+// processSignals turns the signals the hub delivered into pending sources.
+// A signal whose source is off or still pending stays in the mask until the
+// source can take it; one that nobody watches is dropped.
+func (e *Event) processSignals() error {
+	if err := sys.ReadCounter(e.sig.fd); err != nil {
+		return err
+	}
+	mask := e.sig.sub.Mask.Load()
+	if mask&(1<<unix.SIGCHLD) != 0 && e.sig.childSubs > 0 {
+		e.needChild = true
+	}
+	var take uint64
+	for sig := 1; sig < sighub.NSIG; sig++ {
+		bit := uint64(1) << sig
+		if mask&bit == 0 {
+			continue
+		}
+		s := e.sig.sources[sig]
+		switch {
+		case s == nil:
+			take |= bit
+		case s.offline() || s.pending:
+		default:
+			take |= bit
+			*s.siginfo = unix.SignalfdSiginfo{Signo: uint32(sig)}
+			e.setPending(s, true)
+		}
+	}
+	e.sig.sub.Take(take)
+	return nil
+}
+
+// signalAgain wakes the loop when the signal of s arrived again while it
+// was pending or off, so that it is dispatched once more.
+func (e *Event) signalAgain(s *Source) {
+	if e.sig.sub.Mask.Load()&(1<<s.signo) != 0 {
+		e.sig.sub.Wake()
+	}
+}
+
+func (e *Event) disconnectSignal(s *Source) {
+	if e.sig.sources[s.signo] == s {
+		e.sig.sources[s.signo] = nil
+		sighub.Unsubscribe(&e.sig.sub, s.signo)
+	}
+}
+
+// closeSignals gives up the loop's hub subscriptions and its eventfd.
+func (e *Event) closeSignals() {
+	if e.sig.sub.Wake == nil {
+		return
+	}
+	for e.sig.childSubs > 0 {
+		e.sig.childSubs--
+		sighub.Unsubscribe(&e.sig.sub, int(unix.SIGCHLD))
+	}
+	unix.Close(e.sig.fd)
+	e.sig.fd = -1
+	e.sig.sub.Wake = nil
+}
+
+// SetSignalExit adds (on) or removes floating SIGINT and SIGTERM sources
+// whose default handler exits the loop with code 0
+// (sd_event_set_signal_exit). It reports whether it changed anything.
 func (e *Event) SetSignalExit(on bool) (bool, error) {
+	const op = "set signal exit"
 	if e == nil {
-		return false, opErr("set signal exit", unix.EINVAL)
+		return false, opErr(op, unix.EINVAL)
 	}
+	changed := false
 	if !on {
-		return false, nil
+		for _, p := range []**Source{&e.sigint, &e.sigterm} {
+			if *p != nil {
+				(*p).SetFloating(false)
+				(*p).Unref()
+				*p = nil
+				changed = true
+			}
+		}
+		return changed, nil
 	}
-	return false, errNotYet("set signal exit")
+	for _, x := range []struct {
+		p   **Source
+		sig unix.Signal
+	}{{&e.sigint, unix.SIGINT}, {&e.sigterm, unix.SIGTERM}} {
+		if *x.p != nil {
+			continue
+		}
+		s, err := e.AddSignal(x.sig, nil)
+		if err != nil {
+			if changed {
+				e.SetSignalExit(false)
+			}
+			return false, opErr(op, err)
+		}
+		s.SetFloating(true)
+		*x.p = s
+		changed = true
+	}
+	return changed, nil
 }
 
 // Signal returns the signal of a signal source (sd_event_source_get_signal).
@@ -31,5 +188,8 @@ func (s *Source) Signal() (unix.Signal, error) {
 	if s == nil {
 		return 0, opErr("signal", unix.EINVAL)
 	}
-	return 0, opErr("signal", unix.EDOM)
+	if s.kind != source.Signal {
+		return 0, opErr("signal", unix.EDOM)
+	}
+	return unix.Signal(s.signo), nil
 }

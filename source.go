@@ -73,9 +73,19 @@ type Source struct {
 		next, accuracy time.Duration
 	}
 
-	handler     Handler
-	ioHandler   IOHandler
-	timeHandler TimeHandler
+	signo       int
+	siginfo     *unix.SignalfdSiginfo
+	child       *child
+	inode       *inodeData
+	inotifyMask uint32
+	inotifyPath string
+
+	handler        Handler
+	ioHandler      IOHandler
+	timeHandler    TimeHandler
+	signalHandler  SignalHandler
+	childHandler   ChildHandler
+	inotifyHandler InotifyHandler
 }
 
 // ratelimit allows at most burst dispatches in each window of interval, a
@@ -180,6 +190,15 @@ func (e *Event) disconnect(s *Source) {
 		if !s.ratelimited {
 			e.timeRemove(s)
 		}
+	case s.kind == source.Signal:
+		e.disconnectSignal(s)
+	case s.kind == source.Child:
+		e.disconnectChild(s)
+	case s.kind == source.Inotify:
+		if s.pending {
+			e.setPending(s, false)
+		}
+		e.disconnectInotify(s)
 	case s.kind == source.Post:
 		e.removePost(s)
 	case s.kind == source.Exit:
@@ -227,6 +246,9 @@ func (s *Source) release() {
 	if s.kind == source.IO && s.io.owned && s.io.fd >= 0 {
 		unix.Close(s.io.fd)
 		s.io.fd = -1
+	}
+	if s.kind == source.Child {
+		s.releaseChild()
 	}
 	if fn := s.destroyFn; fn != nil {
 		s.destroyFn = nil
@@ -391,6 +413,11 @@ func (s *Source) SetPriority(p priority.Priority) error {
 	if s.priority == p {
 		return nil
 	}
+	if s.kind == source.Inotify {
+		if err := e.moveInotify(s, p); err != nil {
+			return opErr("set priority", err)
+		}
+	}
 	s.priority = p
 	e.ppReshuffle(s)
 	if s.kind == source.Exit {
@@ -469,6 +496,8 @@ func (e *Event) offline(s *Source, enabled source.Enabled, ratelimited bool) {
 	switch s.kind {
 	case source.IO:
 		e.ioUnregister(s)
+	case source.Child:
+		e.childUnregister(s)
 	case source.Exit:
 		e.exit.Reshuffle(s)
 	}
@@ -488,8 +517,13 @@ func (e *Event) online(s *Source, enabled source.Enabled, ratelimited bool) erro
 	}
 	e.setEnabledField(s, enabled)
 	s.ratelimited = ratelimited
-	if s.kind == source.Exit {
+	switch s.kind {
+	case source.Exit:
 		e.exit.Reshuffle(s)
+	case source.Signal:
+		if s.online() {
+			e.signalAgain(s)
+		}
 	}
 	e.timeReshuffle(s)
 	return nil
@@ -498,8 +532,11 @@ func (e *Event) online(s *Source, enabled source.Enabled, ratelimited bool) erro
 // register puts an online source's kernel object into epoll with the
 // enablement's flags.
 func (e *Event) register(s *Source, enabled source.Enabled) error {
-	if s.kind == source.IO {
+	switch s.kind {
+	case source.IO:
 		return e.ioRegister(s, enabled, s.io.events)
+	case source.Child:
+		return e.childRegister(s, enabled)
 	}
 	return nil
 }
@@ -528,6 +565,13 @@ func (e *Event) setPending(s *Source, b bool) {
 	}
 	if s.kind.IsTime() {
 		e.timeReshuffle(s)
+	}
+	if s.kind == source.Inotify && s.inode != nil {
+		if b {
+			s.inode.inotify.nPending++
+		} else {
+			s.inode.inotify.nPending--
+		}
 	}
 }
 
@@ -732,6 +776,16 @@ func (s *Source) call() error {
 		if s.timeHandler != nil {
 			return s.timeHandler(s, s.time.next)
 		}
+	case s.kind == source.Signal:
+		if s.signalHandler != nil {
+			return s.signalHandler(s, s.siginfo)
+		}
+	case s.kind == source.Child:
+		if s.childHandler != nil {
+			return s.childHandler(s, &s.child.info)
+		}
+	case s.kind == source.Inotify:
+		return s.callInotify()
 	default:
 		if s.handler != nil {
 			return s.handler(s)

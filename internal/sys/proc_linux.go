@@ -1,0 +1,98 @@
+package sys
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// WaitInfo is the part of a SIGCHLD siginfo that waitid(2) fills in.
+type WaitInfo struct {
+	Pid, Uid, Code, Status int
+}
+
+// WaitPidfd is waitid(P_PIDFD, pidfd, options) (Linux 5.4). ok is false when
+// WNOHANG was given and the child had nothing to report. EINTR is retried.
+// Only a call that may block hands the thread to the scheduler.
+func WaitPidfd(pidfd, options int) (wi WaitInfo, ok bool, err error) {
+	var si unix.Siginfo
+	for {
+		var e unix.Errno
+		if options&unix.WNOHANG != 0 {
+			_, _, e = unix.RawSyscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(pidfd),
+				uintptr(unsafe.Pointer(&si)), uintptr(options), 0, 0)
+		} else {
+			_, _, e = unix.Syscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(pidfd),
+				uintptr(unsafe.Pointer(&si)), uintptr(options), 0, 0)
+		}
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return wi, false, os.NewSyscallError("waitid", e)
+		}
+		break
+	}
+	base := unsafe.Pointer(&si)
+	off := uintptr(12)
+	if unsafe.Sizeof(uintptr(0)) == 8 {
+		off = 16
+	}
+	wi.Pid = int(*(*int32)(unsafe.Add(base, off)))
+	if wi.Pid == 0 {
+		return wi, false, nil
+	}
+	wi.Uid = int(*(*uint32)(unsafe.Add(base, off+4)))
+	wi.Status = int(*(*int32)(unsafe.Add(base, off+8)))
+	wi.Code = int(si.Code)
+	return wi, true, nil
+}
+
+// PidfdPid returns the pid a pidfd refers to, read from
+// /proc/self/fdinfo: ESRCH when the process is gone, EBADF when fd is not a
+// pidfd.
+func PidfdPid(pidfd int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", pidfd))
+	if err != nil {
+		return -1, unix.EBADF
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		v, found := bytes.CutPrefix(line, []byte("Pid:"))
+		if !found {
+			continue
+		}
+		pid, err := strconv.Atoi(string(bytes.TrimSpace(v)))
+		if err != nil {
+			return -1, unix.EBADF
+		}
+		if pid <= 0 {
+			return -1, unix.ESRCH
+		}
+		return pid, nil
+	}
+	return -1, unix.EBADF
+}
+
+// SigchldReaps reports whether the kernel reaps children by itself because
+// SIGCHLD is ignored or has SA_NOCLDWAIT: then nobody can wait for them.
+func SigchldReaps() (bool, error) {
+	// struct sigaction as the kernel takes it: the handler, then the flags
+	// (and more that is not needed here).
+	var act struct {
+		handler uintptr
+		flags   uint64
+		rest    [4]uint64
+	}
+	const sigIgn = 1
+	const saNoCldWait = 2
+	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(unix.SIGCHLD), 0,
+		uintptr(unsafe.Pointer(&act)), 8, 0, 0)
+	if e != 0 {
+		return false, os.NewSyscallError("rt_sigaction", e)
+	}
+	return act.handler == sigIgn || act.flags&saNoCldWait != 0, nil
+}
