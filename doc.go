@@ -1,8 +1,21 @@
 // Package sdevent is a port of systemd's sd-event to Go: one event loop that
-// dispatches IO readiness, timers on five clocks, deferred work, post and
-// exit handlers (and, as they land, signals, child processes, inotify and
-// memory pressure) one handler per iteration, in priority order, exactly as
-// sd-event does. It uses no cgo and no goroutine per source.
+// dispatches IO readiness, timers on five clocks, signals, child processes,
+// inotify events, deferred work, post and exit handlers one handler per
+// iteration, in priority order, exactly as sd-event does. It uses no cgo and
+// no goroutine per source.
+//
+// # Children and os/exec
+//
+// Child sources watch processes through pidfds, so a pid can never be
+// recycled under a source, and the loop never waits with P_ALL: children
+// that other code in the process started (with os/exec, say) are never
+// reaped by the loop. AddChild is for a child nobody else waits for; the
+// loop reaps it after the handler. AddCommand starts an *exec.Cmd itself
+// and reaps it by calling cmd.Wait after the handler, which also releases
+// os/exec's pipes and goroutines. Exit-only sources cost nothing per
+// watched child: a child's exit makes only its own pidfd readable. Sources
+// that also watch stops and continues are polled, each with its own
+// waitid(P_PIDFD), when SIGCHLD arrives.
 //
 // # The loop
 //
@@ -55,11 +68,20 @@
 //
 // # Differences from C
 //
-//  1. No signal needs blocking: signals will arrive through the Go runtime
-//     (os/signal), so SD_EVENT_SIGNAL_PROCMASK has no meaning, sender
-//     details of a signal are lost and real-time signals coalesce.
-//  2. Children will be watched through pidfds (Linux 5.4+), never with
-//     waitid(P_ALL): other code's children are never reaped.
+//  1. No signal needs blocking: signals arrive through the Go runtime
+//     (os/signal, one forwarding goroutine per signal in use, never
+//     signal.Reset or signal.Ignore), so SD_EVENT_SIGNAL_PROCMASK has no
+//     meaning. A handler's SignalfdSiginfo has only Signo: the sender's pid
+//     and uid, si_code and sigqueue payloads are lost. Deliveries of a
+//     signal before its handler ran coalesce (real-time signals too); one
+//     that arrives while its source is off is dispatched when it is back on.
+//     Several loops watching one signal each see it. The signal's default
+//     action returns when its last source is freed.
+//  2. Children are watched through pidfds (Linux 5.4+), never with
+//     waitid(P_ALL): other code's children are never reaped. If SIGCHLD is
+//     ignored (the kernel reaps children itself), adding a child gives
+//     EBUSY; a pid that is not our child gives ECHILD at once. A child that
+//     something else reaped first is reported once with ChildInfo.Code 0.
 //  3. Default is one loop per process, not per thread, and there is no fork
 //     without exec in Go, so C's ECHILD after fork does not arise.
 //  4. Only Invoke (and Default) are goroutine-safe.
@@ -73,4 +95,9 @@
 //     replaced fd of a source that owns its fd.
 //  7. Run returns true when an iteration reached the dispatch phase, as C's
 //     sd_event_run returns 1.
+//  8. Bugs of older sd-event versions are not copied: ON<->ONESHOT switches
+//     re-register at once, ON defer sources of one priority take turns, a
+//     post source added in a handler runs in the next iteration, inotify
+//     events nobody wants are dropped, and a rate limit that ended while the
+//     loop was busy never leaves it asleep.
 package sdevent

@@ -156,8 +156,11 @@ type Event struct {
 	inodesToClose []*inodeData
 	nBuffered     int // inotify fds with events read and not yet dispatched
 
+	mpWrite []*Source // memory pressure sources whose trigger is to be written
+
 	isDefault bool
 	watchdog  bool
+	wd        watchdogState
 }
 
 // New returns a new loop with one reference, the caller's; it mirrors
@@ -267,6 +270,7 @@ func (e *Event) destroy() {
 	}
 	e.closeSignals()
 	e.closeInodeFds()
+	e.closeWatchdog()
 	e.inv.mu.Lock()
 	e.inv.closed = true
 	e.inv.queue = nil
@@ -347,6 +351,9 @@ func (e *Event) prepareIteration() (bool, error) {
 		e.state = Preparing
 		e.runPrepare()
 		e.state = Initial
+		if err := e.writeMemoryPressureTriggers(); err != nil {
+			return false, opErr("prepare", err)
+		}
 		due, err := e.armTimers()
 		if err != nil {
 			return false, opErr("prepare", err)
@@ -426,6 +433,10 @@ func (e *Event) wait(timeout time.Duration) (bool, error) {
 			return false, opErr("wait", err)
 		}
 	}
+	if err := e.processWatchdog(); err != nil {
+		e.state = Initial
+		return false, opErr("wait", err)
+	}
 	if e.nBuffered > 0 {
 		if err := e.processInotify(); err != nil {
 			e.state = Initial
@@ -492,6 +503,9 @@ func (e *Event) processEvent(ev *unix.EpollEvent) error {
 	if data == tagSignal {
 		return e.processSignals()
 	}
+	if data == tagWatchdog {
+		return sys.ReadCounter(e.wd.fd)
+	}
 	if data >= tagTimer {
 		d := &e.clocks[data-tagTimer]
 		d.next = Infinity // the timerfd fired and is now disarmed
@@ -507,18 +521,27 @@ func (e *Event) processEvent(ev *unix.EpollEvent) error {
 	if s.kind == source.Child {
 		return e.processPidfd(s)
 	}
+	if s.kind == source.MemoryPressure {
+		e.markReady(s, &s.mp.revents, ev.Events)
+		return nil
+	}
 	if s == e.inv.src && !e.invokeQueued() {
 		return sys.ReadCounter(s.io.fd) // a wake-up only: nothing to run
 	}
-	// An IO source that is still pending collects the new revents, so that
-	// readability and writability seen in different polls both reach it.
+	e.markReady(s, &s.io.revents, ev.Events)
+	return nil
+}
+
+// markReady makes s pending with the events a poll reported. A source that
+// is still pending collects them, so that readability and writability seen
+// in different polls both reach it.
+func (e *Event) markReady(s *Source, revents *uint32, events uint32) {
 	if s.pending {
-		s.io.revents |= ev.Events
+		*revents |= events
 	} else {
-		s.io.revents = ev.Events
+		*revents = events
 	}
 	e.setPending(s, true)
-	return nil
 }
 
 // takeTimestamp records the time right after a poll: what Now returns until
@@ -843,6 +866,16 @@ func (e *Event) dispatch(s *Source) error {
 			}
 		}
 	}
+	if s.kind == source.MemoryPressure {
+		run, err := e.mpBeforeHandler(s)
+		if err != nil {
+			e.afterCallback(s, err)
+			return nil
+		}
+		if !run {
+			return nil
+		}
+	}
 	// ONESHOT is switched off before the handler runs, so that the handler
 	// sees Off and may enable the source again.
 	if s.enabled == source.OneShot {
@@ -962,27 +995,6 @@ func (e *Event) runInvoke(_ *Source, fd int, _ uint32) error {
 	}
 	return nil
 }
-
-// SetWatchdog turns on pinging systemd's service watchdog from the loop
-// (sd_event_set_watchdog). Without WATCHDOG_USEC in the environment it
-// reports false and no error.
-func (e *Event) SetWatchdog(on bool) (bool, error) {
-	if e == nil {
-		return false, opErr("set watchdog", unix.EINVAL)
-	}
-	if !on {
-		e.watchdog = false
-		return false, nil
-	}
-	if !watchdogRequested() {
-		return false, nil
-	}
-	return false, opErr("set watchdog", fmt.Errorf("watchdog pings are not implemented yet: %w", unix.EOPNOTSUPP))
-}
-
-// Watchdog reports whether the loop pings the service watchdog
-// (sd_event_get_watchdog).
-func (e *Event) Watchdog() bool { return e != nil && e.watchdog }
 
 // --- the dispatch order, stated once ---
 

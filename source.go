@@ -79,6 +79,7 @@ type Source struct {
 	inode       *inodeData
 	inotifyMask uint32
 	inotifyPath string
+	mp          *memoryPressure
 
 	handler        Handler
 	ioHandler      IOHandler
@@ -199,6 +200,8 @@ func (e *Event) disconnect(s *Source) {
 			e.setPending(s, false)
 		}
 		e.disconnectInotify(s)
+	case s.kind == source.MemoryPressure:
+		e.disconnectMemoryPressure(s)
 	case s.kind == source.Post:
 		e.removePost(s)
 	case s.kind == source.Exit:
@@ -249,6 +252,10 @@ func (s *Source) release() {
 	}
 	if s.kind == source.Child {
 		s.releaseChild()
+	}
+	if s.kind == source.MemoryPressure && s.mp.fd >= 0 {
+		unix.Close(s.mp.fd)
+		s.mp.fd = -1
 	}
 	if fn := s.destroyFn; fn != nil {
 		s.destroyFn = nil
@@ -498,6 +505,8 @@ func (e *Event) offline(s *Source, enabled source.Enabled, ratelimited bool) {
 		e.ioUnregister(s)
 	case source.Child:
 		e.childUnregister(s)
+	case source.MemoryPressure:
+		e.pollUnregister(s.mp.fd, &s.mp.registered)
 	case source.Exit:
 		e.exit.Reshuffle(s)
 	}
@@ -537,6 +546,10 @@ func (e *Event) register(s *Source, enabled source.Enabled) error {
 		return e.ioRegister(s, enabled, s.io.events)
 	case source.Child:
 		return e.childRegister(s, enabled)
+	case source.MemoryPressure:
+		if !s.mp.inWrite {
+			return e.mpRegister(s, enabled)
+		}
 	}
 	return nil
 }

@@ -3,28 +3,101 @@
 package sdevent
 
 import (
-	"os"
-	"strconv"
+	"fmt"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/internal/sys"
 )
 
-// watchdogRequested reports whether systemd asked this process for watchdog
-// pings: WATCHDOG_USEC is set and WATCHDOG_PID, if set, names this process.
-func watchdogRequested() bool {
-	usec, err := strconv.ParseUint(os.Getenv("WATCHDOG_USEC"), 10, 64)
-	if err != nil || usec == 0 {
-		return false
-	}
-	if p := os.Getenv("WATCHDOG_PID"); p != "" {
-		pid, err := strconv.Atoi(p)
-		if err != nil || pid != os.Getpid() {
-			return false
-		}
-	}
-	return true
+// tagWatchdog is the epoll user data of the watchdog's timerfd.
+const tagWatchdog = tagSignal + 1
+
+// watchdog is the state of the service watchdog pings.
+type watchdogState struct {
+	fd     int
+	period time.Duration
+	last   time.Duration // CLOCK_MONOTONIC of the last ping
 }
 
-// AddMemoryPressure watches the memory pressure of the service's cgroup
-// (sd_event_add_memory_pressure). Not built yet: EOPNOTSUPP.
-func (e *Event) AddMemoryPressure(h Handler) (*Source, error) {
-	return nil, errNotYet("add memory pressure")
+// SetWatchdog makes the loop keep systemd's service watchdog fed
+// (sd_event_set_watchdog). Turned on, it reads WATCHDOG_USEC and
+// WATCHDOG_PID (through go-systemd's daemon package): when systemd asked
+// for no watchdog, or for one of another process, it reports false and no
+// error. Otherwise it sends WATCHDOG=1 at once, and from then on after
+// every poll that comes at least a quarter period after the previous ping
+// (so at most every period/4 while busy), and, while idle, from a timer of
+// its own that fires within [1/2, 3/4] of the period after the last ping,
+// aligned like other timers. It reports whether the watchdog is on.
+func (e *Event) SetWatchdog(on bool) (bool, error) {
+	const op = "set watchdog"
+	if !e.valid() {
+		return false, opErr(op, unix.EINVAL)
+	}
+	if e.watchdog == on {
+		return on, nil
+	}
+	if !on {
+		e.closeWatchdog()
+		return false, nil
+	}
+	if e.state == Finished {
+		return false, opErr(op, unix.ESTALE)
+	}
+	period, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		return false, opErr(op, fmt.Errorf("%w: %w", err, unix.EINVAL))
+	}
+	if period <= 0 {
+		return false, nil
+	}
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return false, opErr(op, fmt.Errorf("create timerfd: %w", err))
+	}
+	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, tagWatchdog); err != nil {
+		unix.Close(fd)
+		return false, opErr(op, fmt.Errorf("add timerfd to epoll: %w", err))
+	}
+	e.wd = watchdogState{fd: fd, period: period}
+	e.watchdog = true
+	if err := e.pingWatchdog(sys.Monotonic()); err != nil {
+		e.closeWatchdog()
+		return false, opErr(op, err)
+	}
+	return true, nil
+}
+
+// Watchdog reports whether the loop pings the service watchdog
+// (sd_event_get_watchdog).
+func (e *Event) Watchdog() bool { return e != nil && e.watchdog }
+
+// pingWatchdog sends WATCHDOG=1 and arms the idle timer for the next one.
+func (e *Event) pingWatchdog(now time.Duration) error {
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyWatchdog); err != nil {
+		return fmt.Errorf("notify watchdog: %w", err)
+	}
+	e.wd.last = now
+	t := sleepBetween(now+e.wd.period/2, now+e.wd.period*3/4)
+	return sys.SetTimer(e.wd.fd, t)
+}
+
+// processWatchdog pings after a poll when a quarter period has passed since
+// the last ping.
+func (e *Event) processWatchdog() error {
+	if !e.watchdog || e.wd.last+e.wd.period/4 > e.ts.mono {
+		return nil
+	}
+	return e.pingWatchdog(e.ts.mono)
+}
+
+func (e *Event) closeWatchdog() {
+	if e.wd.fd > 0 {
+		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, e.wd.fd, nil)
+		unix.Close(e.wd.fd)
+	}
+	e.wd = watchdogState{}
+	e.watchdog = false
 }
