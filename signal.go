@@ -4,6 +4,8 @@ package sdevent
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -35,7 +37,8 @@ type signals struct {
 // while the source is off is dispatched once it is back on. The signal's
 // default action is restored when the last source for it is freed. Errors:
 // a signal number outside 1..64 EINVAL; a second source for sig in this loop
-// EBUSY. The description defaults to the signal's name ("SIGTERM").
+// EBUSY. The description defaults to the signal's name as systemd writes
+// it: "TERM", "USR1", "RTMIN+2".
 func (e *Event) AddSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
 	op := func() string { return fmt.Sprintf("add signal %d", int(sig)) }
 	switch {
@@ -55,12 +58,25 @@ func (e *Event) AddSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
 	s.signo = int(sig)
 	s.siginfo = &unix.SignalfdSiginfo{Signo: uint32(sig)}
 	s.signalHandler = h
-	if name := unix.SignalName(sig); name != "" {
-		s.description, s.hasDesc = name, true
-	}
+	s.description, s.hasDesc = signalString(sig), true
 	e.sig.sources[sig] = s
 	sighub.Subscribe(&e.sig.sub, int(sig))
 	return s, nil
+}
+
+// sigrtmin is SIGRTMIN as glibc defines it (it keeps 32 and 33 for itself).
+const sigrtmin = 34
+
+// signalString names sig as systemd's signal_to_string does: "TERM",
+// "RTMIN+2", else the number.
+func signalString(sig unix.Signal) string {
+	if sig >= sigrtmin && int(sig) < sighub.NSIG {
+		return "RTMIN+" + strconv.Itoa(int(sig)-sigrtmin)
+	}
+	if name, ok := strings.CutPrefix(unix.SignalName(sig), "SIG"); ok {
+		return name
+	}
+	return strconv.Itoa(int(sig))
 }
 
 // setupSignals creates the eventfd through which the hub wakes the loop.

@@ -19,29 +19,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/internal/testutil"
 	"github.com/go-sdevent/sdevent/source"
 )
 
-// notifySocket listens where NOTIFY_SOCKET points for the test's duration
-// and returns a function that reads the next datagram (or "" after d).
+// notifySocket points NOTIFY_SOCKET at a test manager and returns its Next.
 func notifySocket(t *testing.T) func(d time.Duration) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	return func(d time.Duration) string {
-		conn.SetReadDeadline(time.Now().Add(d))
-		buf := make([]byte, 4096)
-		n, err := conn.Read(buf)
-		if err != nil {
-			return ""
-		}
-		return string(buf[:n])
-	}
+	m := testutil.NewManager(t)
+	t.Setenv("NOTIFY_SOCKET", m.Path)
+	return m.Next
 }
 
 // TestWatchdogNotRequested: without WATCHDOG_USEC, or with WATCHDOG_PID

@@ -17,3 +17,15 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "sdevent demo: go-sdevent runs on Linux only")
 	return exitFailure
 }
+
+// runCommand needs Linux: see demo.
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "sdevent run: go-sdevent runs on Linux only")
+	return exitFailure
+}
+
+// doctor needs Linux: see demo.
+func doctor(args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "sdevent doctor: go-sdevent runs on Linux only")
+	return exitFailure
+}

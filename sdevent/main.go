@@ -7,13 +7,15 @@
 //
 // The commands are:
 //
+//	run       supervise a command for systemd: READY=1, watchdog, signals, exit status
+//	doctor    check the kernel features and systemd variables the loop uses
 //	demo      run a small event loop and print one line per dispatch
 //	version   print the version of this build
 //	help      print the usage text
 //
-// The commands run, doctor and bench are planned and not implemented yet;
-// asking for one prints a note and exits with status 3 (the LSB's
-// "unimplemented feature").
+// The command bench is planned and not implemented yet; asking for it
+// prints a note and exits with status 3 (the LSB's "unimplemented
+// feature").
 package main
 
 import (
@@ -48,11 +50,6 @@ type command struct {
 
 // planned are the subcommands that are announced but not written yet.
 var planned = []struct{ name, summary string }{
-	{"run", "run a command as a child source of a loop: forward SIGINT and SIGTERM to it,\n" +
-		"stop it after a timeout, and exit with its status mapped the way systemd does"},
-	{"doctor", "check what this kernel and process offer the loop: pidfds (Linux 5.4+),\n" +
-		"timerfd clocks and CAP_WAKE_ALARM, inotify limits, memory pressure (PSI),\n" +
-		"whether SIGCHLD is ignored, $WATCHDOG_USEC and $NOTIFY_SOCKET"},
 	{"bench", "run the reference workloads (defer, IO ping-pong, timers, signals, children)\n" +
 		"through the public API and print the time per operation, to compare with\n" +
 		"libsystemd's sd-event"},
@@ -60,6 +57,10 @@ var planned = []struct{ name, summary string }{
 
 func commands() []command {
 	return []command{
+		{"run", "supervise COMMAND for systemd: READY=1 once started, watchdog pings,\n" +
+			"signals forwarded, SIGKILL after -kill-after, its exit status or signal passed on", runCommand},
+		{"doctor", "one line per kernel feature and systemd variable the loop uses;\n" +
+			"exit status 0 only when every required feature is there", doctor},
 		{"demo", "run a small event loop and print one line per dispatch", demo},
 		{"version", "print the version of this build", version},
 		{"help", "print this text, or 'sdevent help demo' for a command's flags", help},
@@ -106,7 +107,7 @@ Usage:
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, indent(c.summary, "            "))
 	}
 	fmt.Fprint(w, "\nPlanned, not implemented yet (they exit with status 3 for now):\n")
 	for _, p := range planned {
@@ -140,7 +141,7 @@ func help(args []string, stdout, stderr io.Writer) int {
 		case "help":
 			usage(stdout)
 			return exitOK
-		case "demo", "version":
+		case "demo", "version", "run", "doctor":
 			// The command's own -h prints its flags on the writer given.
 			return run([]string{args[0], "-h"}, stdout, stdout)
 		}
