@@ -42,3 +42,22 @@ func Example_stdin() {
 	code, err := e.Loop()
 	os.Exit(int(exitcode.FromLoop(code, err)))
 }
+
+// Example_daemon is the README's systemd daemon: compiled, not run.
+func Example_daemon() {
+	e, _ := sdevent.New()
+	e.SetSignalExit(true) // SIGINT/SIGTERM: Loop returns 0
+	accept := func(s *sdevent.Source, fd int, revents uint32) error {
+		conn, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+		if err == nil {
+			unix.Close(conn) // serve it here
+		}
+		return nil
+	}
+	e.AddListenFds(unix.EPOLLIN, accept) // the LISTEN_FDS sockets, one source each
+	e.SetWatchdog(true)                  // WATCHDOG_USEC: pings from the loop
+	sdevent.NotifyReady()                // READY=1
+	code, err := e.Loop()
+	sdevent.NotifyStopping()
+	os.Exit(int(exitcode.FromLoop(code, err)))
+}
