@@ -65,6 +65,11 @@ func EpollWait(epfd int, events []unix.EpollEvent, timeout time.Duration) (int, 
 			return int(n), nil
 		}
 	}
+	// A busy loop usually finds something ready: look without the
+	// scheduler hand-off of a blocking system call first.
+	if n, err := EpollWait(epfd, events, 0); n > 0 || err != nil {
+		return n, err
+	}
 	var deadline time.Duration
 	if timeout > 0 {
 		deadline = Monotonic() + timeout
