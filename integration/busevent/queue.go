@@ -1,0 +1,280 @@
+package busevent
+
+import (
+	"encoding/binary"
+	"reflect"
+	"sync"
+
+	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
+)
+
+// ring is a fixed-capacity FIFO.
+type ring[T any] struct {
+	buf  []T
+	head int
+	n    int
+}
+
+func (r *ring[T]) full() bool { return r.n == len(r.buf) }
+
+// push appends v; the caller checks full first.
+func (r *ring[T]) push(v T) {
+	r.buf[(r.head+r.n)%len(r.buf)] = v
+	r.n++
+}
+
+func (r *ring[T]) front() *T { return &r.buf[r.head] }
+
+func (r *ring[T]) pop() T {
+	var zero T
+	v := r.buf[r.head]
+	r.buf[r.head] = zero
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return v
+}
+
+func (r *ring[T]) clear() {
+	clear(r.buf)
+	r.head, r.n = 0, 0
+}
+
+// signal is a D-Bus signal waiting for the loop, stamped with its place in
+// the order in which messages reached the bridge.
+type signal struct {
+	seq uint64
+	sig *dbus.Signal
+}
+
+// call is a method call waiting for the loop. The godbus goroutine that
+// handles the call waits on done, which has room for one result.
+type call struct {
+	seq  uint64
+	fn   reflect.Value
+	args []reflect.Value
+	done chan []reflect.Value
+}
+
+// item is what the loop takes from the queue: a signal or a call.
+type item struct {
+	sig  *dbus.Signal
+	call *call
+}
+
+// queue is the one piece of state shared between godbus's goroutines and
+// the loop. Everything in it is guarded by mu. Producers (godbus's reader
+// goroutine delivering signals, its per-call goroutines delivering method
+// calls, and whoever closes the connection) append and kick the eventfd;
+// the loop takes. No lock is ever held while user code runs or while
+// waiting for anything.
+type queue struct {
+	mu           sync.Mutex
+	efd          int  // -1 once dead
+	kicked       bool // efd's counter is non-zero
+	dead         bool // the bridge was released: nothing is accepted any more
+	disconnected bool // godbus closed the connection (Terminate ran)
+	gone         chan struct{}
+	seq          uint64
+	sigs         ring[signal]
+	calls        ring[*call]
+	peak         int
+	dropped      uint64
+	refused      uint64
+}
+
+func newQueue(efd, size int) *queue {
+	return &queue{
+		efd:   efd,
+		gone:  make(chan struct{}),
+		sigs:  ring[signal]{buf: make([]signal, size)},
+		calls: ring[*call]{buf: make([]*call, size)},
+	}
+}
+
+// kick makes the eventfd readable, once, so that the loop dispatches the
+// bridge's IO source. Called with mu held.
+func (q *queue) kick() {
+	if q.kicked {
+		return
+	}
+	q.kicked = true
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	// Cannot fail: the counter is 0 whenever kicked is false.
+	unix.Write(q.efd, one[:])
+}
+
+// unkick resets the eventfd so that the IO source stops being pending.
+// Called with mu held.
+func (q *queue) unkick() {
+	if !q.kicked {
+		return
+	}
+	q.kicked = false
+	var buf [8]byte
+	unix.Read(q.efd, buf[:])
+}
+
+// DeliverSignal implements dbus.SignalHandler. godbus calls it on its
+// reader goroutine for every incoming signal, in the order they arrived.
+// It never blocks: when the queue is full the oldest waiting signal is
+// dropped to make room.
+func (q *queue) DeliverSignal(_, _ string, s *dbus.Signal) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.dead {
+		return
+	}
+	if q.sigs.full() {
+		q.sigs.pop()
+		q.dropped++
+	}
+	q.seq++
+	q.sigs.push(signal{q.seq, s})
+	q.peak = max(q.peak, q.sigs.n)
+	q.kick()
+}
+
+// Terminate implements dbus.Terminator. godbus calls it from Conn.Close,
+// on whichever goroutine closes the connection: its reader goroutine when
+// the bus went away, the goroutine watching the connection's context, or
+// a caller of Close. Messages that arrived before are still dispatched;
+// then the loop reports the end.
+func (q *queue) Terminate() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.dead || q.disconnected {
+		return
+	}
+	q.disconnected = true
+	q.kick()
+}
+
+// errBusy and errGone are the D-Bus errors a caller gets when its call
+// never reaches the loop.
+var (
+	errBusy = &dbus.Error{
+		Name: "org.freedesktop.DBus.Error.LimitsExceeded",
+		Body: []any{"busevent: too many method calls wait for the event loop"},
+	}
+	errGone = &dbus.Error{
+		Name: "org.freedesktop.DBus.Error.Disconnected",
+		Body: []any{"busevent: the bus was detached from its event loop"},
+	}
+	errPanic = &dbus.Error{
+		Name: "org.freedesktop.DBus.Error.Failed",
+		Body: []any{"busevent: the method panicked"},
+	}
+)
+
+// errorResult makes the return values of a method of type t that fail
+// with e: zero values, then e as the *dbus.Error.
+func errorResult(t reflect.Type, e *dbus.Error) []reflect.Value {
+	out := make([]reflect.Value, t.NumOut())
+	for i := range out {
+		out[i] = reflect.Zero(t.Out(i))
+	}
+	out[len(out)-1] = reflect.ValueOf(e)
+	return out
+}
+
+// submit hands a method call to the loop and waits until the loop ran it.
+// It runs on the godbus goroutine that handles the call, which sends the
+// reply once submit returns.
+func (q *queue) submit(fn reflect.Value, args []reflect.Value) []reflect.Value {
+	c := &call{fn: fn, args: args, done: make(chan []reflect.Value, 1)}
+	q.mu.Lock()
+	switch {
+	case q.dead || q.disconnected:
+		q.mu.Unlock()
+		return errorResult(fn.Type(), errGone)
+	case q.calls.full():
+		q.refused++
+		q.mu.Unlock()
+		return errorResult(fn.Type(), errBusy)
+	}
+	q.seq++
+	c.seq = q.seq
+	q.calls.push(c)
+	q.kick()
+	gone := q.gone
+	q.mu.Unlock()
+
+	select {
+	case out := <-c.done:
+		return out
+	case <-gone:
+		return errorResult(fn.Type(), errGone)
+	}
+}
+
+// take removes the message that reached the bridge first. When nothing
+// is left it resets the eventfd, under the lock, so that no kick is lost,
+// unless the connection is gone: then the eventfd stays readable until
+// the loop has reported that. ok is false when there was nothing to take.
+func (q *queue) take() (it item, ok, disconnected bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.dead {
+		return item{}, false, false
+	}
+	switch {
+	case q.sigs.n > 0 && (q.calls.n == 0 || q.sigs.front().seq < (*q.calls.front()).seq):
+		it, ok = item{sig: q.sigs.pop().sig}, true
+	case q.calls.n > 0:
+		it, ok = item{call: q.calls.pop()}, true
+	}
+	if q.sigs.n == 0 && q.calls.n == 0 && !q.disconnected {
+		q.unkick()
+	}
+	return it, ok, q.disconnected
+}
+
+// kill stops the queue for good: producers are turned away, waiting
+// callers are released with errGone, and the eventfd is never written
+// again (its owner may close it right after).
+func (q *queue) kill() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.dead {
+		return
+	}
+	q.dead = true
+	q.efd = -1
+	close(q.gone)
+	q.sigs.clear()
+	q.calls.clear()
+}
+
+func (q *queue) stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return Stats{
+		Signals: q.sigs.n,
+		Calls:   q.calls.n,
+		Peak:    q.peak,
+		Dropped: q.dropped,
+		Refused: q.refused,
+	}
+}
+
+// run calls the method on the loop and hands the result to the waiting
+// godbus goroutine. A panicking method still answers the caller (with
+// org.freedesktop.DBus.Error.Failed) before the panic goes on up the loop.
+func (c *call) run() {
+	answered := false
+	defer func() {
+		if !answered {
+			c.done <- errorResult(c.fn.Type(), errPanic)
+		}
+	}()
+	var out []reflect.Value
+	if c.fn.Type().IsVariadic() {
+		out = c.fn.CallSlice(c.args)
+	} else {
+		out = c.fn.Call(c.args)
+	}
+	answered = true
+	c.done <- out
+}
