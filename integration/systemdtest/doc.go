@@ -1,0 +1,15 @@
+// Package systemdtest runs go-sdevent against the real systemd programs,
+// not imitations of them: a private `systemd --user` manager supervises
+// `sdevent run` as Type=notify units with WatchdogSec=1s, and
+// systemd-socket-activate hands a listening socket to AddListenFds.
+//
+// The tests need systemd, systemctl, systemd-run, systemd-notify and
+// systemd-socket-activate (Debian package systemd) and root, or at least
+// an existing /run/systemd/system, which `systemd --user` insists on. A
+// missing program fails the tests; they never skip.
+//
+// The manager runs with its own XDG_RUNTIME_DIR, XDG_CONFIG_HOME and the
+// other XDG directories in a temporary directory, talks to systemctl and
+// systemd-run over $XDG_RUNTIME_DIR/systemd/private (no D-Bus session bus)
+// and is stopped, reaped and removed when the tests end.
+package systemdtest

@@ -1,0 +1,236 @@
+//go:build linux
+
+package systemdtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Programs are the systemd programs the tests run, all from Debian's
+// systemd package.
+var Programs = []string{"systemd", "systemctl", "systemd-run", "systemd-notify", "systemd-socket-activate"}
+
+// LookPrograms finds Programs in $PATH and returns their paths by name, or
+// an error naming every one that is missing.
+func LookPrograms() (map[string]string, error) {
+	paths := make(map[string]string, len(Programs))
+	var missing []string
+	for _, name := range Programs {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			missing = append(missing, name)
+			continue
+		}
+		paths[name] = p
+	}
+	if len(missing) > 0 {
+		return paths, fmt.Errorf("systemd programs not found in $PATH: %s (install Debian package systemd; these end-to-end tests never skip)",
+			strings.Join(missing, ", "))
+	}
+	return paths, nil
+}
+
+// commandTimeout bounds every systemctl and systemd-run call.
+const commandTimeout = 30 * time.Second
+
+// Manager is a `systemd --user` instance of the tests' own.
+type Manager struct {
+	// Dir holds everything the manager writes: runtime, config, data,
+	// state and cache directories and its log.
+	Dir string
+	// RuntimeDir is its $XDG_RUNTIME_DIR.
+	RuntimeDir string
+	// LogPath is where its stdout and stderr go.
+	LogPath string
+
+	env  []string
+	cmd  *exec.Cmd
+	done chan struct{} // closed once cmd.Wait returned
+}
+
+// privateEnv is the environment without the variables that would point a
+// systemd program at another manager, bus or service.
+func privateEnv() []string {
+	drop := []string{"DBUS_SESSION_BUS_ADDRESS=", "XDG_RUNTIME_DIR=", "XDG_CONFIG_HOME=",
+		"XDG_DATA_HOME=", "XDG_STATE_HOME=", "XDG_CACHE_HOME=", "NOTIFY_SOCKET=",
+		"WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
+		"MANAGERPID=", "INVOCATION_ID=", "SYSTEMD_EXEC_PID="}
+	var env []string
+next:
+	for _, kv := range os.Environ() {
+		for _, p := range drop {
+			if strings.HasPrefix(kv, p) {
+				continue next
+			}
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// StartManager starts `systemd --user` (found at path) with its
+// directories under dir, which must exist, and waits up to timeout for
+// `systemctl --user is-system-running` to say running or degraded.
+func StartManager(path, dir string, timeout time.Duration) (*Manager, error) {
+	m := &Manager{
+		Dir:        dir,
+		RuntimeDir: filepath.Join(dir, "runtime"),
+		LogPath:    filepath.Join(dir, "manager.log"),
+		done:       make(chan struct{}),
+	}
+	m.env = privateEnv()
+	for _, d := range []struct{ name, sub string }{
+		{"XDG_RUNTIME_DIR", "runtime"}, {"XDG_CONFIG_HOME", "config"}, {"XDG_DATA_HOME", "data"},
+		{"XDG_STATE_HOME", "state"}, {"XDG_CACHE_HOME", "cache"},
+	} {
+		p := filepath.Join(dir, d.sub)
+		if err := os.Mkdir(p, 0o700); err != nil {
+			return nil, err
+		}
+		m.env = append(m.env, d.name+"="+p)
+	}
+	log, err := os.Create(m.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close() // the child has its own copy
+	m.cmd = exec.Command(path, "--user", "--log-target=console", "--log-color=no",
+		"--default-standard-output=inherit", "--default-standard-error=inherit")
+	m.cmd.Env = m.env
+	m.cmd.Stdout, m.cmd.Stderr = log, log
+	// Should the test binary die, the manager stops its units and exits.
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := m.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s --user: %w", path, err)
+	}
+	go func() {
+		m.cmd.Wait()
+		close(m.done)
+	}()
+
+	deadline := time.Now().Add(timeout)
+	state := ""
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		out, _ := m.Run("systemctl", "--user", "is-system-running")
+		state = strings.TrimSpace(out)
+		if state == "running" || state == "degraded" {
+			return m, nil
+		}
+		select {
+		case <-m.done:
+			return nil, fmt.Errorf("systemd --user exited (%v) before it was running; its log:\n%s", m.cmd.ProcessState, m.Log())
+		case <-time.After(wait):
+		}
+		if time.Now().After(deadline) {
+			m.Stop(10 * time.Second)
+			return nil, fmt.Errorf("systemd --user not running after %v (is-system-running: %q); its log:\n%s", timeout, state, m.Log())
+		}
+	}
+}
+
+// Run runs a program that talks to the manager, killing it after
+// commandTimeout, and returns its standard output. A failure's error holds
+// its standard error.
+func (m *Manager) Run(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = m.env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return string(out), nil
+}
+
+// Systemctl runs `systemctl --user args...`.
+func (m *Manager) Systemctl(args ...string) (string, error) {
+	return m.Run("systemctl", append([]string{"--user"}, args...)...)
+}
+
+// Show returns properties of unit as `systemctl --user show` reports them.
+func (m *Manager) Show(unit string, props ...string) (map[string]string, error) {
+	out, err := m.Systemctl("show", unit, "-p", strings.Join(props, ","))
+	if err != nil {
+		return nil, err
+	}
+	p := make(map[string]string, len(props))
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			p[k] = v
+		}
+	}
+	return p, nil
+}
+
+// Log returns what the manager wrote so far.
+func (m *Manager) Log() string {
+	b, err := os.ReadFile(m.LogPath)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+// Pid is the manager's process id.
+func (m *Manager) Pid() int { return m.cmd.Process.Pid }
+
+// Stop sends the manager SIGTERM, on which it stops its units and exits,
+// and waits for it to be reaped. After timeout it sends SIGKILL, waits again
+// and reports the timeout as an error.
+func (m *Manager) Stop(timeout time.Duration) error {
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+		return nil
+	case <-time.After(timeout):
+	}
+	m.cmd.Process.Kill()
+	<-m.done
+	return fmt.Errorf("systemd --user (pid %d) did not exit within %v of SIGTERM; killed", m.Pid(), timeout)
+}
+
+// Processes lists the processes that carry the manager's XDG_RUNTIME_DIR
+// in their environment: the manager, what it runs, and any systemctl
+// still talking to it. After Stop there must be none.
+func (m *Manager) Processes() ([]string, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	mark := []byte("XDG_RUNTIME_DIR=" + m.RuntimeDir)
+	var procs []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) || errors.Is(err, fs.ErrPermission) {
+			continue // gone, or not ours to read
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if bytes.Equal(kv, mark) {
+				comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm")
+				procs = append(procs, fmt.Sprintf("pid %s (%s)", e.Name(), bytes.TrimSpace(comm)))
+				break
+			}
+		}
+	}
+	return procs, nil
+}
