@@ -313,6 +313,11 @@ func (e *Event) disconnectChild(s *Source) {
 // processPidfd reads the exit of a child whose pidfd became readable,
 // leaving it a zombie for the handler.
 func (e *Event) processPidfd(s *Source) error {
+	if s.child.waited {
+		// Reaped: its pidfd stays readable, but there is nothing to say.
+		e.childUnregister(s)
+		return nil
+	}
 	if s.pending || s.offline() || !s.child.watchPidfd() {
 		return nil
 	}
@@ -326,7 +331,7 @@ func (e *Event) processChildren() error {
 	e.needChild = false
 	for _, s := range e.childPoll {
 		c := s.child
-		if s.pending || s.offline() || c.exited {
+		if s.pending || s.offline() || c.waited || (c.exited && c.options&unix.WNOWAIT == 0) {
 			continue
 		}
 		flags := c.options&waitEvents | unix.WNOHANG
@@ -370,13 +375,21 @@ func (e *Event) readChild(s *Source, flags int) error {
 }
 
 // reapChild collects an exited child after its handler, unless WNOWAIT
-// asked to leave it.
+// asked to leave it: then a source left on reports the zombie again in
+// every iteration (its pidfd stays readable; the SIGCHLD-polled kind is
+// polled again).
 func (s *Source) reapChild() {
 	c := s.child
+	if c.info.zombie() && c.options&unix.WNOWAIT != 0 && !c.watchPidfd() && s.e != nil && s.online() {
+		s.e.needChild = true
+	}
 	if !c.info.zombie() || c.waited || c.options&unix.WNOWAIT != 0 {
 		return
 	}
 	c.waited = true
+	if s.e != nil {
+		s.e.childUnregister(s) // nothing more will come
+	}
 	if c.cmd != nil {
 		if c.cmd.ProcessState == nil {
 			c.cmd.Wait()

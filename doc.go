@@ -75,8 +75,9 @@
 //     and uid, si_code and sigqueue payloads are lost. Deliveries of a
 //     signal before its handler ran coalesce (real-time signals too); one
 //     that arrives while its source is off is dispatched when it is back on.
-//     Several loops watching one signal each see it. The signal's default
-//     action returns when its last source is freed.
+//     Several loops watching one signal each see it. When its last source is
+//     freed, a signal goes back to the Go runtime's default handling (under
+//     which SIGUSR1, SIGUSR2 and real-time signals do nothing).
 //  2. Children are watched through pidfds (Linux 5.4+), never with
 //     waitid(P_ALL): other code's children are never reaped. If SIGCHLD is
 //     ignored (the kernel reaps children itself), adding a child gives

@@ -172,6 +172,7 @@ func New() (*Event, error) {
 	}
 	e := &Event{epfd: epfd, events: make([]unix.EpollEvent, 16)}
 	e.sig.fd = -1
+	e.wd.fd = -1
 	e.nref.Store(1)
 	e.pending = prioq.Queue[*Source]{Less: pendingBefore, Index: func(s *Source) *int { return &s.pendingIdx }}
 	e.prepare = prioq.Queue[*Source]{Less: prepareBefore, Index: func(s *Source) *int { return &s.prepareIdx }}
@@ -389,9 +390,13 @@ func (e *Event) prepareIteration() (bool, error) {
 }
 
 // Wait polls the kernel for at most timeout (Infinity: no limit) and turns
-// what it reports into pending sources (sd_event_wait). It never returns
-// before the timeout unless something became pending. A negative timeout is
-// EINVAL.
+// what it reports into pending sources (sd_event_wait). Interruptions of the
+// wait (EINTR) are retried, so it returns before the timeout only when the
+// kernel reported something: a source became pending (true), or the loop's
+// own machinery woke it (a rate limit ended, a watchdog ping, a signal or
+// inotify event no enabled source takes, a SIGCHLD with nothing to report,
+// LoopContext's wake-up), and then it reports false, as C does. A negative
+// timeout is EINVAL.
 func (e *Event) Wait(timeout time.Duration) (bool, error) {
 	if err := e.phaseTimeout("wait", Armed, timeout); err != nil {
 		return false, err
@@ -835,8 +840,11 @@ func (e *Event) callback(s *Source, fn Handler) error {
 // during its callback is freed now.
 func (e *Event) afterCallback(s *Source, err error) {
 	if err != nil && s.exitOnFailure {
-		e.requestExit(-int(errnoOf(err)),
-			fmt.Errorf("exit on failure of %s source %q: %w", s.kind, s.description, err))
+		what := s.kind.String() + " source"
+		if s.hasDesc {
+			what += fmt.Sprintf(" %q", s.description)
+		}
+		e.requestExit(-int(errnoOf(err)), fmt.Errorf("exit on failure of %s: %w", what, err))
 	}
 	if s.nref == 0 {
 		s.release()

@@ -34,8 +34,10 @@ type signals struct {
 // should not) be blocked: it comes through the Go runtime, so every loop
 // that watches a signal sees each delivery, deliveries of one signal that
 // arrive before its handler ran coalesce into one, and a signal that arrives
-// while the source is off is dispatched once it is back on. The signal's
-// default action is restored when the last source for it is freed. Errors:
+// while the source is off is dispatched once it is back on. When the last
+// source for sig is freed, sig goes back to the Go runtime's default
+// handling (os/signal): SIGTERM, SIGINT and SIGHUP end the process again,
+// SIGUSR1, SIGUSR2 and real-time signals do nothing. Errors:
 // a signal number outside 1..64 EINVAL; a second source for sig in this loop
 // EBUSY. The description defaults to the signal's name as systemd writes
 // it: "TERM", "USR1", "RTMIN+2".

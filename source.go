@@ -533,6 +533,10 @@ func (e *Event) online(s *Source, enabled source.Enabled, ratelimited bool) erro
 		if s.online() {
 			e.signalAgain(s)
 		}
+	case source.Child:
+		if s.online() && !s.child.watchPidfd() {
+			e.needChild = true // what it missed while off is still to be read
+		}
 	}
 	e.timeReshuffle(s)
 	return nil
@@ -545,6 +549,9 @@ func (e *Event) register(s *Source, enabled source.Enabled) error {
 	case source.IO:
 		return e.ioRegister(s, enabled, s.io.events)
 	case source.Child:
+		if s.child.waited {
+			return nil // reaped: nothing left to watch
+		}
 		return e.childRegister(s, enabled)
 	case source.MemoryPressure:
 		if !s.mp.inWrite {

@@ -75,10 +75,10 @@ func (e *Event) SetWatchdog(on bool) (bool, error) {
 func (e *Event) Watchdog() bool { return e != nil && e.watchdog }
 
 // pingWatchdog sends WATCHDOG=1 and arms the idle timer for the next one.
+// A ping that cannot be sent is not the loop's failure (sd-event ignores it
+// too): the manager will act on the missing ping.
 func (e *Event) pingWatchdog(now time.Duration) error {
-	if _, err := daemon.SdNotify(false, daemon.SdNotifyWatchdog); err != nil {
-		return fmt.Errorf("notify watchdog: %w", err)
-	}
+	daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 	e.wd.last = now
 	t := sleepBetween(now+e.wd.period/2, now+e.wd.period*3/4)
 	return sys.SetTimer(e.wd.fd, t)
@@ -94,10 +94,10 @@ func (e *Event) processWatchdog() error {
 }
 
 func (e *Event) closeWatchdog() {
-	if e.wd.fd > 0 {
+	if e.wd.fd >= 0 {
 		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, e.wd.fd, nil)
 		unix.Close(e.wd.fd)
 	}
-	e.wd = watchdogState{}
+	e.wd = watchdogState{fd: -1}
 	e.watchdog = false
 }
