@@ -1,0 +1,28 @@
+package bench
+
+import "testing"
+
+// The go-sdevent workloads as Go benchmarks, b.N operations in one run:
+// ns/op is the workload's own measure (setup excluded), allocs/op and
+// B/op count the setup too, spread over b.N. Profile one with, e.g.,
+//
+//	go test -run '^$' -bench 'Sdevent/signal' -cpuprofile cpu.out ./internal/bench
+func BenchmarkSdevent(b *testing.B) {
+	var c GoSdevent
+	for _, w := range Workloads {
+		b.Run(w.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			s, err := w.Run(c, b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i, m := range w.Metrics {
+				unit := "ns/op"
+				if i < len(w.Metrics)-1 {
+					unit = m + "-ns/op"
+				}
+				b.ReportMetric(float64(s.Elapsed[i].Nanoseconds())/float64(b.N), unit)
+			}
+		})
+	}
+}

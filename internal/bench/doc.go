@@ -1,0 +1,78 @@
+// Package bench runs the team's reference workloads (shared/reference/sdbench.c)
+// on three contenders in one process and one run, and compares them:
+//
+//   - go-sdevent, through its public API, with the logic of sdbench.c;
+//   - libsystemd's sd-event itself, the C original, through a small cgo
+//     harness built only with the build tag libsystemd (and cgo);
+//   - the idiomatic Go way: goroutines and channels, os.File reads parked in
+//     the runtime's netpoller, time.AfterFunc and time.Timer, os/signal,
+//     and exec.Cmd with cmd.Wait in a goroutine per child.
+//
+// # Workloads
+//
+// The seven workloads and their counts are those of sdbench.c, each count
+// divided by Config.Div (sdbench's second argument), never below 1:
+//
+//	defer         2,000,000  one dispatch of an ON defer source
+//	io_idle0        500,000  eventfd ping-pong: poll, dispatch, read, write
+//	io_idle10000    500,000  the same with 10,000 idle IO sources registered
+//	timers          200,000  one-shot timers spread over 200ms, accuracy 1µs:
+//	                         timers_add (adding one) and timers_total (adding
+//	                         and dispatching all, per timer)
+//	timer_rearm     500,000  a timer re-armed for 0 in its own handler
+//	signal          200,000  SIGUSR1 sent to self from its handler
+//	children          1,000  children blocked on one pipe, released at once by
+//	                         closing it: time per exit noticed, dispatched, reaped
+//
+// The timers' deadlines come from one linear congruential generator in Go
+// and in C (not glibc's rand), so every contender gets the same deadlines.
+//
+// # The runner
+//
+// Run alternates the contenders, workload by workload: round 1 runs a, b, c,
+// round 2 b, c, a, round 3 c, a, b, and so on, so that none is always first
+// after another's garbage or always last on a warm cache, and it runs a
+// garbage collection before every measured run. It reports the median ns/op of every
+// contender over the rounds and the ratios go-sdevent/C and idiomatic/C, and
+// besides: the heap bytes per idle IO source and per idle timer (after GC),
+// the OS threads of the process while the children were watched (from the
+// first round, with the count before the children were started, since Go
+// never gives threads back), and go-sdevent's cost per child exit with four
+// times as many children watched.
+//
+// # Differences between the contenders
+//
+// Signals. In a Go process kill(getpid(), SIGUSR1) is delivered to whichever
+// thread does not block the signal; the Go runtime would take it. The C
+// signal workload therefore blocks SIGUSR1 in its thread and sends it with
+// tgkill to that thread: a thread-directed signal stays pending for the
+// thread that blocks it, and sd-event's signalfd reads it there. sdbench.c
+// sends it to the process. go-sdevent and the idiomatic contender use kill
+// on the process: the runtime's handler catches it and os/signal hands it to
+// a goroutine (go-sdevent's signal hub then wakes the loop through an
+// eventfd).
+//
+// Children. The C harness blocks SIGCHLD in its thread, as sdbench.c does
+// (sd-event requires it), and restores the mask afterwards; the exits come
+// through pidfds in epoll (sd-event 252 and go-sdevent alike). It starts the
+// children with posix_spawn (vfork semantics, the child execs at once)
+// rather than fork: forking a multi-threaded Go process is only sound when
+// the child execs at once, and posix_spawn is the call made for that.
+// go-sdevent starts them with syscall.ForkExec taking a pidfd at clone time
+// and watches them with AddChildPidfd; the idiomatic contender uses exec.Cmd
+// and a goroutine per child blocked in cmd.Wait, which costs a blocked OS
+// thread per child.
+//
+// IO. The idiomatic contender has no loop to dispatch from: its ping-pong
+// runs between two goroutines over two eventfds wrapped in os.File, each
+// Read parking in the netpoller until the other side writes, so one
+// operation (one read and one write) is half a round trip. Its idle "sources"
+// are 10,000 eventfds, each with a goroutine blocked in Read.
+//
+// Defer and timers. The idiomatic defer is a goroutine handing tokens to
+// another through an unbuffered channel. Its timers are time.AfterFunc
+// callbacks (each runs in a goroutine of its own), its re-armed timer a
+// time.Timer Reset to 0 after every receive. Deadlines are absolute in C and
+// go-sdevent; the idiomatic contender turns each into a duration with
+// time.Until when it adds it.
+package bench

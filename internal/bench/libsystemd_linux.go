@@ -1,0 +1,86 @@
+//go:build libsystemd && cgo
+
+package bench
+
+/*
+#cgo pkg-config: libsystemd
+#include <stdint.h>
+
+int64_t sdb_defer(long n);
+int64_t sdb_io(long n, int idle);
+int sdb_timers(long n, int64_t *add, int64_t *total);
+int64_t sdb_rearm(long n);
+int64_t sdb_signal(long n);
+int64_t sdb_children(long n);
+int sdb_memory(int n, double *io_bytes, double *timer_bytes);
+*/
+import "C"
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// Libsystemd runs the workloads on libsystemd's sd-event, the C original,
+// with the code of sdbench.c (libsystemd_linux.c): each workload is one cgo
+// call that runs a loop of its own in the calling thread and measures
+// itself, so cgo's cost is not counted.
+//
+// Two workloads differ from sdbench.c because the process is a Go process:
+// the signal one blocks SIGUSR1 in the C thread and sends it with tgkill to
+// that thread (a process-directed kill would go to a Go thread), and the
+// children one starts the children with posix_spawn instead of fork. Both
+// restore the thread's signal mask before returning.
+type Libsystemd struct{}
+
+func libsystemd() Contender { return Libsystemd{} }
+
+func (Libsystemd) Name() string { return "libsystemd" }
+
+// elapsed turns the result of a C workload into a duration or an error.
+func elapsed(what string, r C.int64_t) (time.Duration, error) {
+	if r < 0 {
+		return 0, fmt.Errorf("sd-event %s: %w", what, syscall.Errno(-r))
+	}
+	return time.Duration(r), nil
+}
+
+func (Libsystemd) Defer(n int) (time.Duration, error) {
+	return elapsed("defer", C.sdb_defer(C.long(n)))
+}
+
+func (Libsystemd) IO(n, idle int) (time.Duration, error) {
+	return elapsed("io", C.sdb_io(C.long(n), C.int(idle)))
+}
+
+func (Libsystemd) Timers(n int) (add, total time.Duration, err error) {
+	var a, t C.int64_t
+	if r := C.sdb_timers(C.long(n), &a, &t); r < 0 {
+		return 0, 0, fmt.Errorf("sd-event timers: %w", syscall.Errno(-r))
+	}
+	return time.Duration(a), time.Duration(t), nil
+}
+
+func (Libsystemd) TimerRearm(n int) (time.Duration, error) {
+	return elapsed("timer rearm", C.sdb_rearm(C.long(n)))
+}
+
+func (Libsystemd) Signal(n int) (time.Duration, error) {
+	return elapsed("signal", C.sdb_signal(C.long(n)))
+}
+
+func (Libsystemd) Children(n int) (ChildrenRun, error) {
+	d, err := elapsed("children", C.sdb_children(C.long(n)))
+	return ChildrenRun{Elapsed: d}, err
+}
+
+// IdleMemory measures the bytes malloc hands out per idle IO source and per
+// idle timer (mallinfo2's uordblks), the kernel's share left out as for Go.
+func (Libsystemd) IdleMemory(n int) (ioBytes, timerBytes float64, err error) {
+	var io, timer C.double
+	if r := C.sdb_memory(C.int(n), &io, &timer); r < 0 {
+		return 0, 0, fmt.Errorf("sd-event memory: %w", syscall.Errno(-r))
+	}
+	return float64(io), float64(timer), nil
+}

@@ -1,0 +1,54 @@
+//go:build libsystemd && cgo
+
+package bench
+
+import (
+	"os"
+	"runtime"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestLibsystemdBuilt: with the tag the C contender is the real one.
+func TestLibsystemdBuilt(t *testing.T) {
+	if _, ok := Contenders()[1].(Libsystemd); !ok {
+		t.Fatalf("contender %#v, want Libsystemd", Contenders()[1])
+	}
+}
+
+// TestLibsystemdSignalMask: the C signal and children workloads, which
+// block SIGUSR1 and SIGCHLD in their thread, give the thread its mask back
+// and leave no SIGUSR1 pending for the Go runtime.
+func TestLibsystemdSignalMask(t *testing.T) {
+	ch := make(chan os.Signal, 1)
+	sigusr1Watch(ch)
+	defer sigusr1Stop(ch)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	mask := func() unix.Sigset_t {
+		var old unix.Sigset_t
+		if err := unix.PthreadSigmask(unix.SIG_BLOCK, nil, &old); err != nil {
+			t.Fatal(err)
+		}
+		return old
+	}
+	before := mask()
+	var c Libsystemd
+	for range 10 {
+		if _, err := c.Signal(10); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Children(2); err != nil {
+			t.Fatal(err)
+		}
+		if after := mask(); after != before {
+			t.Fatalf("signal mask %x after the C workloads, was %x", after, before)
+		}
+	}
+	select {
+	case sig := <-ch:
+		t.Errorf("the Go runtime got %v from the C workload", sig)
+	default:
+	}
+}

@@ -1,0 +1,456 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Contender runs the workloads one way. Every method runs one workload with
+// n operations and returns the time they took, measured by the contender
+// around the work alone: setting up and tearing down are left out.
+type Contender interface {
+	Name() string
+	Defer(n int) (time.Duration, error)
+	IO(n, idle int) (time.Duration, error)
+	// Timers returns the time it took to add the n timers and the time
+	// from the first add to the last dispatch.
+	Timers(n int) (add, total time.Duration, err error)
+	TimerRearm(n int) (time.Duration, error)
+	Signal(n int) (time.Duration, error)
+	Children(n int) (ChildrenRun, error)
+}
+
+// ChildrenRun is what one run of the children workload measured.
+type ChildrenRun struct {
+	Elapsed time.Duration // from the release of the children to the last exit handled
+	// Threads is the number of OS threads of the process while the
+	// children were watched, ThreadsBefore that number before they were
+	// started; 0 when not measured.
+	Threads, ThreadsBefore int
+}
+
+// MemoryMeter is a contender that can tell what an idle source costs.
+type MemoryMeter interface {
+	// IdleMemory adds n idle IO sources, then n idle timers, and returns
+	// the bytes each costs, as the memory in use grew.
+	IdleMemory(n int) (ioBytes, timerBytes float64, err error)
+}
+
+// Missing is a contender that was not built: it runs nothing, and the table
+// shows Why in its column.
+type Missing struct {
+	Label, Why string
+}
+
+var errMissing = errors.New("contender not built")
+
+// ErrNoMatch is what Run returns when Config.Match selects nothing.
+var ErrNoMatch = errors.New("no workload matches")
+
+func (m Missing) Name() string                           { return m.Label }
+func (Missing) Defer(int) (time.Duration, error)         { return 0, errMissing }
+func (Missing) IO(int, int) (time.Duration, error)       { return 0, errMissing }
+func (Missing) Timers(int) (_, _ time.Duration, _ error) { return 0, 0, errMissing }
+func (Missing) TimerRearm(int) (time.Duration, error)    { return 0, errMissing }
+func (Missing) Signal(int) (time.Duration, error)        { return 0, errMissing }
+func (Missing) Children(int) (ChildrenRun, error)        { return ChildrenRun{}, errMissing }
+
+// Sample is what one run of a workload measured.
+type Sample struct {
+	Elapsed []time.Duration // one per metric of the workload
+	ChildrenRun
+}
+
+// Workload is one of the reference workloads.
+type Workload struct {
+	Name    string
+	Metrics []string // the table rows it yields: its name, or timers_add and timers_total
+	Count   int      // operations with Div 1, as in sdbench.c
+	Run     func(c Contender, n int) (Sample, error)
+}
+
+// Ops returns the number of operations with counts divided by div, at least 1.
+func (w Workload) Ops(div int) int { return max(1, w.Count/max(1, div)) }
+
+// IdleIO is the number of idle IO sources of io_idle10000.
+const IdleIO = 10000
+
+func one(d time.Duration, err error) (Sample, error) { return Sample{Elapsed: []time.Duration{d}}, err }
+
+// Workloads are the seven workloads of sdbench.c, in its order.
+var Workloads = []Workload{
+	{"defer", []string{"defer"}, 2_000_000, func(c Contender, n int) (Sample, error) { return one(c.Defer(n)) }},
+	{"io_idle0", []string{"io_idle0"}, 500_000, func(c Contender, n int) (Sample, error) { return one(c.IO(n, 0)) }},
+	{"io_idle10000", []string{"io_idle10000"}, 500_000, func(c Contender, n int) (Sample, error) { return one(c.IO(n, IdleIO)) }},
+	{"timers", []string{"timers_add", "timers_total"}, 200_000, func(c Contender, n int) (Sample, error) {
+		add, total, err := c.Timers(n)
+		return Sample{Elapsed: []time.Duration{add, total}}, err
+	}},
+	{"timer_rearm", []string{"timer_rearm"}, 500_000, func(c Contender, n int) (Sample, error) { return one(c.TimerRearm(n)) }},
+	{"signal", []string{"signal"}, 200_000, func(c Contender, n int) (Sample, error) { return one(c.Signal(n)) }},
+	{"children", []string{"children"}, 1000, func(c Contender, n int) (Sample, error) {
+		r, err := c.Children(n)
+		return Sample{Elapsed: []time.Duration{r.Elapsed}, ChildrenRun: r}, err
+	}},
+}
+
+// Config says what Run runs.
+type Config struct {
+	Rounds int            // rounds of every workload on every contender, at least 1
+	Div    int            // divides every count, like sdbench's second argument; at least 1
+	Match  *regexp.Regexp // selects workloads by name or metric, and "memory"; nil: all
+	// Contenders are go-sdevent, libsystemd and idiomatic, in this order:
+	// the ratios are the first and the third over the second.
+	Contenders []Contender
+	// ScaleChildren, when above 1, also runs the children workload of the
+	// first contender with that many times the count, in every round.
+	ScaleChildren int
+	// MemorySources is the number of idle sources of each kind the
+	// memory measurement adds (default 10,000).
+	MemorySources int
+	// Workloads replaces the package's Workloads (for tests).
+	Workloads []Workload
+}
+
+// Report is what Run measured. The JSON form of a report is what the
+// command prints with -json.
+type Report struct {
+	Rounds     int            `json:"rounds"`
+	Div        int            `json:"div"`
+	Go         string         `json:"go"`
+	CPUs       int            `json:"cpus"`
+	Contenders []ContenderRow `json:"contenders"`
+	Rows       []Row          `json:"rows"`
+	Memory     []Memory       `json:"memory,omitempty"`
+	Threads    []Threads      `json:"threads,omitempty"`
+	Scaling    *Scaling       `json:"children_scaling,omitempty"`
+}
+
+// ContenderRow names a contender and, when it was not built, why.
+type ContenderRow struct {
+	Name    string `json:"name"`
+	Missing string `json:"missing,omitempty"`
+}
+
+// Row is one metric: its samples by contender name, in the order of the
+// rounds, their medians, and the ratios of the medians.
+type Row struct {
+	Metric  string               `json:"metric"`
+	Ops     int                  `json:"ops"`
+	Samples map[string][]float64 `json:"ns_per_op"`
+	Median  map[string]float64   `json:"median_ns_per_op"`
+	GoC     *float64             `json:"go_over_c,omitempty"`
+	IdiomC  *float64             `json:"idiomatic_over_c,omitempty"`
+}
+
+// Memory is the cost of an idle source of a contender.
+type Memory struct {
+	Contender  string  `json:"contender"`
+	Sources    int     `json:"sources"`
+	IOBytes    float64 `json:"io_bytes"`
+	TimerBytes float64 `json:"timer_bytes"`
+}
+
+// Threads is the number of OS threads of the process while a contender
+// watched Children children, in the first round, and before it started them.
+type Threads struct {
+	Contender string `json:"contender"`
+	Children  int    `json:"children"`
+	During    int    `json:"during"`
+	Before    int    `json:"before"`
+}
+
+// Scaling is the median cost per child exit of a contender with two numbers
+// of children watched.
+type Scaling struct {
+	Contender string     `json:"contender"`
+	Children  [2]int     `json:"children"`
+	NsPerExit [2]float64 `json:"ns_per_exit"`
+}
+
+// order returns the indexes of n contenders in the order round r (from 0)
+// runs them: each round starts one further, so 0 1 2, then 1 2 0, then 2 0 1.
+func order(r, n int) []int {
+	o := make([]int, n)
+	for i := range o {
+		o[i] = (r + i) % n
+	}
+	return o
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// count); 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ratio returns a/b, or nil when either is missing.
+func ratio(a, b float64, okA, okB bool) *float64 {
+	if !okA || !okB || b == 0 {
+		return nil
+	}
+	r := a / b
+	return &r
+}
+
+func nsPerOp(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / float64(n) }
+
+// Run runs the workloads cfg selects, cfg.Rounds times on every contender,
+// alternating them, and returns what it measured. It stops at the first
+// failure.
+func Run(cfg Config) (*Report, error) {
+	switch {
+	case cfg.Rounds < 1:
+		return nil, fmt.Errorf("rounds %d: want at least 1", cfg.Rounds)
+	case cfg.Div < 1:
+		return nil, fmt.Errorf("div %d: want at least 1", cfg.Div)
+	case len(cfg.Contenders) != 3:
+		return nil, fmt.Errorf("%d contenders: want go-sdevent, libsystemd and idiomatic", len(cfg.Contenders))
+	}
+	all := cfg.Workloads
+	if all == nil {
+		all = Workloads
+	}
+	selected := func(names ...string) bool {
+		if cfg.Match == nil {
+			return true
+		}
+		return slices.ContainsFunc(names, cfg.Match.MatchString)
+	}
+	var work []Workload
+	for _, w := range all {
+		if selected(append([]string{w.Name}, w.Metrics...)...) {
+			work = append(work, w)
+		}
+	}
+	memory := selected("memory")
+	if len(work) == 0 && !memory {
+		return nil, fmt.Errorf("%w %q", ErrNoMatch, cfg.Match)
+	}
+
+	cs := cfg.Contenders
+	rep := &Report{
+		Rounds: cfg.Rounds,
+		Div:    cfg.Div,
+		Go:     runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
+		CPUs:   runtime.NumCPU(),
+	}
+	missing := make([]bool, len(cs))
+	for i, c := range cs {
+		row := ContenderRow{Name: c.Name()}
+		if m, ok := c.(Missing); ok {
+			row.Missing, missing[i] = m.Why, true
+		}
+		rep.Contenders = append(rep.Contenders, row)
+	}
+	rows := map[string]*Row{}
+	for _, w := range work {
+		for _, m := range w.Metrics {
+			rep.Rows = append(rep.Rows, Row{Metric: m, Ops: w.Ops(cfg.Div), Samples: map[string][]float64{}, Median: map[string]float64{}})
+		}
+	}
+	for i := range rep.Rows {
+		rows[rep.Rows[i].Metric] = &rep.Rows[i]
+	}
+	threads := make([]*Threads, len(cs))
+	var scaled []float64
+	scaledN := 0
+
+	for r := 0; r < cfg.Rounds; r++ {
+		for _, w := range work {
+			n := w.Ops(cfg.Div)
+			for _, i := range order(r, len(cs)) {
+				if missing[i] {
+					continue
+				}
+				s, err := measure(w, cs[i], n)
+				if err != nil {
+					return nil, fmt.Errorf("round %d: %w", r+1, err)
+				}
+				for k, m := range w.Metrics {
+					rows[m].Samples[cs[i].Name()] = append(rows[m].Samples[cs[i].Name()], nsPerOp(s.Elapsed[k], n))
+				}
+				if s.Threads > 0 && threads[i] == nil {
+					threads[i] = &Threads{Contender: cs[i].Name(), Children: n, During: s.Threads, Before: s.ThreadsBefore}
+				}
+			}
+			if w.Name == "children" && cfg.ScaleChildren > 1 && !missing[0] {
+				scaledN = n * cfg.ScaleChildren
+				s, err := measure(w, cs[0], scaledN)
+				if err != nil {
+					return nil, fmt.Errorf("round %d, %d children: %w", r+1, scaledN, err)
+				}
+				scaled = append(scaled, nsPerOp(s.Elapsed[0], scaledN))
+			}
+		}
+	}
+
+	for i := range rep.Rows {
+		row := &rep.Rows[i]
+		for name, xs := range row.Samples {
+			row.Median[name] = median(xs)
+		}
+		goNs, okGo := row.Median[cs[0].Name()]
+		cNs, okC := row.Median[cs[1].Name()]
+		idNs, okId := row.Median[cs[2].Name()]
+		row.GoC = ratio(goNs, cNs, okGo, okC)
+		row.IdiomC = ratio(idNs, cNs, okId, okC)
+	}
+	for _, t := range threads {
+		if t != nil {
+			rep.Threads = append(rep.Threads, *t)
+		}
+	}
+	if len(scaled) > 0 {
+		rep.Scaling = &Scaling{
+			Contender: cs[0].Name(),
+			Children:  [2]int{scaledN / cfg.ScaleChildren, scaledN},
+			NsPerExit: [2]float64{rows["children"].Median[cs[0].Name()], median(scaled)},
+		}
+	}
+	if memory {
+		n := cfg.MemorySources
+		if n <= 0 {
+			n = 10000
+		}
+		for i, c := range cs {
+			mm, ok := c.(MemoryMeter)
+			if !ok || missing[i] {
+				continue
+			}
+			runtime.GC()
+			ioB, timerB, err := mm.IdleMemory(n)
+			if err != nil {
+				return nil, fmt.Errorf("memory, %s: %w", c.Name(), err)
+			}
+			rep.Memory = append(rep.Memory, Memory{Contender: c.Name(), Sources: n, IOBytes: ioB, TimerBytes: timerB})
+		}
+	}
+	return rep, nil
+}
+
+// measure runs w on c with n operations, after a garbage collection so that
+// no contender pays for the garbage of the one before.
+func measure(w Workload, c Contender, n int) (Sample, error) {
+	runtime.GC()
+	s, err := w.Run(c, n)
+	if err == nil && len(s.Elapsed) != len(w.Metrics) {
+		err = fmt.Errorf("%d times for %d metrics", len(s.Elapsed), len(w.Metrics))
+	}
+	if err == nil {
+		for _, d := range s.Elapsed {
+			if d <= 0 {
+				err = fmt.Errorf("elapsed time %v", d)
+			}
+		}
+	}
+	if err != nil {
+		return s, fmt.Errorf("%s, %s: %w", w.Name, c.Name(), err)
+	}
+	return s, nil
+}
+
+// WriteTable writes the report as the command prints it: one line per
+// metric with the median ns/op of every contender and the ratios, then the
+// memory, thread and scaling figures.
+func (rep *Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "median ns/op over %d rounds, counts of sdbench.c divided by %d; %s, %d CPUs\n\n",
+		rep.Rounds, rep.Div, rep.Go, rep.CPUs)
+	if len(rep.Rows) > 0 {
+		head := []string{"workload", "ops"}
+		for _, c := range rep.Contenders {
+			head = append(head, c.Name)
+		}
+		head = append(head, "Go/C", "idiom/C")
+		table := [][]string{head}
+		for _, row := range rep.Rows {
+			line := []string{row.Metric, strconv.Itoa(row.Ops)}
+			for _, c := range rep.Contenders {
+				cell := "-"
+				if c.Missing != "" {
+					cell = c.Missing
+				} else if m, ok := row.Median[c.Name]; ok {
+					cell = strconv.FormatFloat(m, 'f', 1, 64)
+				}
+				line = append(line, cell)
+			}
+			line = append(line, ratioCell(row.GoC), ratioCell(row.IdiomC))
+			table = append(table, line)
+		}
+		writeColumns(&b, table)
+	}
+	if len(rep.Memory) > 0 {
+		fmt.Fprintf(&b, "\nbytes per idle source (%d IO sources, then %d timers; Go: heap after GC, C: malloc'd):\n",
+			rep.Memory[0].Sources, rep.Memory[0].Sources)
+		table := [][]string{}
+		for _, m := range rep.Memory {
+			table = append(table, []string{"  " + m.Contender, "IO source", strconv.FormatFloat(m.IOBytes, 'f', 0, 64),
+				"timer", strconv.FormatFloat(m.TimerBytes, 'f', 0, 64)})
+		}
+		writeColumns(&b, table)
+	}
+	if len(rep.Threads) > 0 {
+		fmt.Fprintf(&b, "\nOS threads of the process while %d children were watched (first round; before starting them):\n",
+			rep.Threads[0].Children)
+		table := [][]string{}
+		for _, t := range rep.Threads {
+			table = append(table, []string{"  " + t.Contender, strconv.Itoa(t.During), "(" + strconv.Itoa(t.Before) + ")"})
+		}
+		writeColumns(&b, table)
+	}
+	if s := rep.Scaling; s != nil {
+		fmt.Fprintf(&b, "\n%s children: %.1f ns per exit with %d watched, %.1f with %d (x%.2f)\n",
+			s.Contender, s.NsPerExit[0], s.Children[0], s.NsPerExit[1], s.Children[1], s.NsPerExit[1]/s.NsPerExit[0])
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func ratioCell(r *float64) string {
+	if r == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*r, 'f', 2, 64)
+}
+
+// writeColumns writes table with its first column aligned left and the
+// others right, two spaces apart.
+func writeColumns(b *strings.Builder, table [][]string) {
+	var width []int
+	for _, line := range table {
+		for i, cell := range line {
+			if i == len(width) {
+				width = append(width, 0)
+			}
+			width[i] = max(width[i], len(cell))
+		}
+	}
+	for _, line := range table {
+		var l strings.Builder
+		for i, cell := range line {
+			pad := strings.Repeat(" ", width[i]-len(cell))
+			if i == 0 {
+				l.WriteString(cell + pad)
+			} else {
+				l.WriteString("  " + pad + cell)
+			}
+		}
+		b.WriteString(strings.TrimRight(l.String(), " ") + "\n")
+	}
+}

@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"os"
+	"testing"
+
+	"github.com/go-sdevent/sdevent/internal/testutil"
+)
+
+// TestMain fails the run when a workload left a descriptor open, a
+// goroutine running or a child unreaped.
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// built returns the contenders this build has: go-sdevent, idiomatic and,
+// with -tags libsystemd, libsystemd.
+func built() []Contender {
+	var cs []Contender
+	for _, c := range Contenders() {
+		if _, ok := c.(Missing); !ok {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// tiny returns the small count a test runs w with.
+func tiny(w Workload) int {
+	if w.Name == "children" {
+		return 5
+	}
+	return 50
+}
+
+// runTiny runs w on c with a tiny count; under the race detector
+// io_idle10000 gets 1000 idle sources only.
+func runTiny(c Contender, w Workload) (Sample, error) {
+	n := tiny(w)
+	if w.Name == "io_idle10000" && raceEnabled {
+		return one(c.IO(n, 1000))
+	}
+	return w.Run(c, n)
+}
+
+// TestWorkloads: every workload runs on every contender built at a tiny
+// count, reports a positive time per operation for each of its metrics,
+// and leaves no descriptor open and no child behind.
+func TestWorkloads(t *testing.T) {
+	for _, c := range built() {
+		for _, w := range Workloads {
+			t.Run(c.Name()+"/"+w.Name, func(t *testing.T) {
+				fds, err := testutil.OpenFds()
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := runTiny(c, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(s.Elapsed) != len(w.Metrics) {
+					t.Fatalf("%d times for metrics %v", len(s.Elapsed), w.Metrics)
+				}
+				for i, m := range w.Metrics {
+					if ns := nsPerOp(s.Elapsed[i], tiny(w)); !(ns > 0) {
+						t.Errorf("%s: %v ns/op, want > 0", m, ns)
+					}
+				}
+				if w.Name == "timers" && s.Elapsed[0] > s.Elapsed[1] {
+					t.Errorf("adding took %v, longer than adding and dispatching (%v)", s.Elapsed[0], s.Elapsed[1])
+				}
+				after, err := testutil.OpenFds()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if leaked := fds.Leaked(after, nil); len(leaked) > 0 {
+					t.Errorf("left open: %v", leaked)
+				}
+				if kids, err := testutil.Children(os.Getpid()); err != nil || len(kids) > 0 {
+					t.Errorf("children left behind: %v %v", kids, err)
+				}
+			})
+		}
+	}
+}
+
+// TestChildrenThreads: go-sdevent and the idiomatic contender report the
+// process's threads while the children are watched; the idiomatic one holds
+// a thread per child blocked in cmd.Wait, so it has at least that many.
+func TestChildrenThreads(t *testing.T) {
+	const n = 20
+	for _, c := range []Contender{GoSdevent{}, Idiomatic{}} {
+		r, err := c.Children(n)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name(), err)
+		}
+		if r.Threads <= 0 || r.ThreadsBefore <= 0 {
+			t.Errorf("%s: threads %d, before %d: want both > 0", c.Name(), r.Threads, r.ThreadsBefore)
+		}
+		if _, idiomatic := c.(Idiomatic); idiomatic && r.Threads < n {
+			t.Errorf("%s: %d threads with %d goroutines blocked in cmd.Wait, want at least %d", c.Name(), r.Threads, n, n)
+		}
+	}
+}
+
+// TestIdleMemory: the contenders that measure memory report a positive
+// cost per idle source of each kind.
+func TestIdleMemory(t *testing.T) {
+	for _, c := range built() {
+		mm, ok := c.(MemoryMeter)
+		if !ok {
+			continue
+		}
+		io, timer, err := mm.IdleMemory(500)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name(), err)
+		}
+		if !(io > 0) || !(timer > 0) {
+			t.Errorf("%s: %v bytes per IO source, %v per timer: want > 0", c.Name(), io, timer)
+		}
+	}
+}
+
+// TestRunReal runs the runner end to end with the contenders of this build
+// at tiny counts: one round of defer, children with scaling, and memory.
+func TestRunReal(t *testing.T) {
+	rep, err := Run(Config{Rounds: 1, Div: 1000, Contenders: Contenders(), ScaleChildren: 2, MemorySources: 100,
+		Match: regexpMust(t, "^(defer|children|memory)$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 2 || rep.Scaling == nil || rep.Scaling.Children != [2]int{1, 2} || len(rep.Threads) != 2 || len(rep.Memory) == 0 {
+		t.Errorf("report %+v", rep)
+	}
+	for _, row := range rep.Rows {
+		for _, c := range built() {
+			if !(row.Median[c.Name()] > 0) {
+				t.Errorf("%s, %s: median %v", row.Metric, c.Name(), row.Median[c.Name()])
+			}
+		}
+	}
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// benchCommand needs Linux, like the library: see demo.
+func benchCommand(args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "sdevent bench: go-sdevent runs on Linux only")
+	return exitFailure
+}
