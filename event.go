@@ -132,9 +132,12 @@ type Event struct {
 	events  []unix.EpollEvent
 	current *Source // the source whose handler runs
 
+	// ts is the time of this iteration: a clock is read right after the
+	// poll when a timer (or the watchdog) needs it, else at its first Now.
 	ts struct {
-		mono, real, boot time.Duration
-		set, bootSet     bool
+		clock [nClocks]time.Duration
+		have  [nClocks]bool
+		set   bool
 	}
 
 	inv struct {
@@ -238,17 +241,11 @@ func (e *Event) Unref() {
 	if e == nil {
 		return
 	}
-	for {
-		n := e.nref.Load()
-		if n <= 0 {
-			return
-		}
-		if e.nref.CompareAndSwap(n, n-1) {
-			if n == 1 {
-				e.destroy()
-			}
-			return
-		}
+	switch n := e.nref.Add(-1); {
+	case n == 0:
+		e.destroy()
+	case n < 0: // one Unref too many: ignored
+		e.nref.Add(1)
 	}
 }
 
@@ -549,35 +546,36 @@ func (e *Event) markReady(s *Source, revents *uint32, events uint32) {
 	e.setPending(s, true)
 }
 
-// takeTimestamp records the time right after a poll: what Now returns until
-// the next poll. BOOTTIME is read only when a boottime timer needs it and is
-// otherwise derived on demand from the monotonic stamp.
+// takeTimestamp starts the time of the iteration that follows a poll: what
+// Now returns until the next poll. The clocks that timers (or the watchdog)
+// need are read now; any other is read when Now first asks for it, a few
+// microseconds later at most, and kept for the rest of the iteration.
 func (e *Event) takeTimestamp() {
-	e.ts.mono = sys.Monotonic()
-	e.ts.real = time.Duration(time.Now().UnixNano())
 	e.ts.set = true
-	e.ts.bootSet = false
-	if e.clocks[clockBoottime].earliest.Len() > 0 || e.clocks[clockBoottimeAlarm].earliest.Len() > 0 {
-		e.ts.boot, _ = sys.Now(unix.CLOCK_BOOTTIME)
-		e.ts.bootSet = true
+	e.ts.have = [nClocks]bool{}
+	for i := range e.clocks {
+		if e.clocks[i].earliest.Len() > 0 || (i == clockMonotonic && e.watchdog) {
+			e.timestamp(i)
+		}
 	}
 }
 
+// timestamp returns clock i's time of this iteration.
 func (e *Event) timestamp(i int) time.Duration {
-	switch i {
-	case clockMonotonic:
-		return e.ts.mono
-	case clockRealtime, clockRealtimeAlarm:
-		return e.ts.real
+	if !e.ts.have[i] {
+		e.ts.clock[i], _ = sys.Now(clockIDs[i])
+		e.ts.have[i] = true
+		// The _ALARM clocks read as their base clocks.
+		switch i {
+		case clockRealtime, clockRealtimeAlarm:
+			e.ts.clock[clockRealtime], e.ts.clock[clockRealtimeAlarm] = e.ts.clock[i], e.ts.clock[i]
+			e.ts.have[clockRealtime], e.ts.have[clockRealtimeAlarm] = true, true
+		case clockBoottime, clockBoottimeAlarm:
+			e.ts.clock[clockBoottime], e.ts.clock[clockBoottimeAlarm] = e.ts.clock[i], e.ts.clock[i]
+			e.ts.have[clockBoottime], e.ts.have[clockBoottimeAlarm] = true, true
+		}
 	}
-	if !e.ts.bootSet {
-		// BOOTTIME and MONOTONIC differ only by time spent suspended, which
-		// cannot have passed since the stamp while this thread ran.
-		boot, _ := sys.Now(unix.CLOCK_BOOTTIME)
-		e.ts.boot = boot - (sys.Monotonic() - e.ts.mono)
-		e.ts.bootSet = true
-	}
-	return e.ts.boot
+	return e.ts.clock[i]
 }
 
 // Dispatch runs the second phase (sd_event_dispatch): it calls the handler

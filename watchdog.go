@@ -87,10 +87,13 @@ func (e *Event) pingWatchdog(now time.Duration) error {
 // processWatchdog pings after a poll when a quarter period has passed since
 // the last ping.
 func (e *Event) processWatchdog() error {
-	if !e.watchdog || e.wd.last+e.wd.period/4 > e.ts.mono {
+	if !e.watchdog {
 		return nil
 	}
-	return e.pingWatchdog(e.ts.mono)
+	if now := e.timestamp(clockMonotonic); e.wd.last+e.wd.period/4 <= now {
+		return e.pingWatchdog(now)
+	}
+	return nil
 }
 
 func (e *Event) closeWatchdog() {
