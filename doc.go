@@ -92,7 +92,9 @@
 //     dispatch).
 //  6. Times are time.Duration on the named clock, not microseconds; Infinity
 //     is USEC_INFINITY. A timer whose coalesced wake-up is already due is not
-//     handed to the kernel: Prepare reports it pending. SetIOFd closes the
+//     handed to the kernel: Prepare reports it pending. Now returns, for a
+//     clock no timer uses, the time of its first call in the iteration
+//     rather than the time right after the poll. SetIOFd closes the
 //     replaced fd of a source that owns its fd.
 //  7. Run returns true when an iteration reached the dispatch phase, as C's
 //     sd_event_run returns 1.

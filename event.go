@@ -724,10 +724,13 @@ func (e *Event) ExitCode() (int, error) {
 	return e.exitCode, nil
 }
 
-// Now returns the time of clock as of this iteration (sd_event_now): the
-// stamp taken right after the latest poll, constant while the iteration's
-// handlers run, or the live clock before the first poll. The _ALARM clocks
-// read as REALTIME and BOOTTIME; other clocks give EOPNOTSUPP.
+// Now returns the time of clock as of this iteration (sd_event_now),
+// constant while the iteration's handlers run, or the live clock before the
+// first poll. For a clock that timers use it is the time right after the
+// latest poll, as in C; a clock no timer uses is read at its first Now in
+// the iteration instead (microseconds later at most), which spares every
+// iteration clock reads nobody needs. The _ALARM clocks read as REALTIME
+// and BOOTTIME; other clocks give EOPNOTSUPP.
 func (e *Event) Now(clock int) (time.Duration, error) {
 	if e == nil {
 		return 0, opErr("now", unix.EINVAL)
