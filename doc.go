@@ -97,7 +97,8 @@
 //     rather than the time right after the poll. SetIOFd closes the
 //     replaced fd of a source that owns its fd.
 //  7. Run returns true when an iteration reached the dispatch phase, as C's
-//     sd_event_run returns 1.
+//     sd_event_run returns 1. SetFloating and SetExitOnFailure return only
+//     an error: sd-event's 1 for "changed something" is not reported.
 //  8. Bugs of older sd-event versions are not copied: ON<->ONESHOT switches
 //     re-register at once, ON defer sources of one priority take turns, a
 //     post source added in a handler runs in the next iteration, inotify

@@ -379,12 +379,23 @@ func TestSourceSetterErrors(t *testing.T) {
 		{"SetIOFd(-1)", func() error { return io.SetIOFd(-1) }, unix.EBADF},
 		{"SetTimeAccuracy(Infinity)", func() error { return tm.SetTimeAccuracy(sdevent.Infinity) }, unix.EINVAL},
 		{"SetTimeRelative overflow", func() error { return tm.SetTimeRelative(sdevent.Infinity - 1) }, unix.EOVERFLOW},
-		{"SetRatelimit(0, 5)", func() error { return io.SetRatelimit(0, 5) }, unix.EINVAL},
-		{"SetRatelimit(1s, 0)", func() error { return io.SetRatelimit(time.Second, 0) }, unix.EINVAL},
+		{"SetRatelimit(-1s, 5)", func() error { return io.SetRatelimit(-time.Second, 5) }, unix.EINVAL},
 		{"SetRatelimit on post", func() error { return post.SetRatelimit(time.Second, 5) }, unix.EDOM},
 		{"SetRatelimit on exit", func() error { return exit.SetRatelimit(time.Second, 5) }, unix.EDOM},
 	} {
 		wantErrno(t, tc.name, tc.call(), tc.want)
+	}
+	// A zero interval or burst is no limit, as in C (sd_event_source_set_ratelimit
+	// accepts it; sd_event_source_get_ratelimit then gives ENOEXEC).
+	for _, l := range []struct {
+		interval time.Duration
+		burst    uint
+	}{{0, 5}, {time.Second, 0}} {
+		ok(t, "set a limit", io.SetRatelimit(time.Second, 5))
+		ok(t, "SetRatelimit(half zero)", io.SetRatelimit(l.interval, l.burst))
+		if _, _, err := io.Ratelimit(); !errors.Is(err, unix.ENOEXEC) {
+			t.Errorf("Ratelimit after SetRatelimit(%v, %d): %v, want ENOEXEC", l.interval, l.burst, err)
+		}
 	}
 	ok(t, "SetRatelimit(0, 0)", io.SetRatelimit(0, 0))
 	ok(t, "SetRatelimit on defer", def.SetRatelimit(time.Second, 5))

@@ -660,8 +660,9 @@ func (s *Source) SetDestroyCallback(cb func(userdata any)) error {
 }
 
 // SetRatelimit allows at most burst dispatches per interval
-// (sd_event_source_set_ratelimit); (0, 0) removes the limit. Setting it
-// starts afresh, not rate-limited. Child, post and exit sources: EDOM.
+// (sd_event_source_set_ratelimit). A zero interval or burst means no limit,
+// as in C: (0, 0) removes it. Setting it starts afresh, not rate-limited.
+// Child, post and exit sources: EDOM; a negative interval: EINVAL.
 func (s *Source) SetRatelimit(interval time.Duration, burst uint) error {
 	const op = "set ratelimit"
 	if s == nil {
@@ -670,7 +671,7 @@ func (s *Source) SetRatelimit(interval time.Duration, burst uint) error {
 	if !s.kind.CanRatelimit() {
 		return opErr(op, unix.EDOM)
 	}
-	if interval < 0 || (interval == 0) != (burst == 0) {
+	if interval < 0 {
 		return opErr(op, unix.EINVAL)
 	}
 	if s.e == nil {

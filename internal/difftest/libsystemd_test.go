@@ -1,0 +1,39 @@
+//go:build libsystemd && cgo
+
+package difftest
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestLibsystemd runs every scenario on libsystemd's sd-event and on
+// go-sdevent. Each must match its own expected lines: the lines both share,
+// and those of named deliberate differences, so the two traces differ
+// exactly where a difference is declared.
+func TestLibsystemd(t *testing.T) {
+	for _, tc := range cases() {
+		t.Run(tc.sc.Name, func(t *testing.T) {
+			crecs, err := RunC(&tc.sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grecs, err := RunGo(&tc.sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := check(t, tc, "c", crecs)
+			g := check(t, tc, "go", grecs)
+			if t.Failed() {
+				t.Logf("go-sdevent (got) against libsystemd (want):\n%s", diffLines(g, c))
+			} else if strings.Join(c, "\n") != strings.Join(g, "\n") {
+				for _, l := range tc.want {
+					if sd, exc, line := splitLine(l); sd != "" {
+						x := exceptions[exc]
+						t.Logf("%s difference %s, only %s: %s", x.kind, exc, sd, line)
+					}
+				}
+			}
+		})
+	}
+}
