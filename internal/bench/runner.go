@@ -110,7 +110,10 @@ type Config struct {
 	// the ratios are the first and the third over the second.
 	Contenders []Contender
 	// ScaleChildren, when above 1, also runs the children workload of the
-	// first contender with that many times the count, in every round.
+	// first contender with that many times the count, once per round. These
+	// runs come first, before any contender ran: the cgroup's pids limit
+	// counts threads, and Go keeps the threads the idiomatic contender's
+	// cmd.Wait calls made.
 	ScaleChildren int
 	// MemorySources is the number of idle sources of each kind the
 	// memory measurement adds (default 10,000).
@@ -271,6 +274,20 @@ func Run(cfg Config) (*Report, error) {
 	var scaled []float64
 	scaledN := 0
 
+	for _, w := range work {
+		if w.Name != "children" || cfg.ScaleChildren <= 1 || missing[0] {
+			continue
+		}
+		scaledN = w.Ops(cfg.Div) * cfg.ScaleChildren
+		for r := 0; r < cfg.Rounds; r++ {
+			s, err := measure(w, cs[0], scaledN)
+			if err != nil {
+				return nil, fmt.Errorf("round %d, %d children: %w", r+1, scaledN, err)
+			}
+			scaled = append(scaled, nsPerOp(s.Elapsed[0], scaledN))
+		}
+	}
+
 	for r := 0; r < cfg.Rounds; r++ {
 		for _, w := range work {
 			n := w.Ops(cfg.Div)
@@ -288,14 +305,6 @@ func Run(cfg Config) (*Report, error) {
 				if s.Threads > 0 && threads[i] == nil {
 					threads[i] = &Threads{Contender: cs[i].Name(), Children: n, During: s.Threads, Before: s.ThreadsBefore}
 				}
-			}
-			if w.Name == "children" && cfg.ScaleChildren > 1 && !missing[0] {
-				scaledN = n * cfg.ScaleChildren
-				s, err := measure(w, cs[0], scaledN)
-				if err != nil {
-					return nil, fmt.Errorf("round %d, %d children: %w", r+1, scaledN, err)
-				}
-				scaled = append(scaled, nsPerOp(s.Elapsed[0], scaledN))
 			}
 		}
 	}
