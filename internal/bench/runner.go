@@ -176,6 +176,10 @@ type Scaling struct {
 	Contender string     `json:"contender"`
 	Children  [2]int     `json:"children"`
 	NsPerExit [2]float64 `json:"ns_per_exit"`
+	// Threads of the process while the larger number of children was
+	// watched in the first measurement of the run, and before: nothing
+	// else had made threads yet.
+	Threads, ThreadsBefore int `json:",omitempty"`
 }
 
 // order returns the indexes of n contenders in the order round r (from 0)
@@ -273,6 +277,7 @@ func Run(cfg Config) (*Report, error) {
 	threads := make([]*Threads, len(cs))
 	var scaled []float64
 	scaledN := 0
+	var scaledThreads, scaledThreadsBefore int
 
 	for _, w := range work {
 		if w.Name != "children" || cfg.ScaleChildren <= 1 || missing[0] {
@@ -283,6 +288,9 @@ func Run(cfg Config) (*Report, error) {
 			s, err := measure(w, cs[0], scaledN)
 			if err != nil {
 				return nil, fmt.Errorf("round %d, %d children: %w", r+1, scaledN, err)
+			}
+			if r == 0 {
+				scaledThreads, scaledThreadsBefore = s.Threads, s.ThreadsBefore
 			}
 			scaled = append(scaled, nsPerOp(s.Elapsed[0], scaledN))
 		}
@@ -330,6 +338,7 @@ func Run(cfg Config) (*Report, error) {
 			Contender: cs[0].Name(),
 			Children:  [2]int{scaledN / cfg.ScaleChildren, scaledN},
 			NsPerExit: [2]float64{rows["children"].Median[cs[0].Name()], median(scaled)},
+			Threads:   scaledThreads, ThreadsBefore: scaledThreadsBefore,
 		}
 	}
 	if memory {
@@ -426,6 +435,10 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if s := rep.Scaling; s != nil {
 		fmt.Fprintf(&b, "\n%s children: %.1f ns per exit with %d watched, %.1f with %d (x%.2f)\n",
 			s.Contender, s.NsPerExit[0], s.Children[0], s.NsPerExit[1], s.Children[1], s.NsPerExit[1]/s.NsPerExit[0])
+		if s.Threads > 0 {
+			fmt.Fprintf(&b, "%s OS threads while %d children were watched, first thing in the process: %d (%d before)\n",
+				s.Contender, s.Children[1], s.Threads, s.ThreadsBefore)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -172,7 +172,7 @@ func TestRunAll(t *testing.T) {
 	if want := []Threads{{"a", 1000, 1003, 3}, {"c", 1000, 1004, 4}}; !reflect.DeepEqual(rep.Threads, want) {
 		t.Errorf("threads %+v, want %+v", rep.Threads, want)
 	}
-	if want := (&Scaling{"a", [2]int{1000, 4000}, [2]float64{10, 10}}); !reflect.DeepEqual(rep.Scaling, want) {
+	if want := (&Scaling{Contender: "a", Children: [2]int{1000, 4000}, NsPerExit: [2]float64{10, 10}, Threads: 4003, ThreadsBefore: 3}); !reflect.DeepEqual(rep.Scaling, want) {
 		t.Errorf("scaling %+v, want %+v", rep.Scaling, want)
 	}
 }
@@ -345,14 +345,15 @@ func TestWriteTable(t *testing.T) {
 		"  c  107  (7)",
 		"",
 		"a children: 10.0 ns per exit with 100 watched, 10.0 with 400 (x1.00)",
+		"a OS threads while 400 children were watched, first thing in the process: 405 (5 before)",
 		"",
 	} {
 		if i >= len(lines) || !strings.HasPrefix(lines[i], want) || (want == "" && lines[i] != "") {
 			t.Fatalf("line %d: want %q, table:\n%s", i+1, want, out.String())
 		}
 	}
-	if len(lines) != 17 {
-		t.Errorf("%d lines, want 17:\n%s", len(lines), out.String())
+	if len(lines) != 18 {
+		t.Errorf("%d lines, want 18:\n%s", len(lines), out.String())
 	}
 }
 
