@@ -40,9 +40,16 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "systemdtest: %v\n", err)
 		return 1
 	}
+	cgroupsBefore, _ := os.ReadFile("/proc/self/cgroup")
 	code := m.Run()
 	if err := teardown(); err != nil {
 		fmt.Fprintf(os.Stderr, "systemdtest: %v\n", err)
+		code = 1
+	}
+	// The manager must not have moved this process (nor, with it, the rest
+	// of the machine) into cgroups of its own.
+	if after, _ := os.ReadFile("/proc/self/cgroup"); string(after) != string(cgroupsBefore) {
+		fmt.Fprintf(os.Stderr, "systemdtest: the manager moved the test process between cgroups:\nbefore:\n%safter:\n%s", cgroupsBefore, after)
 		code = 1
 	}
 	r, err := before.Settle(testutil.Options{IgnoreFd: isTestLog})

@@ -54,9 +54,10 @@ type Manager struct {
 	// LogPath is where its stdout and stderr go.
 	LogPath string
 
-	env  []string
-	cmd  *exec.Cmd
-	done chan struct{} // closed once cmd.Wait returned
+	env     []string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed once cmd.Wait returned
+	cgroups []string      // the manager's own cgroups, removed by Stop
 }
 
 // privateEnv is the environment without the variables that would point a
@@ -105,13 +106,24 @@ func StartManager(path, dir string, timeout time.Duration) (*Manager, error) {
 		return nil, err
 	}
 	defer log.Close() // the child has its own copy
-	m.cmd = exec.Command(path, "--user", "--log-target=console", "--log-color=no",
+	// systemd --user creates init.scope below its own cgroup and moves
+	// every process of that cgroup into it, with a TasksMax limit. Started
+	// in the test's cgroup, as root, that could be the root cgroup: the
+	// whole machine. It is started in cgroups of its own instead, made here
+	// and removed by Stop, so that what it does stays below them.
+	m.cgroups, err = makeCgroups(fmt.Sprintf("sdevent-test-%d", os.Getpid()))
+	if err != nil {
+		return nil, fmt.Errorf("confine systemd --user: %w", err)
+	}
+	const wrapper = `for d in $SDEVENT_TEST_CGROUPS; do echo $$ > "$d/cgroup.procs" || exit 125; done; exec "$@"`
+	m.cmd = exec.Command("/bin/sh", "-c", wrapper, "sh", path, "--user", "--log-target=console", "--log-color=no",
 		"--default-standard-output=inherit", "--default-standard-error=inherit")
-	m.cmd.Env = m.env
+	m.cmd.Env = append(m.env, "SDEVENT_TEST_CGROUPS="+strings.Join(m.cgroups, " "))
 	m.cmd.Stdout, m.cmd.Stderr = log, log
 	// Should the test binary die, the manager stops its units and exits.
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := m.cmd.Start(); err != nil {
+		removeCgroups(m.cgroups)
 		return nil, fmt.Errorf("start %s --user: %w", path, err)
 	}
 	go func() {
@@ -129,6 +141,7 @@ func StartManager(path, dir string, timeout time.Duration) (*Manager, error) {
 		}
 		select {
 		case <-m.done:
+			removeCgroups(m.cgroups)
 			return nil, fmt.Errorf("systemd --user exited (%v) before it was running; its log:\n%s", m.cmd.ProcessState, m.Log())
 		case <-time.After(wait):
 		}
@@ -192,6 +205,7 @@ func (m *Manager) Pid() int { return m.cmd.Process.Pid }
 // and waits for it to be reaped. After timeout it sends SIGKILL, waits again
 // and reports the timeout as an error.
 func (m *Manager) Stop(timeout time.Duration) error {
+	defer removeCgroups(m.cgroups)
 	m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-m.done:
@@ -201,6 +215,106 @@ func (m *Manager) Stop(timeout time.Duration) error {
 	m.cmd.Process.Kill()
 	<-m.done
 	return fmt.Errorf("systemd --user (pid %d) did not exit within %v of SIGTERM; killed", m.Pid(), timeout)
+}
+
+// makeCgroups makes a cgroup called name below this process's cgroup in
+// every hierarchy it is in (cgroup v1 and v2) and returns their paths.
+func makeCgroups(name string) ([]string, error) {
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return nil, err
+	}
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(own)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		mnt, ok := mounts[f[1]]
+		if !ok {
+			continue // a hierarchy that is not mounted
+		}
+		d := filepath.Join(mnt, f[2], name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			removeCgroups(dirs)
+			return nil, err
+		}
+		dirs = append(dirs, d)
+		// A new v1 cpuset has no CPUs and memory nodes: no task may join
+		// it before it gets its parent's.
+		for _, file := range []string{"cpuset.cpus", "cpuset.mems"} {
+			if v, err := os.ReadFile(filepath.Join(filepath.Dir(d), file)); err == nil {
+				if err := os.WriteFile(filepath.Join(d, file), v, 0); err != nil {
+					removeCgroups(dirs)
+					return nil, err
+				}
+			}
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, errors.New("no cgroup hierarchy is mounted")
+	}
+	return dirs, nil
+}
+
+// cgroupMounts maps the controller list of each mounted cgroup hierarchy,
+// as /proc/self/cgroup writes it ("pids", "name=systemd", "" for v2), to
+// its mount point.
+func cgroupMounts() (map[string]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	mounts := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if len(pf) < 5 || len(qf) < 3 {
+			continue
+		}
+		switch qf[0] {
+		case "cgroup2":
+			mounts[""] = pf[4]
+		case "cgroup":
+			var ctrls []string
+			for _, o := range strings.Split(qf[2], ",") {
+				if o != "rw" && o != "ro" && !strings.HasPrefix(o, "xattr") && o != "nsdelegate" && !strings.HasPrefix(o, "release_agent") && o != "clone_children" && o != "noprefix" {
+					ctrls = append(ctrls, o)
+				}
+			}
+			mounts[strings.Join(ctrls, ",")] = pf[4]
+		}
+	}
+	return mounts, nil
+}
+
+// removeCgroups removes the cgroups makeCgroups made, with everything the
+// manager made below them; a process still in one is moved up first.
+func removeCgroups(dirs []string) {
+	for _, d := range dirs {
+		var all []string
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			if procs, err := os.ReadFile(filepath.Join(all[i], "cgroup.procs")); err == nil {
+				for _, pid := range strings.Fields(string(procs)) {
+					os.WriteFile(filepath.Join(filepath.Dir(d), "cgroup.procs"), []byte(pid), 0)
+				}
+			}
+			os.Remove(all[i])
+		}
+	}
 }
 
 // Processes lists the processes that carry the manager's XDG_RUNTIME_DIR
