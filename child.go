@@ -206,21 +206,29 @@ func (e *Event) AddCommand(cmd *exec.Cmd, options int, h ChildHandler) (*Source,
 	if userPidfd == nil {
 		cmd.SysProcAttr.PidFD = &pidfd
 	}
-	err := cmd.Start()
-	if userPidfd == nil {
-		cmd.SysProcAttr.PidFD = nil
-	} else if err == nil {
-		pidfd, err = unix.FcntlInt(uintptr(*userPidfd), unix.F_DUPFD_CLOEXEC, 3)
-	}
-	if err != nil {
+	if err := cmd.Start(); err != nil {
+		if userPidfd == nil {
+			cmd.SysProcAttr.PidFD = nil
+		}
 		return nil, opErr(op, err)
 	}
-	s, err := e.addChild(cmd.Process.Pid, pidfd, options, h)
+	var err error
+	if userPidfd == nil {
+		cmd.SysProcAttr.PidFD = nil
+	} else if pidfd, err = unix.FcntlInt(uintptr(*userPidfd), unix.F_DUPFD_CLOEXEC, 3); err != nil {
+		pidfd = -1
+	}
+	var s *Source
+	if err == nil {
+		s, err = e.addChild(cmd.Process.Pid, pidfd, options, h)
+	}
 	if err != nil {
-		// Nobody will watch it: do not leave a child behind.
+		// It started, but nobody will watch it: do not leave it behind.
 		cmd.Process.Kill()
 		cmd.Wait()
-		unix.Close(pidfd)
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
 		return nil, opErr(fmt.Sprintf("%s %d", op, cmd.Process.Pid), err)
 	}
 	s.child.pidfdOwned = true

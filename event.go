@@ -624,8 +624,10 @@ func (e *Event) dispatchExit() (bool, error) {
 }
 
 // Run runs one iteration, Prepare, Wait (for at most timeout) and Dispatch
-// (sd_event_run). It reports true when something was dispatched. A handler
-// may not call Run on its own loop (EBUSY).
+// (sd_event_run). It reports true when the iteration reached the dispatch
+// phase, as C returns 1 (also for the Run that finds no exit source left and
+// finishes the loop), false when the timeout passed or the loop woke with
+// nothing to dispatch. A handler may not call Run on its own loop (EBUSY).
 func (e *Event) Run(timeout time.Duration) (bool, error) {
 	if err := e.phaseTimeout("run", Initial, timeout); err != nil {
 		return false, err

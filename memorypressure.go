@@ -294,8 +294,9 @@ func (e *Event) disconnectMemoryPressure(s *Source) {
 
 // SetMemoryPressureType sets the pressure kind of the trigger, "some" or
 // "full" (sd_event_source_set_memory_pressure_type). It reports whether it
-// changed anything. Once the trigger was written, or when it came from
-// $MEMORY_PRESSURE_WRITE, it gives EBUSY.
+// changed anything. Once the trigger was written, or when what is watched
+// came from $MEMORY_PRESSURE_WATCH (with or without $MEMORY_PRESSURE_WRITE),
+// it gives EBUSY.
 func (s *Source) SetMemoryPressureType(ty string) (bool, error) {
 	const op = "set memory pressure type"
 	mp, err := s.mpTrigger(op)
@@ -318,8 +319,9 @@ func (s *Source) SetMemoryPressureType(ty string) (bool, error) {
 
 // SetMemoryPressurePeriod sets the trigger's threshold: pressure of
 // threshold within window (sd_event_source_set_memory_pressure_period). Both
-// must be positive (ERANGE) and threshold <= window (EINVAL); EBUSY as
-// SetMemoryPressureType. It reports whether it changed anything.
+// must be at least a microsecond and the window below Infinity (ERANGE), and
+// threshold <= window (EINVAL); EBUSY as SetMemoryPressureType. It reports
+// whether it changed anything.
 func (s *Source) SetMemoryPressurePeriod(threshold, window time.Duration) (bool, error) {
 	const op = "set memory pressure period"
 	mp, err := s.mpTrigger(op)

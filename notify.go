@@ -14,7 +14,9 @@ import (
 
 // Notify sends state ("READY=1", "STATUS=...", several lines allowed) to the
 // service manager over $NOTIFY_SOCKET (sd_notify). It reports false, and no
-// error, when the process is not run by a manager that listens.
+// error, when $NOTIFY_SOCKET is not set (the process was not started by a
+// manager that listens); a socket that is set but cannot be reached is an
+// error.
 func Notify(state string) (bool, error) {
 	ok, err := daemon.SdNotify(false, state)
 	if err != nil {

@@ -442,10 +442,10 @@ func (s *Source) Enabled() (source.Enabled, error) {
 }
 
 // SetEnabled switches the source On, Off or OneShot
-// (sd_event_source_set_enabled). Off takes it out of the kernel and clears
-// pending (defer and exit sources stay pending); switching it back on clears
-// pending too. Between On and OneShot the change takes effect at once. On a
-// finished loop only Off succeeds.
+// (sd_event_source_set_enabled). Off takes it out of the kernel. Switching
+// it Off, and back on from Off, clears pending, except for defer and exit
+// sources, which stay pending. Between On and OneShot the change takes
+// effect at once. On a finished loop only Off succeeds.
 func (s *Source) SetEnabled(m source.Enabled) error {
 	const op = "set enabled"
 	if !m.Valid() {

@@ -24,7 +24,9 @@ const runAbout = `Runs COMMAND as a child of an event loop and supervises it, fo
 units (Type=notify) and containers:
 
   - COMMAND is started with a pidfd taken at clone time and owned by the loop:
-    if the supervisor goes, the child is killed and reaped with it;
+    when sdevent ends (COMMAND's fate aside: a usage or start-up error, a
+    failing loop), COMMAND is killed and reaped with it; if sdevent itself is
+    killed, systemd's KillMode=control-group (the default) ends COMMAND;
   - READY=1 is sent to $NOTIFY_SOCKET once COMMAND has started, never before;
   - the service watchdog ($WATCHDOG_USEC) is fed from the loop while it runs;
   - SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to
