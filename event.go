@@ -957,6 +957,20 @@ func (e *Event) invokeQueued() bool {
 	return len(e.inv.queue) > 0
 }
 
+// pollNew puts fd, a loop-owned kernel object just created as what
+// ("timerfd", "eventfd", ...), into the loop's epoll under data, closing it
+// if that fails; err is the error of its creation.
+func (e *Event) pollNew(fd int, err error, what string, data uint64) (int, error) {
+	if err != nil {
+		return -1, fmt.Errorf("create %s: %w", what, err)
+	}
+	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, data); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("add %s to epoll: %w", what, err)
+	}
+	return fd, nil
+}
+
 // wake makes a blocked Wait return, from any goroutine.
 func (e *Event) wake() {
 	e.inv.mu.Lock()

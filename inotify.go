@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/go-sdevent/sdevent/internal/sys"
 	"github.com/go-sdevent/sdevent/priority"
 	"github.com/go-sdevent/sdevent/source"
 )
@@ -164,23 +163,19 @@ func (e *Event) inotifyFor(p priority.Priority) (*inotifyData, error) {
 	if d := e.inotify[p]; d != nil {
 		return d, nil
 	}
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		return nil, os.NewSyscallError("inotify_init1", err)
-	}
-	d := &inotifyData{fd: fd, priority: p, inodes: map[inodeKey]*inodeData{}, wds: map[int32]*inodeData{},
-		buf: make([]byte, 4096+inotifyHeader+unix.NAME_MAX+1)}
-	d.idx = len(e.inotifyTable)
+	idx := len(e.inotifyTable)
 	for i, x := range e.inotifyTable {
 		if x == nil {
-			d.idx = i
+			idx = i
 			break
 		}
 	}
-	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, tagInotify+uint64(d.idx)); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if fd, err = e.pollNew(fd, err, "inotify fd", tagInotify+uint64(idx)); err != nil {
+		return nil, err
 	}
+	d := &inotifyData{fd: fd, priority: p, idx: idx, inodes: map[inodeKey]*inodeData{}, wds: map[int32]*inodeData{},
+		buf: make([]byte, 4096+inotifyHeader+unix.NAME_MAX+1)}
 	if d.idx == len(e.inotifyTable) {
 		e.inotifyTable = append(e.inotifyTable, d)
 	} else {

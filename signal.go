@@ -87,12 +87,8 @@ func (e *Event) setupSignals() error {
 		return nil
 	}
 	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return fmt.Errorf("create eventfd: %w", err)
-	}
-	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, tagSignal); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("add eventfd to epoll: %w", err)
+	if fd, err = e.pollNew(fd, err, "eventfd", tagSignal); err != nil {
+		return err
 	}
 	e.sig.fd = fd
 	e.sig.sub.Wake = func() { sys.WriteCounter(fd) }

@@ -71,13 +71,8 @@ func (e *Event) setupClock(d *clockData) error {
 		return nil
 	}
 	fd, err := unix.TimerfdCreate(d.clock, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("create timerfd: %w", err)
-	}
-	i := uint64(clockIndex(d.clock))
-	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, tagTimer+i); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("add timerfd to epoll: %w", err)
+	if fd, err = e.pollNew(fd, err, "timerfd", tagTimer+uint64(clockIndex(d.clock))); err != nil {
+		return err
 	}
 	d.fd = fd
 	return nil

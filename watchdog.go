@@ -54,12 +54,8 @@ func (e *Event) SetWatchdog(on bool) (bool, error) {
 		return false, nil
 	}
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	if err != nil {
-		return false, opErr(op, fmt.Errorf("create timerfd: %w", err))
-	}
-	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, tagWatchdog); err != nil {
-		unix.Close(fd)
-		return false, opErr(op, fmt.Errorf("add timerfd to epoll: %w", err))
+	if fd, err = e.pollNew(fd, err, "timerfd", tagWatchdog); err != nil {
+		return false, opErr(op, err)
 	}
 	e.wd = watchdogState{fd: fd, period: period}
 	e.watchdog = true
