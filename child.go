@@ -394,17 +394,27 @@ func (s *Source) reapChild() {
 	if !c.info.zombie() || c.waited || c.options&unix.WNOWAIT != 0 {
 		return
 	}
-	c.waited = true
 	if s.e != nil {
 		s.e.childUnregister(s) // nothing more will come
 	}
+	c.reap(unix.WNOHANG) // a zombie: there is no waiting
+}
+
+// reap collects the child, once: through cmd.Wait for AddCommand's, so that
+// os/exec releases its pipes and goroutines, else with waitid on the pidfd
+// (flags: WNOHANG, or 0 to wait for it to die).
+func (c *child) reap(flags int) {
+	if c.waited {
+		return
+	}
+	c.waited = true
 	if c.cmd != nil {
 		if c.cmd.ProcessState == nil {
 			c.cmd.Wait()
 		}
 		return
 	}
-	sys.WaitPidfd(c.pidfd, unix.WEXITED|unix.WNOHANG)
+	sys.WaitPidfd(c.pidfd, unix.WEXITED|flags)
 }
 
 // releaseChild: a process-owned child that has not exited is killed and
@@ -415,14 +425,7 @@ func (s *Source) releaseChild() {
 		if !c.exited {
 			unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
 		}
-		if !c.waited {
-			c.waited = true
-			if c.cmd != nil && c.cmd.ProcessState == nil {
-				c.cmd.Wait()
-			} else if c.cmd == nil {
-				sys.WaitPidfd(c.pidfd, unix.WEXITED)
-			}
-		}
+		c.reap(0)
 	}
 	if c.pidfdOwned && c.pidfd >= 0 {
 		unix.Close(c.pidfd)
