@@ -527,8 +527,10 @@ func (e *Event) processEvent(ev *unix.EpollEvent) error {
 		e.markReady(s, &s.mp.revents, ev.Events)
 		return nil
 	}
-	if s == e.inv.src && !e.invokeQueued() {
-		return sys.ReadCounter(s.io.fd) // a wake-up only: nothing to run
+	if s == e.inv.src {
+		if wakeOnly, err := e.drainBareWake(); wakeOnly {
+			return err // a wake-up only: nothing to run
+		}
 	}
 	e.markReady(s, &s.io.revents, ev.Events)
 	return nil
@@ -949,13 +951,38 @@ func (e *Event) Invoke(fn func()) error {
 	return nil
 }
 
-// invokeQueued reports whether functions wait to be invoked. When none do,
-// the eventfd is drained under the same lock, so no wake-up is lost.
+// invokeQueued reports whether functions wait to be invoked.
 func (e *Event) invokeQueued() bool {
 	e.inv.mu.Lock()
 	defer e.inv.mu.Unlock()
 	return len(e.inv.queue) > 0
 }
+
+// drainBareWake is called when the invoke eventfd is readable. If no
+// function waits, the readiness was a bare wake-up (LoopContext's, or one
+// whose function already ran): it drains the eventfd and reports true. The
+// look at the queue and the drain happen under the lock that Invoke holds
+// while it queues and writes, so an Invoke can come only before both (then
+// its function is seen here) or after both (then its write makes the
+// eventfd readable again): its wake-up is never drained unseen.
+func (e *Event) drainBareWake() (bool, error) {
+	e.inv.mu.Lock()
+	wakeOnly := len(e.inv.queue) == 0
+	var err error
+	if wakeOnly {
+		err = sys.ReadCounter(e.inv.fd)
+	}
+	e.inv.mu.Unlock()
+	if wakeOnly && testHookBareWakeDrained != nil {
+		testHookBareWakeDrained()
+	}
+	return wakeOnly, err
+}
+
+// testHookBareWakeDrained, when set by a test, runs right after the loop
+// found no function queued and drained a bare wake-up, where an Invoke
+// racing with the loop may land.
+var testHookBareWakeDrained func()
 
 // pollNew puts fd, a loop-owned kernel object just created as what
 // ("timerfd", "eventfd", ...), into the loop's epoll under data, closing it
