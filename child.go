@@ -159,11 +159,14 @@ func (e *Event) AddChild(pid int, options int, h ChildHandler) (*Source, error) 
 
 // AddChildPidfd is AddChild for the child behind pidfd
 // (sd_event_add_child_pidfd). The source does not own pidfd unless
-// SetChildPidfdOwn(true). pidfd < 0: EBADF; not a pidfd: EBADF.
+// SetChildPidfdOwn(true). Errors as systemd's pidfd helper gives them:
+// pidfd < 0 or not open EBADF; open but not a pidfd ENOTTY; its process
+// already reaped ESRCH. (libsystemd 252 gives ESRCH for an fd that is not
+// open and ERANGE for a reaped process; later versions give these.)
 func (e *Event) AddChildPidfd(pidfd int, options int, h ChildHandler) (*Source, error) {
 	op := func() string { return fmt.Sprintf("add child pidfd %d", pidfd) }
-	if pidfd < 0 {
-		return nil, opErr(op(), unix.EBADF)
+	if e.valid() && pidfd < 0 {
+		return nil, opErr(op(), unix.EBADF) // after the loop, before options, as in C
 	}
 	if err := e.childAddable(options, true); err != nil {
 		return nil, opErr(op(), err)

@@ -653,7 +653,8 @@ func nonexistentPid(t *testing.T) int {
 // TestChildAddErrors: every way of adding a child source validates its
 // arguments with sd-event's errno (SEMANTICS "Child"): pid <= 1 EINVAL;
 // options empty, with unknown bits or WNOWAIT alone EINVAL; a second source
-// for a pid EBUSY; pidfd < 0 or not a pidfd EBADF; not our child ECHILD; no
+// for a pid EBUSY; pidfd < 0 EBADF; an fd that is not a pidfd ENOTTY (as
+// systemd's pidfd_get_pid, and libsystemd 252); not our child ECHILD; no
 // such process ESRCH; a finished loop ESTALE; child methods on another kind
 // of source EDOM. A failed Add changes nothing: no descriptor is left open,
 // no command is started, the pid can still be added, the loop still works.
@@ -719,7 +720,7 @@ func TestChildAddErrors(t *testing.T) {
 		{"pidfd of a watched pid", func() (*sdevent.Source, error) { return e.AddChildPidfd(watched.pidfd, unix.WEXITED, h) }, unix.EBUSY},
 		{"pidfd -1", func() (*sdevent.Source, error) { return e.AddChildPidfd(-1, unix.WEXITED, h) }, unix.EBADF},
 		{"pidfd -1000", func() (*sdevent.Source, error) { return e.AddChildPidfd(-1000, unix.WEXITED, h) }, unix.EBADF},
-		{"not a pidfd", func() (*sdevent.Source, error) { return e.AddChildPidfd(notPidfd, unix.WEXITED, h) }, unix.EBADF},
+		{"not a pidfd", func() (*sdevent.Source, error) { return e.AddChildPidfd(notPidfd, unix.WEXITED, h) }, unix.ENOTTY},
 		{"not our child", func() (*sdevent.Source, error) { return e.AddChild(notOurs, unix.WEXITED, h) }, unix.ECHILD},
 		{"ourselves", func() (*sdevent.Source, error) { return e.AddChild(os.Getpid(), unix.WEXITED, h) }, unix.ECHILD},
 		{"pidfd not of our child", func() (*sdevent.Source, error) { return e.AddChildPidfd(foreignPidfd, unix.WEXITED, h) }, unix.ECHILD},

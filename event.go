@@ -700,7 +700,7 @@ func (e *Event) LoopContext(ctx context.Context) (int, error) {
 // iteration on, exit sources are dispatched, one per iteration, and no other
 // source ever again. A later call replaces the code.
 func (e *Event) Exit(code int) error {
-	if e == nil {
+	if !e.valid() {
 		return opErr("exit", unix.EINVAL)
 	}
 	if e.state == Finished {
@@ -719,7 +719,7 @@ func (e *Event) requestExit(code int, cause error) {
 // ExitCode returns the code passed to Exit (sd_event_get_exit_code);
 // ENODATA when Exit was not called.
 func (e *Event) ExitCode() (int, error) {
-	if e == nil {
+	if !e.valid() {
 		return 0, opErr("exit code", unix.EINVAL)
 	}
 	if !e.exitRequested {
@@ -736,16 +736,20 @@ func (e *Event) ExitCode() (int, error) {
 // iteration clock reads nobody needs. The _ALARM clocks read as REALTIME
 // and BOOTTIME; other clocks give EOPNOTSUPP.
 func (e *Event) Now(clock int) (time.Duration, error) {
-	if e == nil {
-		return 0, opErr("now", unix.EINVAL)
+	t, err := e.now(clock)
+	return t, opErr("now", err)
+}
+
+func (e *Event) now(clock int) (time.Duration, error) {
+	if !e.valid() {
+		return 0, unix.EINVAL
 	}
 	i := clockIndex(clock)
 	if i < 0 {
-		return 0, opErr("now", unix.EOPNOTSUPP)
+		return 0, unix.EOPNOTSUPP
 	}
 	if !e.ts.set {
-		t, err := sys.Now(clock)
-		return t, opErr("now", err)
+		return sys.Now(clock)
 	}
 	return e.timestamp(i), nil
 }
@@ -780,7 +784,7 @@ func (e *Event) Iteration() uint64 {
 // pending and no enabled source other than post and exit sources remains
 // (sd_event_set_exit_on_idle).
 func (e *Event) SetExitOnIdle(on bool) error {
-	if e == nil {
+	if !e.valid() {
 		return opErr("set exit on idle", unix.EINVAL)
 	}
 	e.exitOnIdle = on

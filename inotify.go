@@ -66,9 +66,6 @@ type inodeData struct {
 // IN_MASK_ADD EINVAL; a missing path ENOENT.
 func (e *Event) AddInotify(path string, mask uint32, h InotifyHandler) (*Source, error) {
 	op := "add inotify " + path
-	if err := e.addable(op); err != nil {
-		return nil, err
-	}
 	flags := unix.O_PATH | unix.O_CLOEXEC
 	if mask&unix.IN_ONLYDIR != 0 {
 		flags |= unix.O_DIRECTORY
@@ -79,6 +76,11 @@ func (e *Event) AddInotify(path string, mask uint32, h InotifyHandler) (*Source,
 	fd, err := unix.Open(path, flags, 0)
 	if err != nil {
 		return nil, opErr(op, &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	// The path is opened before the loop is checked, as in C.
+	if err := e.addable(op); err != nil {
+		unix.Close(fd)
+		return nil, err
 	}
 	s, err := e.addInotify(fd, true, mask, h)
 	if err != nil {
@@ -93,8 +95,8 @@ func (e *Event) AddInotify(path string, mask uint32, h InotifyHandler) (*Source,
 // (sd_event_add_inotify_fd). fd stays the caller's. fd < 0: EBADF.
 func (e *Event) AddInotifyFd(fd int, mask uint32, h InotifyHandler) (*Source, error) {
 	op := "add inotify fd " + strconv.Itoa(fd)
-	if fd < 0 {
-		return nil, opErr(op, unix.EBADF)
+	if e.valid() && fd < 0 {
+		return nil, opErr(op, unix.EBADF) // after the loop, as in C
 	}
 	if err := e.addable(op); err != nil {
 		return nil, err

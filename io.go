@@ -125,8 +125,11 @@ func (s *Source) IOFd() (int, error) {
 // failure the old fd stays watched.
 func (s *Source) SetIOFd(fd int) error {
 	const op = "set io fd"
+	if s == nil {
+		return opErr(op, unix.EINVAL)
+	}
 	if fd < 0 {
-		return opErr(op, unix.EBADF)
+		return opErr(op, unix.EBADF) // before the kind, as in C
 	}
 	if err := s.ioOnly(op); err != nil {
 		return err

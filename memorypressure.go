@@ -299,12 +299,15 @@ func (e *Event) disconnectMemoryPressure(s *Source) {
 // it gives EBUSY.
 func (s *Source) SetMemoryPressureType(ty string) (bool, error) {
 	const op = "set memory pressure type"
-	mp, err := s.mpTrigger(op)
-	if err != nil {
+	if err := s.mpOnly(op); err != nil {
 		return false, err
 	}
 	if ty != "some" && ty != "full" {
 		return false, opErr(op, unix.EINVAL)
+	}
+	mp, err := s.mpTrigger(op)
+	if err != nil {
+		return false, err
 	}
 	old, rest, ok := bytes.Cut(mp.write, []byte(" "))
 	if !ok || (string(old) != "some" && string(old) != "full") {
@@ -324,8 +327,7 @@ func (s *Source) SetMemoryPressureType(ty string) (bool, error) {
 // whether it changed anything.
 func (s *Source) SetMemoryPressurePeriod(threshold, window time.Duration) (bool, error) {
 	const op = "set memory pressure period"
-	mp, err := s.mpTrigger(op)
-	if err != nil {
+	if err := s.mpOnly(op); err != nil {
 		return false, err
 	}
 	if threshold < time.Microsecond || window < time.Microsecond || window == Infinity {
@@ -333,6 +335,10 @@ func (s *Source) SetMemoryPressurePeriod(threshold, window time.Duration) (bool,
 	}
 	if threshold > window {
 		return false, opErr(op, unix.EINVAL)
+	}
+	mp, err := s.mpTrigger(op)
+	if err != nil {
+		return false, err
 	}
 	ty, _, ok := bytes.Cut(mp.write, []byte(" "))
 	if !ok || (string(ty) != "some" && string(ty) != "full") {
@@ -346,13 +352,20 @@ func (s *Source) SetMemoryPressurePeriod(threshold, window time.Duration) (bool,
 	return true, nil
 }
 
-func (s *Source) mpTrigger(op string) (*memoryPressure, error) {
+func (s *Source) mpOnly(op string) error {
 	if s == nil {
-		return nil, opErr(op, unix.EINVAL)
+		return opErr(op, unix.EINVAL)
 	}
 	if s.kind != source.MemoryPressure {
-		return nil, opErr(op, unix.EDOM)
+		return opErr(op, unix.EDOM)
 	}
+	return nil
+}
+
+// mpTrigger returns what a memory pressure source writes, once the
+// arguments were checked: the trigger is locked (EBUSY) only after that,
+// as in C.
+func (s *Source) mpTrigger(op string) (*memoryPressure, error) {
 	if s.mp.locked {
 		return nil, opErr(op, unix.EBUSY)
 	}

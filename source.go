@@ -650,9 +650,10 @@ func (s *Source) SetExitOnFailure(b bool) error {
 
 // SetDestroyCallback sets a function called with the userdata when the
 // source is freed (sd_event_source_set_destroy_callback): at the last Unref,
-// or after the handler returns when that happened inside it.
+// or after the handler returns when that happened inside it. A source no
+// longer connected to a loop gives EINVAL, as in C.
 func (s *Source) SetDestroyCallback(cb func(userdata any)) error {
-	if s == nil {
+	if s == nil || s.e == nil {
 		return opErr("set destroy callback", unix.EINVAL)
 	}
 	s.destroyFn = cb
@@ -708,14 +709,11 @@ func (s *Source) IsRatelimited() bool {
 
 // SetRatelimitExpireCallback sets a callback run when the source leaves its
 // rate limit because the window ended
-// (sd_event_source_set_ratelimit_expire_callback).
+// (sd_event_source_set_ratelimit_expire_callback). As in C, any kind of
+// source takes one, though only those that can be rate-limited run it.
 func (s *Source) SetRatelimitExpireCallback(h Handler) error {
-	const op = "set ratelimit expire callback"
 	if s == nil {
-		return opErr(op, unix.EINVAL)
-	}
-	if !s.kind.CanRatelimit() {
-		return opErr(op, unix.EDOM)
+		return opErr("set ratelimit expire callback", unix.EINVAL)
 	}
 	s.expireFn = h
 	return nil

@@ -15,27 +15,62 @@ import (
 // AddTime calls h once the clock reaches t (sd_event_add_time). clock is
 // one of CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME,
 // CLOCK_REALTIME_ALARM and CLOCK_BOOTTIME_ALARM (others: EOPNOTSUPP; the
-// _ALARM clocks need CAP_WAKE_ALARM: EPERM). The wake-up is coalesced with
-// other timers of the system inside [t, t+accuracy]; accuracy 0 means 250ms,
-// Infinity is EINVAL. t = Infinity never fires. The source starts OneShot.
-// The handler gets t, never called before the clock reached it.
+// _ALARM clocks give EOPNOTSUPP too where clock_gettime cannot read them, on
+// a machine without a wake-up capable RTC, and need CAP_WAKE_ALARM: EPERM).
+// The wake-up is coalesced with other timers of the system inside [t,
+// t+accuracy]; accuracy 0 means 250ms, Infinity is EINVAL. t = Infinity
+// never fires. The source starts OneShot. The handler gets t, never called
+// before the clock reached it.
 func (e *Event) AddTime(clock int, t, accuracy time.Duration, h TimeHandler) (*Source, error) {
-	op := func() string { return fmt.Sprintf("add time %d", clock) }
+	s, err := e.addTime(clock, t, accuracy, h)
+	if err != nil {
+		return nil, opErr(fmt.Sprintf("add time %d", clock), err)
+	}
+	return s, nil
+}
+
+// AddTimeRelative is AddTime at d after the loop's Now(clock)
+// (sd_event_add_time_relative); EOVERFLOW when that is past Infinity.
+func (e *Event) AddTimeRelative(clock int, d, accuracy time.Duration, h TimeHandler) (*Source, error) {
+	s, err := e.addTimeRelative(clock, d, accuracy, h)
+	if err != nil {
+		return nil, opErr(fmt.Sprintf("add time relative %d", clock), err)
+	}
+	return s, nil
+}
+
+// addTimeRelative checks in sd_event_add_time_relative's order: what
+// sd_event_now refuses, the overflow, then what sd_event_add_time refuses.
+func (e *Event) addTimeRelative(clock int, d, accuracy time.Duration, h TimeHandler) (*Source, error) {
+	if d < 0 {
+		return nil, unix.EINVAL
+	}
+	now, err := e.now(clock)
+	if err != nil {
+		return nil, err
+	}
+	if d >= Infinity-now {
+		return nil, unix.EOVERFLOW
+	}
+	return e.addTime(clock, now+d, accuracy, h)
+}
+
+func (e *Event) addTime(clock int, t, accuracy time.Duration, h TimeHandler) (*Source, error) {
 	switch {
 	case !e.valid():
-		return nil, opErr(op(), unix.EINVAL)
+		return nil, unix.EINVAL
 	case accuracy == Infinity || accuracy < 0 || t < 0:
-		return nil, opErr(op(), unix.EINVAL)
+		return nil, unix.EINVAL
 	case e.state == Finished:
-		return nil, opErr(op(), unix.ESTALE)
+		return nil, unix.ESTALE
 	}
 	i := clockIndex(clock)
-	if i < 0 {
-		return nil, opErr(op(), unix.EOPNOTSUPP)
+	if i < 0 || !sys.ClockReadable(clock) {
+		return nil, unix.EOPNOTSUPP
 	}
 	d := &e.clocks[i]
 	if err := e.setupClock(d); err != nil {
-		return nil, opErr(op(), err)
+		return nil, err
 	}
 	s := e.newSource(clockTypes[i], source.OneShot)
 	s.time.next = t
@@ -46,23 +81,6 @@ func (e *Event) AddTime(clock int, t, accuracy time.Duration, h TimeHandler) (*S
 	s.timeHandler = h
 	e.timePut(s, d)
 	return s, nil
-}
-
-// AddTimeRelative is AddTime at d after the loop's Now(clock)
-// (sd_event_add_time_relative); EOVERFLOW when that is past Infinity.
-func (e *Event) AddTimeRelative(clock int, d, accuracy time.Duration, h TimeHandler) (*Source, error) {
-	op := func() string { return fmt.Sprintf("add time %d", clock) }
-	if d < 0 {
-		return nil, opErr(op(), unix.EINVAL)
-	}
-	now, err := e.Now(clock)
-	if err != nil {
-		return nil, err
-	}
-	if d >= Infinity-now {
-		return nil, opErr(op(), unix.EOVERFLOW)
-	}
-	return e.AddTime(clock, now+d, accuracy, h)
 }
 
 // setupClock creates the clock's timerfd on first use.
@@ -260,10 +278,14 @@ func (s *Source) SetTime(t time.Duration) error {
 	if err != nil {
 		return err
 	}
+	s.setTime(e, t)
+	return nil
+}
+
+func (s *Source) setTime(e *Event, t time.Duration) {
 	e.setPending(s, false)
 	s.time.next = t
 	e.timeReshuffle(s)
-	return nil
 }
 
 // SetTimeRelative schedules the source d after the loop's Now
@@ -276,21 +298,23 @@ func (s *Source) SetTimeRelative(d time.Duration) error {
 	if d < 0 {
 		return opErr(op, unix.EINVAL)
 	}
-	if d == Infinity {
-		return s.SetTime(Infinity)
-	}
 	e, err := s.live(op)
 	if err != nil {
 		return err
 	}
-	now, err := e.Now(clockIDs[typeClockIndex(s.kind)])
-	if err != nil {
-		return err
+	t := Infinity
+	if d != Infinity {
+		now, err := e.now(clockIDs[typeClockIndex(s.kind)])
+		if err != nil {
+			return opErr(op, err)
+		}
+		if d >= Infinity-now {
+			return opErr(op, unix.EOVERFLOW)
+		}
+		t = now + d
 	}
-	if d >= Infinity-now {
-		return opErr(op, unix.EOVERFLOW)
-	}
-	return s.SetTime(now + d)
+	s.setTime(e, t)
+	return nil
 }
 
 // TimeAccuracy returns the accuracy (sd_event_source_get_time_accuracy).

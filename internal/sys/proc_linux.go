@@ -2,6 +2,7 @@ package sys
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -53,12 +54,16 @@ func WaitPidfd(pidfd, options int) (wi WaitInfo, ok bool, err error) {
 }
 
 // PidfdPid returns the pid a pidfd refers to, read from
-// /proc/self/fdinfo: ESRCH when the process is gone, EBADF when fd is not a
-// pidfd.
+// /proc/self/fdinfo, with the errnos of systemd's pidfd_get_pid: EBADF when
+// fd is not open, ENOTTY when it is open but not a pidfd, ESRCH when its
+// process was reaped.
 func PidfdPid(pidfd int) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", pidfd))
 	if err != nil {
-		return -1, unix.EBADF
+		if errors.Is(err, unix.ENOENT) {
+			return -1, unix.EBADF // no such fd
+		}
+		return -1, err
 	}
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		v, found := bytes.CutPrefix(line, []byte("Pid:"))
@@ -67,14 +72,14 @@ func PidfdPid(pidfd int) (int, error) {
 		}
 		pid, err := strconv.Atoi(string(bytes.TrimSpace(v)))
 		if err != nil {
-			return -1, unix.EBADF
+			return -1, unix.ENOTTY
 		}
 		if pid <= 0 {
 			return -1, unix.ESRCH
 		}
 		return pid, nil
 	}
-	return -1, unix.EBADF
+	return -1, unix.ENOTTY // an fd, but no pidfd
 }
 
 // SigchldReaps reports whether the kernel reaps children by itself because

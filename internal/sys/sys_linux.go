@@ -21,6 +21,19 @@ func nanotime() int64
 // does for its own timers.
 func Monotonic() time.Duration { return time.Duration(nanotime()) }
 
+// ClockReadable reports whether clock_gettime can read clock. The three
+// basic timerfd clocks always can; the _ALARM clocks cannot on a machine
+// without a wake-up capable RTC, where timerfd_create still accepts them.
+// sd-event checks this before adding a timer (clock_supported).
+func ClockReadable(clock int) bool {
+	switch clock {
+	case unix.CLOCK_MONOTONIC, unix.CLOCK_REALTIME, unix.CLOCK_BOOTTIME:
+		return true
+	}
+	var ts unix.Timespec
+	return unix.ClockGettime(int32(clock), &ts) == nil
+}
+
 // Now reads clock (one of the five timerfd clocks; the _ALARM clocks read as
 // their base clocks, as in sd-event).
 func Now(clock int) (time.Duration, error) {
