@@ -103,12 +103,12 @@ func (e *Event) processSignals() error {
 		return err
 	}
 	mask := e.sig.sub.Mask.Load()
-	if mask&(1<<unix.SIGCHLD) != 0 && e.sig.childSubs > 0 {
+	if mask&sighub.Bit(int(unix.SIGCHLD)) != 0 && e.sig.childSubs > 0 {
 		e.needChild = true
 	}
 	var take uint64
 	for sig := 1; sig < sighub.NSIG; sig++ {
-		bit := uint64(1) << sig
+		bit := sighub.Bit(sig)
 		if mask&bit == 0 {
 			continue
 		}
@@ -130,7 +130,7 @@ func (e *Event) processSignals() error {
 // signalAgain wakes the loop when the signal of s arrived again while it
 // was pending or off, so that it is dispatched once more.
 func (e *Event) signalAgain(s *Source) {
-	if e.sig.sub.Mask.Load()&(1<<s.signo) != 0 {
+	if e.sig.sub.Mask.Load()&sighub.Bit(s.signo) != 0 {
 		e.sig.sub.Wake()
 	}
 }

@@ -51,11 +51,11 @@ func sigSettle(t *testing.T, send func(unix.Signal), sigs ...unix.Signal) {
 	}}
 	var want uint64
 	for _, sig := range sigs {
-		if want&(1<<sig) == 0 {
+		if want&sighub.Bit(int(sig)) == 0 {
 			sighub.Subscribe(w, int(sig))
 			defer sighub.Unsubscribe(w, int(sig))
 		}
-		want |= 1 << sig
+		want |= sighub.Bit(int(sig))
 	}
 	for _, sig := range sigs {
 		send(sig)

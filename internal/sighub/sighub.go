@@ -23,9 +23,13 @@ const NSIG = 65
 // Subscriber is one event loop's end: a mask of signals seen and not yet
 // taken, and a function that wakes the loop.
 type Subscriber struct {
-	Mask atomic.Uint64 // bit n: signal n arrived
+	Mask atomic.Uint64 // Bit(n): signal n arrived
 	Wake func()
 }
+
+// Bit is the bit of sig (1..64) in a mask: bit n-1 for signal n, as in the
+// kernel's sigset_t, so that signal 64 has one too.
+func Bit(sig int) uint64 { return 1 << (sig - 1) }
 
 // Take returns and clears the bits of mask that are set.
 func (s *Subscriber) Take(mask uint64) uint64 {
@@ -82,8 +86,16 @@ func Unsubscribe(sub *Subscriber, sig int) {
 	}
 }
 
+// Watched reports whether the hub has handed sig to os/signal, that is
+// whether sig has a subscriber.
+func Watched(sig int) bool {
+	hub.Lock()
+	defer hub.Unlock()
+	return sig > 0 && sig < NSIG && hub.sigs[sig] != nil
+}
+
 func (f *forwarder) run(sig int) {
-	bit := uint64(1) << sig
+	bit := Bit(sig)
 	for {
 		select {
 		case <-f.done:
