@@ -52,6 +52,28 @@ var hub struct {
 	sigs [NSIG]*forwarder
 }
 
+// Deliverable reports whether os/signal can ever hand sig to the hub. It
+// cannot for
+//   - SIGKILL and SIGSTOP, which no process can catch;
+//   - SIGPROF, which the runtime's signal handler keeps for the CPU
+//     profiler, whether or not a profile is being taken: it never passes
+//     it on to os/signal;
+//   - 32, 33 and 34, which the runtime's signal table does not mark
+//     notifiable (sigtab_linux_generic.go): signal.Notify installs no
+//     handler for them. They belong to the C library (glibc's SIGCANCEL
+//     and SIGSETXID, musl's SIGSYNCCALL); a cgo-free Go program uses 33
+//     for its own all-threads syscalls, and 32 and 34 keep the default
+//     action, which ends the process.
+//
+// Subscribing to a signal that is not deliverable is a bug of the caller.
+func Deliverable(sig int) bool {
+	switch syscall.Signal(sig) {
+	case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGPROF, 32, 33, 34:
+		return false
+	}
+	return sig > 0 && sig < NSIG
+}
+
 // Subscribe makes sub see sig. Subscriptions are counted: each needs an
 // Unsubscribe.
 func Subscribe(sub *Subscriber, sig int) {
