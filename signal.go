@@ -213,7 +213,7 @@ func (e *Event) SetSignalExit(on bool) (bool, error) {
 		if *x.p != nil {
 			continue
 		}
-		s, err := e.AddSignal(x.sig, nil)
+		s, err := e.addSignal(x.sig, nil)
 		if err != nil {
 			if changed {
 				e.SetSignalExit(false)

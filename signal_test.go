@@ -519,7 +519,8 @@ func TestSignalExit(t *testing.T) {
 
 // SetSignalExit(true) with one of the two signals already taken by a user
 // source fails with EBUSY and adds nothing (C undoes the SIGINT source it
-// added when SIGTERM fails).
+// added when SIGTERM fails). The error names the call the caller made, once
+// (a regression: it used to wrap AddSignal's *Error in a second one).
 func TestSignalExitBusy(t *testing.T) {
 	for _, tc := range []struct {
 		user, other unix.Signal
@@ -532,6 +533,14 @@ func TestSignalExitBusy(t *testing.T) {
 			keep(t)(e.AddSignal(tc.user, nil))
 			changed, err := e.SetSignalExit(true)
 			wantErrno(t, "SetSignalExit(true)", err, unix.EBUSY)
+			const msg = "sdevent: set signal exit: device or resource busy"
+			if err == nil || err.Error() != msg {
+				t.Errorf("SetSignalExit(true) error %q, want %q", err, msg)
+			}
+			var se *sdevent.Error
+			if !errors.As(err, &se) || se.Op != "set signal exit" || se.Err != unix.EBUSY {
+				t.Errorf("SetSignalExit(true) error %#v, want an *Error{Op: \"set signal exit\", Err: EBUSY}", err)
+			}
 			if changed {
 				t.Errorf("SetSignalExit(true) failed but reported a change")
 			}
