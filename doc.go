@@ -77,7 +77,11 @@
 //     that arrives while its source is off is dispatched when it is back on.
 //     Several loops watching one signal each see it. When its last source is
 //     freed, a signal goes back to the Go runtime's default handling (under
-//     which SIGUSR1, SIGUSR2 and real-time signals do nothing).
+//     which SIGUSR1, SIGUSR2 and real-time signals do nothing). Signals the
+//     Go runtime never passes to os/signal are refused: SIGPROF (its
+//     profiler's) and 34, glibc's SIGRTMIN (it has no handler for it), with
+//     EINVAL where C accepts them; SIGRTMIN+1 to SIGRTMIN+30 (35..64) work.
+//     SIGKILL, SIGSTOP, 32 and 33 give EBUSY, as in C.
 //  2. Children are watched through pidfds (Linux 5.4+), never with
 //     waitid(P_ALL): other code's children are never reaped. If SIGCHLD is
 //     ignored (the kernel reaps children itself), adding a child gives

@@ -37,24 +37,42 @@ type signals struct {
 // while the source is off is dispatched once it is back on. When the last
 // source for sig is freed, sig goes back to the Go runtime's default
 // handling (os/signal): SIGTERM, SIGINT and SIGHUP end the process again,
-// SIGUSR1, SIGUSR2 and real-time signals do nothing. Errors:
-// a signal number outside 1..64 EINVAL; a second source for sig in this loop
-// EBUSY. The description defaults to the signal's name as systemd writes
-// it: "TERM", "USR1", "RTMIN+2".
+// SIGUSR1, SIGUSR2 and real-time signals do nothing.
+//
+// Signals that could never reach a source are refused. SIGKILL, SIGSTOP
+// and 32 and 33 (glibc's own) give EBUSY, as in C, which cannot block them
+// either. SIGPROF and 34, glibc's SIGRTMIN, give EINVAL where C accepts
+// them: the Go runtime keeps every SIGPROF for its profiler, and it has no
+// handler for 34 (os/signal cannot catch it; it would end the process). The
+// real-time signals SIGRTMIN+1 to SIGRTMIN+30 (35..64) work.
+//
+// Other errors: a signal number outside 1..64 EINVAL; a second source for
+// sig in this loop EBUSY. The description defaults to the signal's name as
+// systemd writes it: "TERM", "USR1", "RTMIN+2".
 func (e *Event) AddSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
-	op := func() string { return fmt.Sprintf("add signal %d", int(sig)) }
+	s, err := e.addSignal(sig, h)
+	if err != nil {
+		return nil, opErr(fmt.Sprintf("add signal %d", int(sig)), err)
+	}
+	return s, nil
+}
+
+// addSignal is AddSignal with a bare errno for an error.
+func (e *Event) addSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
 	switch {
 	case !e.valid():
-		return nil, opErr(op(), unix.EINVAL)
+		return nil, unix.EINVAL
 	case e.state == Finished:
-		return nil, opErr(op(), unix.ESTALE)
+		return nil, unix.ESTALE
 	case sig <= 0 || int(sig) >= sighub.NSIG:
-		return nil, opErr(op(), unix.EINVAL)
+		return nil, unix.EINVAL
+	case !sighub.Deliverable(int(sig)):
+		return nil, undeliverable(sig)
 	case e.sig.sources[sig] != nil:
-		return nil, opErr(op(), unix.EBUSY)
+		return nil, unix.EBUSY
 	}
 	if err := e.setupSignals(); err != nil {
-		return nil, opErr(op(), err)
+		return nil, err
 	}
 	s := e.newSource(source.Signal, source.On)
 	s.signo = int(sig)
@@ -64,6 +82,18 @@ func (e *Event) AddSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
 	e.sig.sources[sig] = s
 	sighub.Subscribe(&e.sig.sub, int(sig))
 	return s, nil
+}
+
+// undeliverable is the errno for a signal no source can see. sd-event 252
+// says EBUSY for a signal the caller has not blocked, so always for those
+// that cannot be blocked: SIGKILL and SIGSTOP (the kernel) and 32 and 33
+// (glibc's sigprocmask drops them). It accepts the others; EINVAL here.
+func undeliverable(sig unix.Signal) unix.Errno {
+	switch sig {
+	case unix.SIGKILL, unix.SIGSTOP, 32, 33:
+		return unix.EBUSY
+	}
+	return unix.EINVAL
 }
 
 // sigrtmin is SIGRTMIN as glibc defines it (it keeps 32 and 33 for itself).
@@ -103,12 +133,12 @@ func (e *Event) processSignals() error {
 		return err
 	}
 	mask := e.sig.sub.Mask.Load()
-	if mask&(1<<unix.SIGCHLD) != 0 && e.sig.childSubs > 0 {
+	if mask&sighub.Bit(int(unix.SIGCHLD)) != 0 && e.sig.childSubs > 0 {
 		e.needChild = true
 	}
 	var take uint64
 	for sig := 1; sig < sighub.NSIG; sig++ {
-		bit := uint64(1) << sig
+		bit := sighub.Bit(sig)
 		if mask&bit == 0 {
 			continue
 		}
@@ -130,7 +160,7 @@ func (e *Event) processSignals() error {
 // signalAgain wakes the loop when the signal of s arrived again while it
 // was pending or off, so that it is dispatched once more.
 func (e *Event) signalAgain(s *Source) {
-	if e.sig.sub.Mask.Load()&(1<<s.signo) != 0 {
+	if e.sig.sub.Mask.Load()&sighub.Bit(s.signo) != 0 {
 		e.sig.sub.Wake()
 	}
 }
@@ -183,7 +213,7 @@ func (e *Event) SetSignalExit(on bool) (bool, error) {
 		if *x.p != nil {
 			continue
 		}
-		s, err := e.AddSignal(x.sig, nil)
+		s, err := e.addSignal(x.sig, nil)
 		if err != nil {
 			if changed {
 				e.SetSignalExit(false)

@@ -2,10 +2,13 @@ package sdevent_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/internal/sighub"
+	"github.com/go-sdevent/sdevent/internal/testutil"
 	"github.com/go-sdevent/sdevent/priority"
 	"github.com/go-sdevent/sdevent/source"
 )
@@ -51,11 +55,11 @@ func sigSettle(t *testing.T, send func(unix.Signal), sigs ...unix.Signal) {
 	}}
 	var want uint64
 	for _, sig := range sigs {
-		if want&(1<<sig) == 0 {
+		if want&sighub.Bit(int(sig)) == 0 {
 			sighub.Subscribe(w, int(sig))
 			defer sighub.Unsubscribe(w, int(sig))
 		}
-		want |= 1 << sig
+		want |= sighub.Bit(int(sig))
 	}
 	for _, sig := range sigs {
 		send(sig)
@@ -160,7 +164,7 @@ func TestSignalDescriptionDefault(t *testing.T) {
 	}{
 		{unix.SIGUSR1, "USR1"},
 		{unix.SIGTERM, "TERM"},
-		{sigrtmin, "RTMIN+0"},
+		{sigrtmin + 1, "RTMIN+1"},
 		{sigrtmin + 2, "RTMIN+2"},
 		{64, "RTMIN+30"},
 	} {
@@ -194,6 +198,109 @@ func TestSignalAddErrors(t *testing.T) {
 	d := keep(t)(e.AddDefer(nil))
 	_, err = d.Signal()
 	wantErrno(t, "Signal() of a defer source", err, unix.EDOM)
+}
+
+// AddSignal refuses, and changes nothing for, the signals no source could
+// ever see. Where sd-event 252 refuses them too it is with EBUSY, its answer
+// to a signal the caller has not blocked: the kernel never blocks SIGKILL
+// and SIGSTOP, and glibc's sigprocmask never blocks its own 32 and 33 (a C
+// program against libsystemd 252 gets -EBUSY for these four even after
+// blocking every signal). C accepts SIGPROF and SIGRTMIN; here they are
+// EINVAL: the Go runtime's handler gives every SIGPROF to its profiler and
+// none to os/signal, and it installs no handler for 34 at all (signal.Notify
+// is a no-op for it), so a SIGRTMIN would end the process.
+func TestSignalAddUndeliverable(t *testing.T) {
+	for _, tc := range []struct {
+		sig   unix.Signal
+		errno unix.Errno
+	}{
+		{unix.SIGKILL, unix.EBUSY},
+		{unix.SIGSTOP, unix.EBUSY},
+		{32, unix.EBUSY},
+		{33, unix.EBUSY},
+		{unix.SIGPROF, unix.EINVAL},
+		{sigrtmin, unix.EINVAL},
+	} {
+		t.Run(strconv.Itoa(int(tc.sig)), func(t *testing.T) {
+			e := newLoop(t)
+			fds := testutil.FdCount()
+			ignored := signal.Ignored(tc.sig)
+			for i := range 2 { // the second time is no duplicate: nothing was added
+				s, err := e.AddSignal(tc.sig, nil)
+				wantErrno(t, fmt.Sprintf("AddSignal(%d) #%d", int(tc.sig), i+1), err, tc.errno)
+				if s != nil {
+					t.Errorf("AddSignal(%d) failed but returned a source", int(tc.sig))
+					s.Unref()
+				}
+			}
+			if sighub.Watched(int(tc.sig)) {
+				t.Errorf("signal %d refused, yet handed to os/signal", int(tc.sig))
+			}
+			if signal.Ignored(tc.sig) != ignored {
+				t.Errorf("signal %d: signal.Ignored changed to %v", int(tc.sig), !ignored)
+			}
+			if n := testutil.FdCount(); n != fds {
+				t.Errorf("a refused AddSignal changed the number of open fds from %d to %d", fds, n)
+			}
+		})
+	}
+}
+
+const sigEveryEnv = "SDEVENT_TEST_SIGNAL_EVERY"
+
+// Every signal AddSignal accepts reaches its source: a fresh copy of the
+// test binary watches each signal from 1 to 64 that AddSignal accepts,
+// sends each to itself with kill(2) and waits for its handler, naming the
+// signal before it sends it. A signal that os/signal cannot deliver would
+// kill the copy (32, SIGRTMIN) or never arrive (SIGPROF); either fails here
+// with the copy's output. The copy also reports which signals were refused,
+// which must be exactly those of TestSignalAddUndeliverable.
+func TestSignalEveryAcceptedDelivered(t *testing.T) {
+	if os.Getenv(sigEveryEnv) != "" {
+		sigEveryHelper(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalEveryAcceptedDelivered$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), sigEveryEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v (%v); output:\n%s", err, cmd.ProcessState, out)
+	}
+	const want = "refused [9 19 27 32 33 34]"
+	if !strings.Contains(string(out), want) {
+		t.Errorf("helper output lacks %q:\n%s", want, out)
+	}
+}
+
+func sigEveryHelper(t *testing.T) {
+	e := newLoop(t)
+	var got []unix.Signal
+	var refused []int
+	var accepted []unix.Signal
+	for sig := unix.Signal(1); sig < 65; sig++ {
+		s, err := e.AddSignal(sig, sigRecorder(t, &got))
+		if err != nil {
+			refused = append(refused, int(sig))
+			continue
+		}
+		t.Cleanup(s.Unref)
+		accepted = append(accepted, sig)
+	}
+	t.Logf("refused %v", refused)
+	for _, sig := range accepted {
+		t.Logf("sending %d (%v)", int(sig), sig)
+		got = got[:0]
+		sigSelf(t, sig)
+		deadline := time.Now().Add(long)
+		// Other signals may come too (the runtime's preemption SIGURG):
+		// run until this one was dispatched.
+		for !slices.Contains(got, sig) {
+			if time.Now().After(deadline) {
+				t.Fatalf("signal %d (%v) sent, not dispatched within %v", int(sig), sig, long)
+			}
+			run(t, e, time.Until(deadline))
+		}
+	}
 }
 
 // Difference from C 1: several loops watching one signal each see it. One
@@ -412,7 +519,8 @@ func TestSignalExit(t *testing.T) {
 
 // SetSignalExit(true) with one of the two signals already taken by a user
 // source fails with EBUSY and adds nothing (C undoes the SIGINT source it
-// added when SIGTERM fails).
+// added when SIGTERM fails). The error names the call the caller made, once
+// (a regression: it used to wrap AddSignal's *Error in a second one).
 func TestSignalExitBusy(t *testing.T) {
 	for _, tc := range []struct {
 		user, other unix.Signal
@@ -425,6 +533,14 @@ func TestSignalExitBusy(t *testing.T) {
 			keep(t)(e.AddSignal(tc.user, nil))
 			changed, err := e.SetSignalExit(true)
 			wantErrno(t, "SetSignalExit(true)", err, unix.EBUSY)
+			const msg = "sdevent: set signal exit: device or resource busy"
+			if err == nil || err.Error() != msg {
+				t.Errorf("SetSignalExit(true) error %q, want %q", err, msg)
+			}
+			var se *sdevent.Error
+			if !errors.As(err, &se) || se.Op != "set signal exit" || se.Err != unix.EBUSY {
+				t.Errorf("SetSignalExit(true) error %#v, want an *Error{Op: \"set signal exit\", Err: EBUSY}", err)
+			}
 			if changed {
 				t.Errorf("SetSignalExit(true) failed but reported a change")
 			}

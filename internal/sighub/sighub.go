@@ -23,9 +23,13 @@ const NSIG = 65
 // Subscriber is one event loop's end: a mask of signals seen and not yet
 // taken, and a function that wakes the loop.
 type Subscriber struct {
-	Mask atomic.Uint64 // bit n: signal n arrived
+	Mask atomic.Uint64 // Bit(n): signal n arrived
 	Wake func()
 }
+
+// Bit is the bit of sig (1..64) in a mask: bit n-1 for signal n, as in the
+// kernel's sigset_t, so that signal 64 has one too.
+func Bit(sig int) uint64 { return 1 << (sig - 1) }
 
 // Take returns and clears the bits of mask that are set.
 func (s *Subscriber) Take(mask uint64) uint64 {
@@ -46,6 +50,28 @@ type forwarder struct {
 var hub struct {
 	sync.Mutex
 	sigs [NSIG]*forwarder
+}
+
+// Deliverable reports whether os/signal can ever hand sig to the hub. It
+// cannot for
+//   - SIGKILL and SIGSTOP, which no process can catch;
+//   - SIGPROF, which the runtime's signal handler keeps for the CPU
+//     profiler, whether or not a profile is being taken: it never passes
+//     it on to os/signal;
+//   - 32, 33 and 34, which the runtime's signal table does not mark
+//     notifiable (sigtab_linux_generic.go): signal.Notify installs no
+//     handler for them. They belong to the C library (glibc's SIGCANCEL
+//     and SIGSETXID, musl's SIGSYNCCALL); a cgo-free Go program uses 33
+//     for its own all-threads syscalls, and 32 and 34 keep the default
+//     action, which ends the process.
+//
+// Subscribing to a signal that is not deliverable is a bug of the caller.
+func Deliverable(sig int) bool {
+	switch syscall.Signal(sig) {
+	case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGPROF, 32, 33, 34:
+		return false
+	}
+	return sig > 0 && sig < NSIG
 }
 
 // Subscribe makes sub see sig. Subscriptions are counted: each needs an
@@ -82,8 +108,16 @@ func Unsubscribe(sub *Subscriber, sig int) {
 	}
 }
 
+// Watched reports whether the hub has handed sig to os/signal, that is
+// whether sig has a subscriber.
+func Watched(sig int) bool {
+	hub.Lock()
+	defer hub.Unlock()
+	return sig > 0 && sig < NSIG && hub.sigs[sig] != nil
+}
+
 func (f *forwarder) run(sig int) {
-	bit := uint64(1) << sig
+	bit := Bit(sig)
 	for {
 		select {
 		case <-f.done:

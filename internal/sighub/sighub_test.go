@@ -40,7 +40,7 @@ func newSub() *sub {
 func (s *sub) waitBit(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	timeout := time.After(long)
-	for s.Mask.Load()&(1<<sig) == 0 {
+	for s.Mask.Load()&Bit(int(sig)) == 0 {
 		select {
 		case <-s.woke:
 		case <-timeout:
@@ -115,13 +115,13 @@ func TestSignalHubEverySubscriberSees(t *testing.T) {
 	kill(t, sig)
 	a.waitBit(t, sig)
 	b.waitBit(t, sig)
-	if got := a.Take(1 << sig); got != 1<<sig {
-		t.Errorf("Take = %#x, want %#x", got, uint64(1)<<sig)
+	if got := a.Take(Bit(int(sig))); got != Bit(int(sig)) {
+		t.Errorf("Take = %#x, want %#x", got, Bit(int(sig)))
 	}
 	if a.Mask.Load() != 0 {
 		t.Errorf("mask after Take = %#x, want 0", a.Mask.Load())
 	}
-	b.Take(1 << sig)
+	b.Take(Bit(int(sig)))
 	a.woken()
 
 	Unsubscribe(&a.Subscriber, int(sig))
@@ -172,7 +172,7 @@ func TestSignalHubSeparateSignals(t *testing.T) {
 	kill(t, syscall.SIGUSR1)
 	a.waitBit(t, syscall.SIGUSR1)
 	b.waitBit(t, syscall.SIGUSR1)
-	if want := uint64(1<<syscall.SIGUSR1 | 1<<syscall.SIGUSR2); b.Mask.Load() != want {
+	if want := Bit(int(syscall.SIGUSR1)) | Bit(int(syscall.SIGUSR2)); b.Mask.Load() != want {
 		t.Errorf("mask %#x, want %#x", b.Mask.Load(), want)
 	}
 	Unsubscribe(&a.Subscriber, int(syscall.SIGUSR1))
@@ -209,5 +209,30 @@ func TestSignalHubLeavesOtherUsersAlone(t *testing.T) {
 	}
 	kill(t, sig)
 	wait("after the hub gave the signal up")
+	waitForwarders(t, 0)
+}
+
+// Every signal has a bit of its own, the first and the last included: a
+// delivery of signal 64 reaches its subscriber (with a bit per signal
+// number, 1<<64 would have been no bit at all) and sets no other bit.
+func TestSignalHubSignal64(t *testing.T) {
+	if Bit(1) != 1 || Bit(64) != 1<<63 {
+		t.Errorf("Bit(1) = %#x, Bit(64) = %#x; want 1 and 1<<63", Bit(1), Bit(64))
+	}
+	const sig = syscall.Signal(64)
+	a := newSub()
+	Subscribe(&a.Subscriber, int(sig))
+	if !Watched(int(sig)) {
+		t.Errorf("signal 64 subscribed, Watched says no")
+	}
+	kill(t, sig)
+	a.waitBit(t, sig)
+	if m := a.Mask.Load(); m != Bit(int(sig)) {
+		t.Errorf("mask %#x after signal 64, want %#x", m, Bit(int(sig)))
+	}
+	Unsubscribe(&a.Subscriber, int(sig))
+	if Watched(int(sig)) {
+		t.Errorf("signal 64 unsubscribed, Watched says yes")
+	}
 	waitForwarders(t, 0)
 }
