@@ -44,7 +44,10 @@ type signals struct {
 // either. SIGPROF and 34, glibc's SIGRTMIN, give EINVAL where C accepts
 // them: the Go runtime keeps every SIGPROF for its profiler, and it has no
 // handler for 34 (os/signal cannot catch it; it would end the process). The
-// real-time signals SIGRTMIN+1 to SIGRTMIN+30 (35..64) work.
+// real-time signals SIGRTMIN+1 to SIGRTMIN+30 (35..64) work. SIGURG is
+// accepted but also fires when nobody sent it: the Go runtime sends SIGURG
+// to its own threads to preempt goroutines, and os/signal passes those on
+// (GODEBUG=asyncpreemptoff=1 stops them).
 //
 // Other errors: a signal number outside 1..64 EINVAL; a second source for
 // sig in this loop EBUSY. The description defaults to the signal's name as
