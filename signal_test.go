@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/internal/sighub"
+	"github.com/go-sdevent/sdevent/internal/testutil"
 	"github.com/go-sdevent/sdevent/priority"
 	"github.com/go-sdevent/sdevent/source"
 )
@@ -454,6 +455,7 @@ const sigHelperEnv = "SDEVENT_TEST_SIGNAL_HELPER"
 // signal.Ignored must not report SIGUSR2 ignored (the hub never calls
 // signal.Ignore).
 func TestSignalDefaultActionRestored(t *testing.T) {
+	testutil.Check(t)
 	if name := os.Getenv(sigHelperEnv); name != "" {
 		sigHelper(t, name)
 		return
