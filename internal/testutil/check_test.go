@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,6 +37,15 @@ func TestLeaky(t *testing.T) {
 			if _, err := unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
 				t.Fatal(err)
 			}
+		case "cleaned-up":
+			// Made after Check, gone in the test's own cleanups: no leak.
+			fd, err := sys.Eventfd(0, unix.EFD_CLOEXEC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			go func() { <-stop }()
+			t.Cleanup(func() { close(stop); sys.Close(fd) })
 		case "goroutine":
 			go leakGoroutine()
 		case "child":
@@ -108,12 +118,53 @@ func TestCheckUntracedFd(t *testing.T) {
 	}
 }
 
-// TestCheckPassesCleanTest: the helper run leaking nothing passes.
-func TestCheckPassesCleanTest(t *testing.T) {
+// TestCheckRunsAfterTheTestsCleanups: what a test's cleanups close (an fd,
+// a goroutine that is then returning) is no leak: Check's cleanup runs
+// after them and gives the goroutine time to end.
+func TestCheckRunsAfterTheTestsCleanups(t *testing.T) {
 	Check(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLeaky$", "-test.count=1")
-	cmd.Env = append(os.Environ(), leakEnv+"=")
+	cmd.Env = append(os.Environ(), leakEnv+"=cleaned-up")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("TestLeaky leaking nothing: %v\n%s", err, out)
+		t.Errorf("TestLeaky cleaning up in its cleanups: %v\n%s", err, out)
+	}
+}
+
+// TestUncheckedFindsForgottenTests: a Test function reaching no Check,
+// directly or through helpers (however deep, or passed to t.Run), is listed.
+func TestUncheckedFindsForgottenTests(t *testing.T) {
+	Check(t)
+	dir := t.TempDir()
+	src := `package x_test
+
+import (
+	"testing"
+
+	"github.com/go-sdevent/sdevent/internal/testutil"
+)
+
+func newLoop(t *testing.T) { testutil.Check(t) }
+func helper(t *testing.T)  { newLoop(t) }
+func sub(t *testing.T)     { helper(t) }
+func unrelated(t *testing.T) {}
+
+func TestDirect(t *testing.T)    { testutil.Check(t) }
+func TestHelper(t *testing.T)    { helper(t) }
+func TestSubtest(t *testing.T)   { t.Run("x", sub) }
+func TestForgot(t *testing.T)    { unrelated(t) }
+func TestEmpty(t *testing.T)     {}
+func Testlower(t *testing.T)     {}
+func TestBench(b *testing.B)     {}
+func TestMain(m *testing.M)      {}
+`
+	if err := os.WriteFile(dir+"/x_test.go", []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Unchecked(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"TestEmpty", "TestForgot"}; !slices.Equal(got, want) {
+		t.Errorf("Unchecked = %v, want %v", got, want)
 	}
 }
