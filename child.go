@@ -144,13 +144,13 @@ func (e *Event) AddChild(pid int, options int, h ChildHandler) (*Source, error) 
 	if e.children[pid] != nil {
 		return nil, opErr(op(), unix.EBUSY)
 	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
+	pidfd, err := sys.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, opErr(op(), os.NewSyscallError("pidfd_open", err))
 	}
 	s, err := e.addChild(pid, pidfd, options, h)
 	if err != nil {
-		unix.Close(pidfd)
+		sys.Close(pidfd)
 		return nil, opErr(op(), err)
 	}
 	s.child.pidfdOwned = true
@@ -218,7 +218,8 @@ func (e *Event) AddCommand(cmd *exec.Cmd, options int, h ChildHandler) (*Source,
 	var err error
 	if userPidfd == nil {
 		cmd.SysProcAttr.PidFD = nil
-	} else if pidfd, err = unix.FcntlInt(uintptr(*userPidfd), unix.F_DUPFD_CLOEXEC, 3); err != nil {
+		sys.Opened(pidfd)
+	} else if pidfd, err = sys.DupCloexec(*userPidfd); err != nil {
 		pidfd = -1
 	}
 	var s *Source
@@ -230,7 +231,7 @@ func (e *Event) AddCommand(cmd *exec.Cmd, options int, h ChildHandler) (*Source,
 		cmd.Process.Kill()
 		cmd.Wait()
 		if pidfd >= 0 {
-			unix.Close(pidfd)
+			sys.Close(pidfd)
 		}
 		return nil, opErr(fmt.Sprintf("%s %d", op, cmd.Process.Pid), err)
 	}
@@ -431,7 +432,7 @@ func (s *Source) releaseChild() {
 		c.reap(0)
 	}
 	if c.pidfdOwned && c.pidfd >= 0 {
-		unix.Close(c.pidfd)
+		sys.Close(c.pidfd)
 		c.pidfd = -1
 	}
 }

@@ -41,6 +41,7 @@ const childHelperEnv = "SDEVENT_CHILD_TEST_HELPER"
 // processes that the child tests start by running the test binary again.
 // Without the environment variable it does nothing.
 func TestChildHelperProcess(t *testing.T) {
+	testutil.Check(t)
 	switch mode := os.Getenv(childHelperEnv); mode {
 	case "":
 		return
@@ -459,6 +460,7 @@ func loopErrBounded(e *sdevent.Event, d time.Duration) (int, error) {
 // (SEMANTICS "Differences from C" 2). signal.Ignore cannot be undone for
 // the rest of the process, so it runs in a re-executed test binary.
 func TestChildAutoreapEBUSY(t *testing.T) {
+	testutil.Check(t)
 	cmd := helperCmd("autoreap")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("autoreap: ok")) {
@@ -1125,6 +1127,7 @@ func TestChildInfo(t *testing.T) {
 // TestChildInfoMethods: the accessors and String of ChildInfo for every
 // si_code, a nil ChildInfo and a code the kernel never sends.
 func TestChildInfoMethods(t *testing.T) {
+	testutil.Check(t)
 	for _, tc := range []struct {
 		ci       *sdevent.ChildInfo
 		exited   bool
@@ -1599,6 +1602,7 @@ func TestChildSIGCHLDSignalSourceCoexists(t *testing.T) {
 // left a zombie, no descriptor is left open, and the loop does not hold an
 // OS thread per child (SEMANTICS "Differences from C" 5).
 func TestChildThousand(t *testing.T) {
+	testutil.Check(t)
 	const n = 1000
 	fdsBefore := testutil.FdCount()
 	threadsBefore := threads(t)

@@ -169,7 +169,7 @@ type Event struct {
 // New returns a new loop with one reference, the caller's; it mirrors
 // sd_event_new. It creates an epoll fd and an eventfd that Invoke uses.
 func New() (*Event, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, err := sys.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, opErr("new", fmt.Errorf("create epoll fd: %w", err))
 	}
@@ -188,7 +188,7 @@ func New() (*Event, error) {
 	}
 	if err := e.setupInvoke(); err != nil {
 		e.inv.closed = true
-		unix.Close(e.epfd)
+		sys.Close(e.epfd)
 		return nil, opErr("new", err)
 	}
 	return e, nil
@@ -277,17 +277,17 @@ func (e *Event) destroy() {
 		e.inv.src = nil
 	}
 	if e.inv.fd >= 0 {
-		unix.Close(e.inv.fd)
+		sys.Close(e.inv.fd)
 		e.inv.fd = -1
 	}
 	e.inv.mu.Unlock()
 	for i := range e.clocks {
 		if d := &e.clocks[i]; d.fd >= 0 {
-			unix.Close(d.fd)
+			sys.Close(d.fd)
 			d.fd = -1
 		}
 	}
-	unix.Close(e.epfd)
+	sys.Close(e.epfd)
 	e.epfd = -1
 	e.state = Finished
 }
@@ -996,7 +996,7 @@ func (e *Event) pollNew(fd int, err error, what string, data uint64) (int, error
 		return -1, fmt.Errorf("create %s: %w", what, err)
 	}
 	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, data); err != nil {
-		unix.Close(fd)
+		sys.Close(fd)
 		return -1, fmt.Errorf("add %s to epoll: %w", what, err)
 	}
 	return fd, nil
@@ -1014,7 +1014,7 @@ func (e *Event) wake() {
 // setupInvoke creates the eventfd behind Invoke and the loop's private,
 // level-triggered IO source on it, which never counts as a user's source.
 func (e *Event) setupInvoke() error {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	fd, err := sys.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return fmt.Errorf("create eventfd: %w", err)
 	}
@@ -1025,7 +1025,7 @@ func (e *Event) setupInvoke() error {
 	s.enabled = source.On
 	s.description = "invoke"
 	if err := e.ioRegister(s, source.On, s.io.events); err != nil {
-		unix.Close(fd)
+		sys.Close(fd)
 		e.inv.fd = -1
 		return err
 	}

@@ -9,11 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/internal/testutil"
 )
 
-// newLoop makes a loop that the test's cleanup unrefs.
+// newLoop makes a loop that the test's cleanup unrefs, and puts the test
+// under the per-test leak checks first (testutil.Check).
 func newLoop(t *testing.T) *sdevent.Event {
 	t.Helper()
+	testutil.Check(t)
 	e, err := sdevent.New()
 	if err != nil {
 		t.Fatalf("New: %v", err)

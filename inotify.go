@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/go-sdevent/sdevent/internal/sys"
 	"github.com/go-sdevent/sdevent/priority"
 	"github.com/go-sdevent/sdevent/source"
 )
@@ -73,7 +74,7 @@ func (e *Event) AddInotify(path string, mask uint32, h InotifyHandler) (*Source,
 	if mask&unix.IN_DONT_FOLLOW != 0 {
 		flags |= unix.O_NOFOLLOW
 	}
-	fd, err := unix.Open(path, flags, 0)
+	fd, err := sys.Open(path, flags, 0)
 	if err != nil {
 		return nil, opErr(op, &os.PathError{Op: "open", Path: path, Err: err})
 	}
@@ -113,7 +114,7 @@ func (e *Event) addInotify(fd int, donate bool, mask uint32, h InotifyHandler) (
 	if donate {
 		defer func() {
 			if fd >= 0 {
-				unix.Close(fd)
+				sys.Close(fd)
 			}
 		}()
 	}
@@ -142,7 +143,7 @@ func (e *Event) addInotify(fd int, donate bool, mask uint32, h InotifyHandler) (
 	if in.fd < 0 {
 		if donate {
 			in.fd, fd = fd, -1
-		} else if in.fd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3); err != nil {
+		} else if in.fd, err = sys.DupCloexec(fd); err != nil {
 			e.gcInode(in)
 			s.nref = 0
 			s.release()
@@ -172,7 +173,7 @@ func (e *Event) inotifyFor(p priority.Priority) (*inotifyData, error) {
 			break
 		}
 	}
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	fd, err := sys.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if fd, err = e.pollNew(fd, err, "inotify fd", tagInotify+uint64(idx)); err != nil {
 		return nil, err
 	}
@@ -239,7 +240,7 @@ func (e *Event) gcInode(in *inodeData) {
 	}
 	d := in.inotify
 	if in.fd >= 0 {
-		unix.Close(in.fd)
+		sys.Close(in.fd)
 		in.fd = -1
 	}
 	if in.wd >= 0 {
@@ -260,7 +261,7 @@ func (e *Event) gcInotify(d *inotifyData) {
 	d.filled = 0
 	e.setBuffered(d, false)
 	unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, d.fd, nil)
-	unix.Close(d.fd)
+	sys.Close(d.fd)
 	d.fd = -1
 	e.inotifyTable[d.idx] = nil
 	delete(e.inotify, d.priority)
@@ -283,7 +284,7 @@ func (e *Event) setBuffered(d *inotifyData, b bool) {
 func (e *Event) closeInodeFds() {
 	for _, in := range e.inodesToClose {
 		if in.fd >= 0 {
-			unix.Close(in.fd)
+			sys.Close(in.fd)
 			in.fd = -1
 		}
 	}
@@ -472,7 +473,7 @@ func (e *Event) moveInotify(s *Source, p priority.Priority) error {
 	}
 	in := e.inodeFor(d, old.key)
 	if in.fd < 0 {
-		if in.fd, err = unix.FcntlInt(uintptr(old.fd), unix.F_DUPFD_CLOEXEC, 3); err != nil {
+		if in.fd, err = sys.DupCloexec(old.fd); err != nil {
 			e.gcInode(in)
 			return os.NewSyscallError("fcntl", err)
 		}

@@ -154,7 +154,7 @@ func (s *Source) SetIOFd(fd int) error {
 		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, old, nil)
 	}
 	if s.io.owned && old >= 0 {
-		unix.Close(old)
+		sys.Close(old)
 	}
 	return nil
 }

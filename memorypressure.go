@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/go-sdevent/sdevent/internal/sys"
 	"github.com/go-sdevent/sdevent/source"
 )
 
@@ -133,9 +134,9 @@ func unifiedCgroup() (string, bool) {
 // openMemoryPressure opens what to watch, the way sd-event does for each
 // kind of file.
 func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPressure, error) {
-	pathFd, err := unix.Open(watch, unix.O_PATH|unix.O_CLOEXEC, 0)
+	pathFd, err := sys.Open(watch, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT && fallback != "" {
-		pathFd, err = unix.Open(fallback, unix.O_PATH|unix.O_CLOEXEC, 0)
+		pathFd, err = sys.Open(fallback, unix.O_PATH|unix.O_CLOEXEC, 0)
 		watch = fallback
 		if err == unix.ENOENT {
 			return nil, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
@@ -146,7 +147,7 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: watch, Err: err}
 	}
-	defer unix.Close(pathFd)
+	defer sys.Close(pathFd)
 	var st unix.Stat_t
 	if err := unix.Fstat(pathFd, &st); err != nil {
 		return nil, os.NewSyscallError("fstat", err)
@@ -154,12 +155,12 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 	mp := &memoryPressure{fd: -1}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFSOCK:
-		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+		fd, err := sys.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 		if err != nil {
 			return nil, os.NewSyscallError("socket", err)
 		}
 		if err := unix.Connect(fd, &unix.SockaddrUnix{Name: "/proc/self/fd/" + strconv.Itoa(pathFd)}); err != nil && err != unix.EINPROGRESS {
-			unix.Close(fd)
+			sys.Close(fd)
 			return nil, &os.PathError{Op: "connect", Path: watch, Err: err}
 		}
 		mp.fd, mp.events = fd, unix.EPOLLIN
@@ -168,7 +169,7 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 		if writing {
 			flags = unix.O_RDWR
 		}
-		fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(pathFd), flags|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+		fd, err := sys.Open("/proc/self/fd/"+strconv.Itoa(pathFd), flags|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 		if err != nil {
 			return nil, &os.PathError{Op: "open", Path: watch, Err: err}
 		}
@@ -178,11 +179,11 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 			// with EPOLLPRI.
 			var sfs unix.Statfs_t
 			if err := unix.Fstatfs(fd, &sfs); err != nil {
-				unix.Close(fd)
+				sys.Close(fd)
 				return nil, os.NewSyscallError("fstatfs", err)
 			}
 			if sfs.Type != unix.PROC_SUPER_MAGIC && sfs.Type != unix.CGROUP2_SUPER_MAGIC {
-				unix.Close(fd)
+				sys.Close(fd)
 				return nil, fmt.Errorf("%s is neither in procfs nor in cgroupfs: %w", watch, unix.ENOTTY)
 			}
 			mp.events = unix.EPOLLPRI

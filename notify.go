@@ -10,6 +10,8 @@ import (
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/internal/sys"
 )
 
 // Notify sends state ("READY=1", "STATUS=...", several lines allowed) to the
@@ -69,7 +71,7 @@ func (e *Event) AddListenFds(events uint32, h IOHandler) ([]*Source, error) {
 		}
 		s, err := e.AddIO(fd, events, h)
 		if err != nil {
-			unix.Close(fd)
+			sys.Close(fd)
 			return fail(err)
 		}
 		s.SetIOFdOwn(true)
@@ -89,7 +91,7 @@ func dupNonblock(f *os.File) (int, error) {
 	fd := -1
 	var derr error
 	if err := rc.Control(func(raw uintptr) {
-		fd, derr = unix.FcntlInt(raw, unix.F_DUPFD_CLOEXEC, 3)
+		fd, derr = sys.DupCloexec(int(raw))
 	}); err != nil {
 		return -1, err
 	}
@@ -97,7 +99,7 @@ func dupNonblock(f *os.File) (int, error) {
 		return -1, fmt.Errorf("dup listen fd %s: %w", f.Name(), derr)
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
+		sys.Close(fd)
 		return -1, fmt.Errorf("set fd %s non-blocking: %w", strconv.Itoa(fd), err)
 	}
 	return fd, nil

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/internal/testutil"
 	"github.com/go-sdevent/sdevent/source"
 )
 
@@ -138,6 +139,7 @@ func TestCheckOrder(t *testing.T) {
 
 // TestZeroEvent: an Event not made by New is refused, never a panic.
 func TestZeroEvent(t *testing.T) {
+	testutil.Check(t)
 	var z sdevent.Event
 	_, err := z.AddDefer(nil)
 	wantErrno(t, "AddDefer", err, unix.EINVAL)

@@ -23,6 +23,7 @@ import (
 
 // TestStateValues pins the C values of the states (sd_event_get_state).
 func TestStateValues(t *testing.T) {
+	testutil.Check(t)
 	for _, tc := range []struct {
 		st   sdevent.State
 		want int
@@ -539,6 +540,7 @@ func TestOneShotOffBeforeHandler(t *testing.T) {
 // TestNonFloatingSourceKeepsLoopAlive: a source holds a reference on its
 // loop, so the loop outlives the caller's Unref until the source goes.
 func TestNonFloatingSourceKeepsLoopAlive(t *testing.T) {
+	testutil.Check(t)
 	e, err := sdevent.New()
 	ok(t, "New", err)
 	epfd := e.Fd()
@@ -598,6 +600,7 @@ func TestDestroyCallback(t *testing.T) {
 // are released newest first when it is freed (event_free walks e->sources,
 // to which sources are prepended).
 func TestFloatingReleasedNewestFirst(t *testing.T) {
+	testutil.Check(t)
 	e, err := sdevent.New()
 	ok(t, "New", err)
 	epfd := e.Fd()
@@ -630,6 +633,7 @@ func TestFloatingReleasedNewestFirst(t *testing.T) {
 // it; once the loop is gone the source is disconnected and SetFloating is
 // ESTALE.
 func TestSetFloating(t *testing.T) {
+	testutil.Check(t)
 	t.Run("back-to-non-floating", func(t *testing.T) {
 		e, err := sdevent.New()
 		ok(t, "New", err)
@@ -1127,6 +1131,7 @@ func TestFdReadable(t *testing.T) {
 
 // TestDefaultLoop: Default returns one reference-counted loop per process.
 func TestDefaultLoop(t *testing.T) {
+	testutil.Check(t)
 	a, err := sdevent.Default()
 	ok(t, "Default", err)
 	b, err := sdevent.Default()

@@ -119,7 +119,7 @@ func (e *Event) setupSignals() error {
 	if e.sig.sub.Wake != nil {
 		return nil
 	}
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	fd, err := sys.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if fd, err = e.pollNew(fd, err, "eventfd", tagSignal); err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (e *Event) closeSignals() {
 		e.sig.childSubs--
 		sighub.Unsubscribe(&e.sig.sub, int(unix.SIGCHLD))
 	}
-	unix.Close(e.sig.fd)
+	sys.Close(e.sig.fd)
 	e.sig.fd = -1
 	e.sig.sub.Wake = nil
 }

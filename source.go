@@ -247,14 +247,14 @@ func (s *Source) release() {
 		s.e.disconnect(s)
 	}
 	if s.kind == source.IO && s.io.owned && s.io.fd >= 0 {
-		unix.Close(s.io.fd)
+		sys.Close(s.io.fd)
 		s.io.fd = -1
 	}
 	if s.kind == source.Child {
 		s.releaseChild()
 	}
 	if s.kind == source.MemoryPressure && s.mp.fd >= 0 {
-		unix.Close(s.mp.fd)
+		sys.Close(s.mp.fd)
 		s.mp.fd = -1
 	}
 	if fn := s.destroyFn; fn != nil {

@@ -198,6 +198,7 @@ func (c *stBlockedChildren) release() {
 // source of its pid exactly once, every child is reaped (no zombie), the
 // loop uses few threads, and the descriptors return to where they were.
 func TestStressChildren(t *testing.T) {
+	testutil.Check(t)
 	const n = 4000
 	stNofile(t, testutil.FdCount()+n+64)
 	fdsBefore := testutil.FdCount()
@@ -416,6 +417,7 @@ type stIOSlot struct {
 // source with a readable fd is dispatched before the loop goes idle. At the
 // end every source was freed and the descriptors are as before.
 func TestStressIOChurn(t *testing.T) {
+	testutil.Check(t)
 	const (
 		nSlots = 10_000
 		nSpare = 1_000

@@ -118,6 +118,7 @@ func TestWatchdogBusyQuarterPeriod(t *testing.T) {
 // TestNotify: the sd_notify helpers send their states; without a manager
 // they report false and no error.
 func TestNotify(t *testing.T) {
+	testutil.Check(t)
 	t.Run("no manager", func(t *testing.T) {
 		t.Setenv("NOTIFY_SOCKET", "")
 		if sent, err := sdevent.NotifyReady(); sent || err != nil {
@@ -147,6 +148,7 @@ func TestNotify(t *testing.T) {
 // as systemd's socket activation passes it: the socket becomes an IO
 // source, named after LISTEN_FDNAMES, that accepts a connection.
 func TestAddListenFds(t *testing.T) {
+	testutil.Check(t)
 	if os.Getenv("SDEVENT_TEST_LISTEN_FDS") == "1" {
 		listenFdsChild()
 		return

@@ -88,7 +88,7 @@ func (e *Event) setupClock(d *clockData) error {
 	if d.fd >= 0 {
 		return nil
 	}
-	fd, err := unix.TimerfdCreate(d.clock, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	fd, err := sys.TimerfdCreate(d.clock, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if fd, err = e.pollNew(fd, err, "timerfd", tagTimer+uint64(clockIndex(d.clock))); err != nil {
 		return err
 	}

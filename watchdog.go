@@ -53,7 +53,7 @@ func (e *Event) SetWatchdog(on bool) (bool, error) {
 	if period <= 0 {
 		return false, nil
 	}
-	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	fd, err := sys.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if fd, err = e.pollNew(fd, err, "timerfd", tagWatchdog); err != nil {
 		return false, opErr(op, err)
 	}
@@ -95,7 +95,7 @@ func (e *Event) processWatchdog() error {
 func (e *Event) closeWatchdog() {
 	if e.wd.fd >= 0 {
 		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, e.wd.fd, nil)
-		unix.Close(e.wd.fd)
+		sys.Close(e.wd.fd)
 	}
 	e.wd = watchdogState{fd: -1}
 	e.watchdog = false

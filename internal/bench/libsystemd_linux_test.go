@@ -12,6 +12,7 @@ import (
 
 // TestLibsystemdBuilt: with the tag the C contender is the real one.
 func TestLibsystemdBuilt(t *testing.T) {
+	check(t)
 	if _, ok := Contenders()[1].(Libsystemd); !ok {
 		t.Fatalf("contender %#v, want Libsystemd", Contenders()[1])
 	}
@@ -21,6 +22,7 @@ func TestLibsystemdBuilt(t *testing.T) {
 // block SIGUSR1 and SIGCHLD in their thread, give the thread its mask back
 // and leave no SIGUSR1 pending for the Go runtime.
 func TestLibsystemdSignalMask(t *testing.T) {
+	check(t)
 	ch := make(chan os.Signal, 1)
 	sigusr1Watch(ch)
 	defer sigusr1Stop(ch)

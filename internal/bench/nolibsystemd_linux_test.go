@@ -6,6 +6,7 @@ import "testing"
 
 // TestLibsystemdNotBuilt: without the tag the C column says how to get it.
 func TestLibsystemdNotBuilt(t *testing.T) {
+	check(t)
 	m, ok := Contenders()[1].(Missing)
 	if !ok || m.Name() != "libsystemd" || m.Why != "not built (-tags libsystemd)" {
 		t.Errorf("contender %#v, want libsystemd not built", Contenders()[1])

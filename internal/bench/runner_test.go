@@ -65,6 +65,7 @@ func fakes(log *[]string) (a, b, c *fake) {
 }
 
 func TestOrder(t *testing.T) {
+	check(t)
 	for _, tc := range []struct {
 		r, n int
 		want []int
@@ -83,6 +84,7 @@ func TestOrder(t *testing.T) {
 }
 
 func TestMedian(t *testing.T) {
+	check(t)
 	for _, tc := range []struct {
 		xs   []float64
 		want float64
@@ -104,6 +106,7 @@ func TestMedian(t *testing.T) {
 }
 
 func TestOps(t *testing.T) {
+	check(t)
 	w := Workload{Count: 1000}
 	for _, tc := range []struct{ div, want int }{{1, 1000}, {5, 200}, {3, 333}, {1000, 1}, {5000, 1}, {0, 1000}} {
 		if got := w.Ops(tc.div); got != tc.want {
@@ -116,6 +119,7 @@ func TestOps(t *testing.T) {
 // the first contender of a round one further each round, workloads in
 // sdbench.c's order, counts divided by Div.
 func TestRunAlternates(t *testing.T) {
+	check(t)
 	var log []string
 	a, b, c := fakes(&log)
 	_, err := Run(Config{Rounds: 3, Div: 100000, Contenders: []Contender{a, b, c},
@@ -137,6 +141,7 @@ func TestRunAlternates(t *testing.T) {
 // counts, after the scaled children runs (first, before any contender
 // made threads), then the memory figures.
 func TestRunAll(t *testing.T) {
+	check(t)
 	var log []string
 	a, _, c := fakes(&log)
 	a.memory, c.memory = [2]float64{100, 200}, [2]float64{300, 400}
@@ -180,6 +185,7 @@ func TestRunAll(t *testing.T) {
 // TestRunMissing: a contender that was not built runs nothing, keeps its
 // place in the rotation, and has no ratios.
 func TestRunMissing(t *testing.T) {
+	check(t)
 	var log []string
 	a, _, c := fakes(&log)
 	rep, err := Run(Config{Rounds: 2, Div: 1000000, Contenders: []Contender{a, Missing{"b", "not built (-tags libsystemd)"}, c},
@@ -209,6 +215,7 @@ func TestRunMissing(t *testing.T) {
 // TestRunMediansAndRatios: each cell is the median of the rounds' ns/op,
 // the ratios those of the medians.
 func TestRunMediansAndRatios(t *testing.T) {
+	check(t)
 	var log []string
 	a, b, c := fakes(&log)
 	a.perOp = []float64{30, 10, 20, 100, 15}     // median 20
@@ -235,6 +242,7 @@ func TestRunMediansAndRatios(t *testing.T) {
 
 // TestRunTimers: the timers workload yields two rows from one run.
 func TestRunTimers(t *testing.T) {
+	check(t)
 	var log []string
 	a, b, c := fakes(&log)
 	rep, err := Run(Config{Rounds: 1, Div: 1000, Contenders: []Contender{a, b, c}, Match: regexp.MustCompile("timers_add")})
@@ -251,6 +259,7 @@ func TestRunTimers(t *testing.T) {
 }
 
 func TestRunMatch(t *testing.T) {
+	check(t)
 	for _, tc := range []struct {
 		re   string
 		want []string // rows
@@ -280,6 +289,7 @@ func TestRunMatch(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
+	check(t)
 	var log []string
 	a, b, c := fakes(&log)
 	abc := []Contender{a, b, c}
@@ -314,6 +324,7 @@ func TestRunErrors(t *testing.T) {
 }
 
 func TestWriteTable(t *testing.T) {
+	check(t)
 	var log []string
 	a, b, c := fakes(&log)
 	a.threads, c.threads = 5, 7
@@ -360,6 +371,7 @@ func TestWriteTable(t *testing.T) {
 // TestReportJSON: the report survives a round trip through JSON, ratios
 // included; missing figures are left out, not written as 0 or NaN.
 func TestReportJSON(t *testing.T) {
+	check(t)
 	var log []string
 	a, _, c := fakes(&log)
 	rep, err := Run(Config{Rounds: 2, Div: 1000000, Contenders: []Contender{a, Missing{"b", "not built"}, c},

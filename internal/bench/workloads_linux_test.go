@@ -11,6 +11,11 @@ import (
 // goroutine running or a child unreaped.
 func TestMain(m *testing.M) { testutil.Main(m) }
 
+func TestEveryTestChecksLeaks(t *testing.T) { testutil.CheckEveryTest(t) }
+
+// check puts the test under the per-test leak checks.
+func check(t *testing.T) { testutil.Check(t) }
+
 // built returns the contenders this build has: go-sdevent, idiomatic and,
 // with -tags libsystemd, libsystemd.
 func built() []Contender {
@@ -45,6 +50,7 @@ func runTiny(c Contender, w Workload) (Sample, error) {
 // count, reports a positive time per operation for each of its metrics,
 // and leaves no descriptor open and no child behind.
 func TestWorkloads(t *testing.T) {
+	check(t)
 	for _, c := range built() {
 		for _, w := range Workloads {
 			t.Run(c.Name()+"/"+w.Name, func(t *testing.T) {
@@ -86,6 +92,7 @@ func TestWorkloads(t *testing.T) {
 // process's threads while the children are watched; the idiomatic one holds
 // a thread per child blocked in cmd.Wait, so it has at least that many.
 func TestChildrenThreads(t *testing.T) {
+	check(t)
 	const n = 20
 	for _, c := range []Contender{GoSdevent{}, Idiomatic{}} {
 		r, err := c.Children(n)
@@ -104,6 +111,7 @@ func TestChildrenThreads(t *testing.T) {
 // TestIdleMemory: the contenders that measure memory report a positive
 // cost per idle source of each kind.
 func TestIdleMemory(t *testing.T) {
+	check(t)
 	for _, c := range built() {
 		mm, ok := c.(MemoryMeter)
 		if !ok {
@@ -122,6 +130,7 @@ func TestIdleMemory(t *testing.T) {
 // TestRunReal runs the runner end to end with the contenders of this build
 // at tiny counts: one round of defer, children with scaling, and memory.
 func TestRunReal(t *testing.T) {
+	check(t)
 	rep, err := Run(Config{Rounds: 1, Div: 1000, Contenders: Contenders(), ScaleChildren: 2, MemorySources: 100,
 		Match: regexpMust(t, "^(defer|children|memory)$")})
 	if err != nil {

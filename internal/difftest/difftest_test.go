@@ -12,6 +12,8 @@ import (
 // child process may outlive the tests.
 func TestMain(m *testing.M) { testutil.Main(m) }
 
+func TestEveryTestChecksLeaks(t *testing.T) { testutil.CheckEveryTest(t) }
+
 var dump = flag.Bool("dump", false, "log every trace")
 
 // check compares the trace of side ("go" or "c") with its expected lines.
@@ -31,6 +33,7 @@ func check(t *testing.T, tc testCase, side string, recs []Record) []string {
 func TestGo(t *testing.T) {
 	for _, tc := range cases() {
 		t.Run(tc.sc.Name, func(t *testing.T) {
+			testutil.Check(t)
 			recs, err := RunGo(&tc.sc)
 			if err != nil {
 				t.Fatal(err)
@@ -43,6 +46,7 @@ func TestGo(t *testing.T) {
 // TestExpectations checks that every one-sided expected line names a
 // known deliberate difference, and that every difference is used.
 func TestExpectations(t *testing.T) {
+	testutil.Check(t)
 	used := map[string]bool{}
 	for _, tc := range cases() {
 		for _, l := range tc.want {

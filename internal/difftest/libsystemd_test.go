@@ -5,6 +5,8 @@ package difftest
 import (
 	"strings"
 	"testing"
+
+	"github.com/go-sdevent/sdevent/internal/testutil"
 )
 
 // TestLibsystemd runs every scenario on libsystemd's sd-event and on
@@ -14,6 +16,7 @@ import (
 func TestLibsystemd(t *testing.T) {
 	for _, tc := range cases() {
 		t.Run(tc.sc.Name, func(t *testing.T) {
+			testutil.Check(t)
 			crecs, err := RunC(&tc.sc)
 			if err != nil {
 				t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 // The hub's goroutines must be gone after the tests, like everything else.
 func TestMain(m *testing.M) { testutil.Main(m) }
 
+func TestEveryTestChecksLeaks(t *testing.T) { testutil.CheckEveryTest(t) }
+
 // long bounds every wait, so that a bug is a failure and not a hang.
 const long = 10 * time.Second
 
@@ -104,6 +106,7 @@ func waitForwarders(t *testing.T, n int) {
 // sees the next delivery. One goroutine serves a signal, and none remains
 // after its last subscriber has gone.
 func TestSignalHubEverySubscriberSees(t *testing.T) {
+	testutil.Check(t)
 	const sig = syscall.SIGUSR1
 	a, b := newSub(), newSub()
 	Subscribe(&a.Subscriber, int(sig))
@@ -140,6 +143,7 @@ func TestSignalHubEverySubscriberSees(t *testing.T) {
 // seeing the signal after one Unsubscribe, and an Unsubscribe without a
 // Subscribe changes nothing.
 func TestSignalHubCountedSubscriptions(t *testing.T) {
+	testutil.Check(t)
 	const sig = syscall.SIGUSR2
 	a, other := newSub(), newSub()
 	Unsubscribe(&a.Subscriber, int(sig)) // never subscribed: a no-op
@@ -156,6 +160,7 @@ func TestSignalHubCountedSubscriptions(t *testing.T) {
 // Signals are separate: a subscriber sees only the signals it subscribed
 // to, each with its own bit, and each signal has its own goroutine.
 func TestSignalHubSeparateSignals(t *testing.T) {
+	testutil.Check(t)
 	a, b := newSub(), newSub()
 	Subscribe(&a.Subscriber, int(syscall.SIGUSR1))
 	Subscribe(&b.Subscriber, int(syscall.SIGUSR2))
@@ -185,6 +190,7 @@ func TestSignalHubSeparateSignals(t *testing.T) {
 // os/signal keeps receiving the signal while the hub uses it and after the
 // hub gave it up, and the signal is never reported ignored.
 func TestSignalHubLeavesOtherUsersAlone(t *testing.T) {
+	testutil.Check(t)
 	const sig = syscall.SIGUSR1
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, sig)

@@ -7,16 +7,22 @@
 // open file descriptors and the goroutines of the process; after them it
 // waits a little for things to settle and fails the run, listing the
 // culprits, when a descriptor was left open, a goroutine was left running, or
-// a child process was left unreaped.
+// a child process was left unreaped. Each test calls Check (itself or through
+// a helper) to have the same checks fail it by name; Run also records where
+// each descriptor of the loop is opened (internal/sys), so that a report
+// shows the stack that opened a leaked one.
 package testutil
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sdevent/sdevent/internal/sys"
 )
 
 // Options tune the checks of RunWith. The zero value is what Run uses.
@@ -43,18 +49,16 @@ func Run(m *testing.M) int { return RunWith(m, Options{}) }
 // RunWith is Run with options.
 func RunWith(m *testing.M, o Options) int {
 	warmUp()
+	sys.TraceFds(true)
+	defer sys.TraceFds(false)
 	before, err := TakeSnapshot()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testutil: %v\n", err)
 		return 1
 	}
+	options = o
 	code := m.Run()
-	if o.IgnoreFd == nil {
-		o.IgnoreFd = func(string) bool { return false }
-	}
-	ignoreFd := o.IgnoreFd
-	o.IgnoreFd = func(target string) bool { return isTestingFile(target) || ignoreFd(target) }
-	r, err := before.Settle(o)
+	r, err := before.Settle(withTestingFiles(options))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testutil: %v\n", err)
 		return 1
@@ -93,6 +97,7 @@ func isTestingFile(target string) bool {
 type Snapshot struct {
 	Fds        FdTable
 	Goroutines []Goroutine
+	Children   []int // pids of children that are not reported as left behind
 }
 
 // TakeSnapshot records the open descriptors and goroutines of the process.
@@ -123,6 +128,9 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "testutil: %d file descriptor(s) leaked:\n", len(r.Fds))
 		for _, fd := range r.Fds {
 			fmt.Fprintf(&b, "\t%v\n", fd)
+			if stack, ok := sys.OpenedAt(fd.Num, fd.Target); ok {
+				fmt.Fprintf(&b, "\topened at:\n%s\n", indent(indent(stack)))
+			}
 		}
 	}
 	if len(r.Goroutines) > 0 {
@@ -156,11 +164,14 @@ func (s Snapshot) Check(o Options) (Report, error) {
 	}
 	r.Fds = s.Fds.Leaked(fds, o.IgnoreFd)
 	r.Goroutines = LeakedGoroutines(s.Goroutines, Goroutines(), o.IgnoreGoroutine)
-	kids, err := Children(os.Getpid())
+	kids, err := ChildrenOfSelf()
 	if err != nil {
 		return r, err
 	}
 	for _, k := range kids {
+		if slices.Contains(s.Children, k.Pid) {
+			continue
+		}
 		if k.State == 'Z' {
 			r.Zombies = append(r.Zombies, k)
 		} else {

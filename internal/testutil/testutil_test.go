@@ -15,7 +15,10 @@ import (
 // The harness checks itself: every test below cleans up what it made.
 func TestMain(m *testing.M) { Main(m) }
 
+func TestEveryTestChecksLeaks(t *testing.T) { CheckEveryTest(t) }
+
 func TestOpenFdsSeesNewDescriptor(t *testing.T) {
+	Check(t)
 	before, err := OpenFds()
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +52,7 @@ func TestOpenFdsSeesNewDescriptor(t *testing.T) {
 }
 
 func TestFdTableLeaked(t *testing.T) {
+	Check(t)
 	before := FdTable{0: "/dev/null", 1: "pipe:[10]", 3: "pipe:[11]", 4: "anon_inode:[eventpoll]"}
 	after := FdTable{
 		0: "/dev/null",              // unchanged
@@ -112,6 +116,7 @@ os/signal.loop()
 `
 
 func TestParseGoroutines(t *testing.T) {
+	Check(t)
 	gs := ParseGoroutines(dumpAfter)
 	if len(gs) != 5 {
 		t.Fatalf("parsed %d goroutines, want 5: %+v", len(gs), gs)
@@ -126,6 +131,7 @@ func TestParseGoroutines(t *testing.T) {
 }
 
 func TestLeakedGoroutines(t *testing.T) {
+	Check(t)
 	before, after := ParseGoroutines(dumpBefore), ParseGoroutines(dumpAfter)
 	var ids []uint64
 	for _, g := range LeakedGoroutines(before, after, nil) {
@@ -142,6 +148,7 @@ func TestLeakedGoroutines(t *testing.T) {
 }
 
 func TestGoroutineLeakDetectedThenSettles(t *testing.T) {
+	Check(t)
 	before, err := TakeSnapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +181,7 @@ func TestGoroutineLeakDetectedThenSettles(t *testing.T) {
 }
 
 func TestParseStat(t *testing.T) {
+	Check(t)
 	for _, tc := range []struct {
 		line string
 		want Proc
@@ -200,6 +208,7 @@ func TestParseStat(t *testing.T) {
 }
 
 func TestZombieChildDetected(t *testing.T) {
+	Check(t)
 	cmd := exec.Command("true")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -236,6 +245,7 @@ func TestZombieChildDetected(t *testing.T) {
 }
 
 func TestPipeAndEventfd(t *testing.T) {
+	Check(t)
 	var r, w, efd int
 	t.Run("make", func(t *testing.T) {
 		r, w = Pipe(t)
@@ -268,6 +278,7 @@ func TestPipeAndEventfd(t *testing.T) {
 }
 
 func TestCloseAndDisown(t *testing.T) {
+	Check(t)
 	var reused, kept int
 	t.Run("close-early", func(t *testing.T) {
 		r, _ := Pipe(t)
@@ -297,6 +308,7 @@ func TestCloseAndDisown(t *testing.T) {
 }
 
 func TestFdCount(t *testing.T) {
+	Check(t)
 	n := FdCount()
 	if n < 3 {
 		t.Fatalf("FdCount = %d, want at least stdin, stdout, stderr", n)
@@ -315,6 +327,7 @@ func TestFdCount(t *testing.T) {
 }
 
 func TestReportString(t *testing.T) {
+	Check(t)
 	r := Report{
 		Fds:     []Fd{{7, "pipe:[1]"}},
 		Zombies: []Proc{{Pid: 99, Comm: "true", State: 'Z', PPid: 1}},
