@@ -80,7 +80,7 @@ func (e *Event) AddInotify(path string, mask uint32, h InotifyHandler) (*Source,
 	}
 	// The path is opened before the loop is checked, as in C.
 	if err := e.addable(op); err != nil {
-		unix.Close(fd)
+		sys.Close(fd)
 		return nil, err
 	}
 	s, err := e.addInotify(fd, true, mask, h)

@@ -5,6 +5,8 @@ package sdevent
 import (
 	"testing"
 	"time"
+
+	"github.com/go-sdevent/sdevent/internal/testutil"
 )
 
 // TestInvokeAfterBareWakeDrainIsNotLost replays, step by step, the
@@ -15,6 +17,7 @@ import (
 // the lock, swallowing the Invoke's write; since Invoke writes only when the
 // queue goes from empty to one, no later Invoke woke the loop either.
 func TestInvokeAfterBareWakeDrainIsNotLost(t *testing.T) {
+	testutil.Check(t)
 	e, err := New()
 	if err != nil {
 		t.Fatal(err)
