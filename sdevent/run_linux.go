@@ -57,7 +57,9 @@ then its line); a stderr nobody reads (a broken pipe) costs the line,
 never the supervision: sdevent does not die of SIGPIPE.
 
 A COMMAND that cannot be started is reported in one line on stderr, and
-sdevent exits with status 203 (systemd's EXEC); READY=1 is never sent.`
+sdevent exits with status 203 (systemd's EXEC); READY=1 is never sent.
+
+The manual page is man/sdevent-run.1 in the source tree.`
 
 // forwarded are the signals passed on to the child; the first three stop it.
 var forwarded = []unix.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2}
