@@ -7,7 +7,8 @@
 //
 // The commands are:
 //
-//	run       supervise a command for systemd: READY=1, watchdog, signals, exit status
+//	run       supervise a command for systemd: READY=1, watchdog, signals, exit status;
+//	          as a container's pid 1 (or with -subreaper) it reaps orphans
 //	doctor    check the kernel features and systemd variables the loop uses
 //	demo      run a small event loop and print one line per dispatch
 //	bench     run the reference workloads on go-sdevent, libsystemd's
@@ -57,7 +58,8 @@ var planned = []struct{ name, summary string }{}
 func commands() []command {
 	return []command{
 		{"run", "supervise COMMAND for systemd: READY=1 once started, watchdog pings,\n" +
-			"signals forwarded, SIGKILL after -kill-after, its exit status or signal passed on", runCommand},
+			"signals forwarded, SIGKILL after -kill-after, its exit status or signal passed on;\n" +
+			"as a container's pid 1 or with -subreaper, orphans reaped", runCommand},
 		{"doctor", "one line per kernel feature and systemd variable the loop uses;\n" +
 			"exit status 0 only when every required feature is there", doctor},
 		{"demo", "run a small event loop and print one line per dispatch", demo},

@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/exitcode"
+	"github.com/go-sdevent/sdevent/internal/sys"
 	"github.com/go-sdevent/sdevent/priority"
 )
 
@@ -33,11 +36,30 @@ units (Type=notify) and containers:
     COMMAND; after SIGTERM, SIGINT or SIGQUIT, STOPPING=1 is sent and, if
     COMMAND has not exited after -kill-after, it is sent SIGKILL;
   - when COMMAND exits, sdevent exits with its status; when a signal killed
-    it, sdevent dies of the same signal, so that systemd and shells see what
-    happened to COMMAND.
+    it, sdevent dies of the same signal (as pid 1: exits 128+N, see below),
+    so that systemd and shells see what happened to COMMAND.
+
+As pid 1, the init of a pid namespace (a container's entrypoint), sdevent
+reaps every orphan the kernel hands it, whenever SIGCHLD comes; so it does
+with -subreaper (PR_SET_CHILD_SUBREAPER), or when it was a subreaper
+already, for the orphans of COMMAND's process tree. Neither, it reaps
+nothing but COMMAND: orphans go to the reaper above it, systemd for a
+service (which needs no -subreaper). COMMAND's own exit is never taken
+from it: sdevent peeks at each zombie (waitid WNOWAIT) and reaps only
+the others. sdevent ends when COMMAND does: then, as pid 1, the kernel
+kills what is left in the namespace; as a subreaper, what still runs goes
+to the reaper above. As pid 1, sdevent cannot die of a signal it sends
+itself (the kernel drops it): when a signal N killed COMMAND, it exits
+with 128+N instead.
+
+Diagnostics go to stderr after the action they report (SIGKILL first,
+then its line); a stderr nobody reads (a broken pipe) costs the line,
+never the supervision: sdevent does not die of SIGPIPE.
 
 A COMMAND that cannot be started is reported in one line on stderr, and
-sdevent exits with status 203 (systemd's EXEC); READY=1 is never sent.`
+sdevent exits with status 203 (systemd's EXEC); READY=1 is never sent.
+
+The manual page is man/sdevent-run.1 in the source tree.`
 
 // forwarded are the signals passed on to the child; the first three stop it.
 var forwarded = []unix.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2}
@@ -47,8 +69,16 @@ func stops(sig unix.Signal) bool {
 }
 
 func runCommand(args []string, stdout, stderr io.Writer) int {
+	// A write to a stdout or stderr nobody reads must not kill the
+	// supervisor (and leave COMMAND unsupervised): the Go runtime raises
+	// SIGPIPE for fds 1 and 2 unless the program asks for it with
+	// signal.Notify; then the write fails with EPIPE. Not signal.Ignore:
+	// an ignored SIGPIPE would be inherited by COMMAND through exec.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+
 	fs := newFlagSet("run", "[flags] -- COMMAND [ARG...]", runAbout, stderr)
 	killAfter := fs.Duration("kill-after", 10*time.Second, "how long COMMAND may take to exit after a stop signal before it gets SIGKILL")
+	subreaper := fs.Bool("subreaper", false, "become a child subreaper (PR_SET_CHILD_SUBREAPER): the orphans of COMMAND's\nprocess tree become sdevent's children, and it reaps them (implied as pid 1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -65,7 +95,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sdevent run: -kill-after must be positive")
 		return exitUsage
 	}
-	st, err := supervise(argv, *killAfter, stderr)
+	st, err := supervise(argv, *killAfter, *subreaper, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "sdevent run: %v\n", err)
 		return st
@@ -75,7 +105,13 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 
 // supervise runs argv to its end and returns the status to exit with. A
 // child killed by a signal makes the supervisor die of it and not return.
-func supervise(argv []string, killAfter time.Duration, stderr io.Writer) (int, error) {
+func supervise(argv []string, killAfter time.Duration, subreaper bool, stderr io.Writer) (int, error) {
+	// A reaper before COMMAND starts, so that no orphan of its tree passes
+	// sdevent by.
+	reaper, err := becomeReaper(subreaper)
+	if err != nil {
+		return exitFailure, err
+	}
 	e, err := sdevent.New()
 	if err != nil {
 		return exitFailure, err
@@ -102,8 +138,9 @@ func supervise(argv []string, killAfter time.Duration, stderr io.Writer) (int, e
 				sdevent.NotifyStopping()
 				killTimer, err = e.AddTimeRelative(unix.CLOCK_MONOTONIC, killAfter, 0,
 					func(*sdevent.Source, time.Duration) error {
-						fmt.Fprintf(stderr, "sdevent run: %s did not exit %v after %v, sending SIGKILL\n", argv[0], killAfter, unix.SignalName(sig))
+						// Act first: the line may fail, the kill must not.
 						child.SendChildSignal(unix.SIGKILL, nil, 0)
+						fmt.Fprintf(stderr, "sdevent run: %s did not exit %v after %v, sent SIGKILL\n", argv[0], killAfter, unix.SignalName(sig))
 						return nil
 					})
 				return err
@@ -114,6 +151,18 @@ func supervise(argv []string, killAfter time.Duration, stderr io.Writer) (int, e
 			return exitFailure, err
 		}
 		// The child's exit goes before signals that came with it.
+		s.SetPriority(priority.Normal + 1)
+		sigs = append(sigs, s)
+	}
+	var commandPid int
+	if reaper {
+		s, err := e.AddSignal(unix.SIGCHLD, func(*sdevent.Source, *unix.SignalfdSiginfo) error {
+			reapOrphans(commandPid)
+			return nil
+		})
+		if err != nil {
+			return exitFailure, err
+		}
 		s.SetPriority(priority.Normal + 1)
 		sigs = append(sigs, s)
 	}
@@ -130,6 +179,7 @@ func supervise(argv []string, killAfter time.Duration, stderr io.Writer) (int, e
 	}
 	defer child.Unref()
 	child.SetChildProcessOwn(true)
+	commandPid = cmd.Process.Pid
 
 	if _, err := sdevent.NotifyReady(); err != nil {
 		fmt.Fprintf(stderr, "sdevent run: %v\n", err)
@@ -137,7 +187,13 @@ func supervise(argv []string, killAfter time.Duration, stderr io.Writer) (int, e
 	if _, err := e.SetWatchdog(true); err != nil {
 		fmt.Fprintf(stderr, "sdevent run: %v\n", err)
 	}
-	if _, err := e.Loop(); err != nil {
+	_, err = e.Loop()
+	if reaper {
+		// COMMAND is reaped (unless the loop failed): nothing hides the
+		// orphans that became zombies meanwhile any more.
+		reapOrphans(commandPid)
+	}
+	if err != nil {
 		return exitFailure, err
 	}
 	switch {
@@ -154,6 +210,48 @@ func supervise(argv []string, killAfter time.Duration, stderr io.Writer) (int, e
 	return exitFailure, fmt.Errorf("%s ended as %v", argv[0], &info)
 }
 
+// becomeReaper makes sdevent a child subreaper (PR_SET_CHILD_SUBREAPER,
+// Linux 3.4) if asked, and reports whether orphans come to it: as pid 1,
+// the init of a pid namespace, or as a subreaper, asked for or kept
+// through the exec that started sdevent.
+func becomeReaper(subreaper bool) (bool, error) {
+	if unix.Getpid() == 1 {
+		return true, nil
+	}
+	if subreaper {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return false, os.NewSyscallError("prctl PR_SET_CHILD_SUBREAPER", err)
+		}
+		return true, nil
+	}
+	var on int32
+	if err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&on)), 0, 0, 0); err != nil {
+		return false, os.NewSyscallError("prctl PR_GET_CHILD_SUBREAPER", err)
+	}
+	return on != 0, nil
+}
+
+// reapOrphans reaps every zombie child but COMMAND (pid command), whose
+// exit belongs to the loop's pidfd watch. It peeks first (waitid P_ALL with
+// WNOWAIT, which leaves the zombie in place) and reaps by pid (P_PID) only
+// what is not COMMAND, as systemd's manager does on SIGCHLD
+// (manager_dispatch_sigchld). The peek reports one zombie, the first in the
+// kernel's list of children, so a zombie COMMAND hides those after it;
+// that lasts only until the loop, which COMMAND's exit ends, has reaped
+// it, and the call after the loop reaps them.
+func reapOrphans(command int) {
+	for {
+		wi, ok, err := sys.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG)
+		if err != nil || !ok || wi.Pid == command {
+			return // ECHILD: no child at all
+		}
+		// A zombie child that only this function reaps: its pid is still its own.
+		if _, ok, err := sys.Waitid(unix.P_PID, wi.Pid, unix.WEXITED|unix.WNOHANG); err != nil || !ok {
+			return
+		}
+	}
+}
+
 // unwrapStart strips the library's operation prefix from a start error.
 func unwrapStart(err error) error {
 	var se *sdevent.Error
@@ -166,6 +264,11 @@ func unwrapStart(err error) error {
 // dieOfSignal ends the process by sig with its default action, even for
 // the signals the Go runtime handles itself (SIGSEGV, SIGABRT, ...).
 func dieOfSignal(sig unix.Signal) {
+	if unix.Getpid() == 1 {
+		// The kernel drops the signals the init of a pid namespace sends
+		// itself: exit as a shell reports a death by sig.
+		os.Exit(128 + int(sig))
+	}
 	runtime.LockOSThread()
 	var act struct {
 		handler uintptr

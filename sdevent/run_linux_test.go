@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/internal/sys"
 	"github.com/go-sdevent/sdevent/internal/testutil"
 )
 
@@ -99,6 +103,17 @@ func TestRunCannotStart(t *testing.T) {
 func started(t *testing.T, env []string, script string, args ...string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	cmd := sdeventCmd(t, env, append(append([]string{"run"}, args...), "--", "sh", "-c", script)...)
+	line, r := startCmd(t, cmd)
+	if line != "up\n" {
+		t.Fatalf("COMMAND did not come up: %q", line)
+	}
+	return cmd, r
+}
+
+// startCmd starts cmd, an sdevent, and returns the first line COMMAND
+// prints and the rest of its output.
+func startCmd(t *testing.T, cmd *exec.Cmd) (string, *bufio.Reader) {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -108,10 +123,8 @@ func started(t *testing.T, env []string, script string, args ...string) (*exec.C
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	r := bufio.NewReader(out)
-	if line, err := r.ReadString('\n'); line != "up\n" {
-		t.Fatalf("COMMAND did not come up: %q, %v", line, err)
-	}
-	return cmd, r
+	line, _ := r.ReadString('\n')
+	return line, r
 }
 
 // TestRunForwardsSignals: SIGUSR1, SIGUSR2 and SIGHUP reach COMMAND.
@@ -194,5 +207,218 @@ func TestDoctor(t *testing.T) {
 	}
 	if strings.Contains(out, "MISSING") {
 		t.Errorf("a required feature is missing here:\n%s", out)
+	}
+}
+
+// orphanScript is a COMMAND that leaves orphans behind: processes whose
+// parent, a subshell, exits at once, so that the kernel hands them to the
+// nearest reaper (the init of the pid namespace, or the nearest child
+// subreaper). It prints "adopted=yes" when that reaper is its own parent,
+// sdevent. With reaped it then waits, within a bound, until every orphan is
+// gone, reaped (a zombie keeps its /proc entry), and checks that sdevent
+// has no zombie child left; then it exits 7. A zombie that stays makes it
+// exit 9.
+func orphanScript(reaped bool) string {
+	s := `orphan() { sleep "$1" </dev/null >/dev/null 2>&1 & echo $!; }
+o=$(orphan 0.3)
+read -r _ _ _ ppid _ </proc/$o/stat
+[ "$ppid" = "$PPID" ] && echo adopted=yes || echo adopted=no
+`
+	if reaped {
+		s += `orphans="$o $(orphan 0) $(orphan 0.01) $(orphan 0.05)"
+n=0
+for p in $orphans; do
+	while [ -e /proc/$p ]; do
+		n=$((n+1))
+		if [ $n -gt 250 ]; then echo "not reaped: $(cat /proc/$p/stat)"; exit 9; fi
+		sleep 0.02
+	done
+done
+if ps -o pid=,stat= --ppid $PPID | grep Z; then exit 10; fi
+echo reaped
+`
+	}
+	return s + "exit 7\n"
+}
+
+// runOrphans runs cmd, a COMMAND of orphanScript, and returns sdevent's
+// exit status and what COMMAND printed.
+func runOrphans(t *testing.T, cmd *exec.Cmd) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code, sig := status(t, err, cmd.ProcessState)
+	if sig != 0 {
+		t.Fatalf("sdevent died of %v:\n%s", sig, out.String())
+	}
+	return code, out.String()
+}
+
+// TestRunReapsAsPid1: as the init of a pid namespace (a container's
+// entrypoint) sdevent reaps the orphans the kernel hands it, and still
+// exits with COMMAND's status: the peek before each reap (waitid WNOWAIT)
+// never takes COMMAND's exit from its pidfd watch.
+func TestRunReapsAsPid1(t *testing.T) {
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc",
+		os.Args[0], "run", "--", "sh", "-c", orphanScript(true))
+	cmd.Env = append(os.Environ(), "SDEVENT_TEST_MAIN=1", "NOTIFY_SOCKET=", "WATCHDOG_USEC=")
+	code, out := runOrphans(t, cmd)
+	if code != 7 || !strings.Contains(out, "adopted=yes") || !strings.Contains(out, "reaped") {
+		t.Fatalf("status %d, want 7, with the orphans adopted and reaped:\n%s", code, out)
+	}
+}
+
+// TestRunReapsAsSubreaper: with -subreaper, sdevent is a child subreaper
+// (PR_SET_CHILD_SUBREAPER): the orphans of COMMAND's tree become its
+// children, it reaps them, and it exits with COMMAND's status.
+func TestRunReapsAsSubreaper(t *testing.T) {
+	code, out := runOrphans(t, sdeventCmd(t, nil, "run", "-subreaper", "--", "sh", "-c", orphanScript(true)))
+	if code != 7 || !strings.Contains(out, "adopted=yes") || !strings.Contains(out, "reaped") {
+		t.Fatalf("status %d, want 7, with the orphans adopted and reaped:\n%s", code, out)
+	}
+}
+
+// TestRunNotReaper: without -subreaper and not pid 1, sdevent adopts
+// nothing: the orphans go to the reaper above it, as before.
+func TestRunNotReaper(t *testing.T) {
+	code, out := runOrphans(t, sdeventCmd(t, nil, "run", "--", "sh", "-c", orphanScript(false)))
+	if code != 7 || !strings.Contains(out, "adopted=no") {
+		t.Fatalf("status %d, want 7, with the orphans not adopted by sdevent:\n%s", code, out)
+	}
+}
+
+// TestRunSignalDeathAsPid1: the kernel does not let the init of a pid
+// namespace die of a signal it sends itself, so there a COMMAND killed by
+// signal N makes sdevent exit with 128+N, what a shell would report.
+func TestRunSignalDeathAsPid1(t *testing.T) {
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc",
+		os.Args[0], "run", "--", "sh", "-c", "kill -TERM $$")
+	cmd.Env = append(os.Environ(), "SDEVENT_TEST_MAIN=1", "NOTIFY_SOCKET=", "WATCHDOG_USEC=")
+	code, out := runOrphans(t, cmd)
+	if code != 128+int(syscall.SIGTERM) {
+		t.Fatalf("status %d, want %d:\n%s", code, 128+int(syscall.SIGTERM), out)
+	}
+}
+
+// brokenPipe returns the write end of a pipe whose read end is closed:
+// writing to it raises SIGPIPE.
+func brokenPipe(t *testing.T) *os.File {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// TestRunBrokenStderrNotify: an unreachable $NOTIFY_SOCKET is reported on a
+// stderr nobody reads; the write must not kill sdevent (SIGPIPE), which
+// goes on supervising and exits with COMMAND's status.
+func TestRunBrokenStderrNotify(t *testing.T) {
+	env := []string{"NOTIFY_SOCKET=" + filepath.Join(t.TempDir(), "missing")}
+	cmd := sdeventCmd(t, env, "run", "--", "sh", "-c", "sleep 0.1; exit 7")
+	cmd.Stderr = brokenPipe(t)
+	err := cmd.Run()
+	if code, sig := status(t, err, cmd.ProcessState); code != 7 {
+		t.Fatalf("status %d (signal %v), want 7", code, sig)
+	}
+}
+
+// TestRunBrokenStderrKillAfter: the -kill-after line goes to a stderr
+// nobody reads; COMMAND still gets its SIGKILL (sent before the line is
+// written) and sdevent dies of SIGKILL as documented.
+func TestRunBrokenStderrKillAfter(t *testing.T) {
+	cmd := sdeventCmd(t, nil, "run", "-kill-after", "100ms", "--", "sh", "-c", "trap '' TERM; echo $$; while :; do sleep 0.05; done")
+	cmd.Stderr = brokenPipe(t)
+	line, _ := startCmd(t, cmd)
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("COMMAND did not come up: %q", line)
+	}
+	// COMMAND runs and is sdevent's child: its pid is still its own.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	t.Cleanup(func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) })
+	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	if _, sig := status(t, err, cmd.ProcessState); sig != syscall.SIGKILL {
+		t.Errorf("sdevent ended with %v, want death by SIGKILL", cmd.ProcessState)
+	}
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 5000); n != 1 {
+		t.Fatalf("COMMAND still runs 5s after sdevent ended (%v)", err)
+	}
+}
+
+// TestReapOrphans: reapOrphans reaps zombie children but never COMMAND,
+// whose status stays for its pidfd. The peek reports the first zombie in
+// fork order, so a zombie COMMAND forked first hides the others until it
+// is reaped; one forked last does not.
+func TestReapOrphans(t *testing.T) {
+	for _, commandFirst := range []bool{true, false} {
+		t.Run(map[bool]string{true: "CommandFirst", false: "CommandLast"}[commandFirst], func(t *testing.T) {
+			start := func(script string) (pid, pidfd int) {
+				pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", script}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					sys.WaitPidfd(pidfd, unix.WEXITED)
+					unix.Close(pidfd)
+				})
+				return pid, pidfd
+			}
+			var command, commandFd, other, otherFd int
+			if commandFirst {
+				command, commandFd = start("exit 7")
+				other, otherFd = start("exit 0")
+			} else {
+				other, otherFd = start("exit 0")
+				command, commandFd = start("exit 7")
+			}
+			// Both zombies: their pidfds are readable.
+			fds := []unix.PollFd{{Fd: int32(commandFd), Events: unix.POLLIN}, {Fd: int32(otherFd), Events: unix.POLLIN}}
+			deadline := time.Now().Add(5 * time.Second)
+			for n := 0; n < 2; {
+				if time.Now().After(deadline) {
+					t.Fatal("the children did not exit within 5s")
+				}
+				unix.Poll(fds, 100)
+				n = 0
+				for _, f := range fds {
+					if f.Revents&unix.POLLIN != 0 {
+						n++
+					}
+				}
+			}
+			reaped := func(pid int) bool {
+				_, _, err := sys.Waitid(unix.P_PID, pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT)
+				return errors.Is(err, unix.ECHILD)
+			}
+			reapOrphans(command)
+			if reaped(command) {
+				t.Fatal("COMMAND was reaped")
+			}
+			wi, ok, err := sys.WaitPidfd(commandFd, unix.WEXITED|unix.WNOHANG)
+			if !ok || wi.Status != 7 {
+				t.Fatalf("COMMAND's exit: %+v, %v, %v; want status 7", wi, ok, err)
+			}
+			if got := reaped(other); got == commandFirst {
+				t.Fatalf("other reaped %v with COMMAND a zombie, want %v", got, !commandFirst)
+			}
+			reapOrphans(command)
+			if !reaped(other) {
+				t.Fatal("other not reaped once COMMAND was")
+			}
+		})
 	}
 }

@@ -14,8 +14,9 @@ import (
 
 // The defaults of the options.
 const (
-	DefaultBatch    = 16   // messages handled per dispatch
-	DefaultQueueLen = 1024 // signals, and method calls, that may wait for the loop
+	DefaultBatch      = 16       // messages handled per dispatch
+	DefaultQueueLen   = 1024     // signals, and method calls, that may wait for the loop
+	DefaultQueueBytes = 16 << 20 // bytes of signals, and of method calls, that may wait for the loop
 )
 
 // ErrDisconnected is what the close callback gets when the connection
@@ -41,9 +42,10 @@ type Dialer func(opts ...dbus.ConnOption) (*dbus.Conn, error)
 type Option func(*config)
 
 type config struct {
-	priority priority.Priority
-	batch    int
-	queueLen int
+	priority   priority.Priority
+	batch      int
+	queueLen   int
+	queueBytes int
 }
 
 // WithPriority sets the priority of the bridge's IO source, priority.Normal
@@ -71,13 +73,30 @@ func WithQueueLen(n int) Option {
 	return func(c *config) { c.queueLen = n }
 }
 
+// WithQueueBytes bounds the queues between godbus and the loop by size
+// too (DefaultQueueBytes): at most n bytes of signals, and at most n
+// bytes of method calls, wait for the loop, counted as the decoded
+// messages hold them (strings and arrays by their length, numbers by
+// their size, plus about a hundred bytes per message). What happens at
+// the bound is what happens at WithQueueLen's: a signal pushes out the
+// oldest waiting ones until it fits, and a method call that does not fit
+// is answered with org.freedesktop.DBus.Error.LimitsExceeded. One message
+// alone is always taken, however large (the bus daemon bounds its size:
+// its max_message_size, 32 MiB by default on the system bus), so that a
+// signal or call larger than n is not lost for good. n must be positive.
+func WithQueueBytes(n int) Option {
+	return func(c *config) { c.queueBytes = n }
+}
+
 // Stats is a snapshot of a bridge's queues.
 type Stats struct {
-	Signals int    // signals waiting for the loop now
-	Calls   int    // method calls waiting for the loop now
-	Peak    int    // the most signals that ever waited at once; never above the queue length
-	Dropped uint64 // signals pushed out of a full queue, oldest first
-	Refused uint64 // method calls answered with LimitsExceeded because the call queue was full
+	Signals     int    // signals waiting for the loop now
+	Calls       int    // method calls waiting for the loop now
+	SignalBytes int    // bytes of the signals waiting now, as WithQueueBytes counts them
+	CallBytes   int    // bytes of the method calls waiting now, as WithQueueBytes counts them
+	Peak        int    // the most signals that ever waited at once; never above the queue length
+	Dropped     uint64 // signals pushed out of a full queue, oldest first
+	Refused     uint64 // method calls answered with LimitsExceeded because the call queue was full
 }
 
 // Bus is a D-Bus connection attached to an event loop. Its methods belong
@@ -111,22 +130,22 @@ type Bus struct {
 // signals are to be received with OnSignal, never with Conn().Signal,
 // which panics.
 //
-// Errors: a nil e or dial, a batch or queue length below 1, or a dial
-// that did not apply its options EINVAL;
+// Errors: a nil e or dial, a batch, queue length or queue bytes below 1,
+// or a dial that did not apply its options EINVAL;
 // a finished loop ESTALE; otherwise the error of dial.
 func Attach(e *sdevent.Event, dial Dialer, opts ...Option) (*Bus, error) {
-	cfg := config{priority: priority.Normal, batch: DefaultBatch, queueLen: DefaultQueueLen}
+	cfg := config{priority: priority.Normal, batch: DefaultBatch, queueLen: DefaultQueueLen, queueBytes: DefaultQueueBytes}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if e == nil || dial == nil || cfg.batch < 1 || cfg.queueLen < 1 {
+	if e == nil || dial == nil || cfg.batch < 1 || cfg.queueLen < 1 || cfg.queueBytes < 1 {
 		return nil, fmt.Errorf("busevent: attach: %w", unix.EINVAL)
 	}
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("busevent: attach: create eventfd: %w", err)
 	}
-	b := &Bus{q: newQueue(efd, cfg.queueLen), batch: cfg.batch}
+	b := &Bus{q: newQueue(efd, cfg.queueLen, cfg.queueBytes), batch: cfg.batch}
 	b.input, err = e.AddIO(efd, unix.EPOLLIN, b.dispatch)
 	if err != nil {
 		unix.Close(efd)

@@ -384,33 +384,126 @@ func TestDropOldest(t *testing.T) {
 	d := startDaemon(t)
 	e := newEvent(t)
 	b := attach(t, e, d, busevent.WithQueueLen(bound))
-	if err := b.Conn().AddMatchSignal(dbus.WithMatchInterface("org.gosdevent.Drop")); err != nil {
-		t.Fatal(err)
-	}
-	drainBusSignals(t, e, b)
-	emitter := d.connect(t)
-	for i := range total {
-		if err := emitter.Emit("/org/gosdevent/Drop", "org.gosdevent.Drop.Tick", uint32(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	flood(t, e, d, b, total)
 	waitFor(t, "the flood to reach the bridge", func() bool {
 		return b.Stats().Dropped == total-bound
 	})
 	if st := b.Stats(); st.Signals != bound || st.Peak != bound {
 		t.Fatalf("stats %+v, want %d queued, peak %d", st, bound, bound)
 	}
+	handleNewest(t, e, b, total, bound)
+}
+
+// flood has b receive total signals org.gosdevent.Drop.Tick while the
+// loop does not run, numbered from 0 by their first argument, with more
+// after it.
+func flood(t *testing.T, e *sdevent.Event, d *daemon, b *busevent.Bus, total int, more ...any) {
+	t.Helper()
+	if err := b.Conn().AddMatchSignal(dbus.WithMatchInterface("org.gosdevent.Drop")); err != nil {
+		t.Fatal(err)
+	}
+	drainBusSignals(t, e, b)
+	emitter := d.connect(t)
+	for i := range total {
+		if err := emitter.Emit("/org/gosdevent/Drop", "org.gosdevent.Drop.Tick", append([]any{uint32(i)}, more...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// handleNewest runs the loop until it has handled kept signals and checks
+// that they are the newest of total, numbered by their first argument, in
+// order.
+func handleNewest(t *testing.T, e *sdevent.Event, b *busevent.Bus, total, kept int) {
+	t.Helper()
 	var got []uint32
 	b.OnSignal(func(s *dbus.Signal) { got = append(got, s.Body[0].(uint32)) })
-	for len(got) < bound {
+	for len(got) < kept {
 		if _, err := e.Run(time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for k, v := range got {
-		if v != uint32(total-bound+k) {
-			t.Fatalf("handled %v, want %d..%d", got, total-bound, total-1)
+		if v != uint32(total-kept+k) {
+			t.Fatalf("handled %v, want %d..%d", got, total-kept, total-1)
 		}
+	}
+}
+
+// TestDropOldestBytes overfills a queue by bytes, not by count, while the
+// loop does not run: 40 signals of 100 KiB against a bound of 1 MiB and
+// the default count bound. The oldest are dropped until the rest fit, and
+// the newest are handled in order.
+func TestDropOldestBytes(t *testing.T) {
+	checkLeaks(t)
+	const (
+		total   = 40
+		payload = 16 << 10
+		bound   = 128 << 10
+	)
+	d := startDaemon(t)
+	e := newEvent(t)
+	b := attach(t, e, d, busevent.WithQueueBytes(bound))
+	flood(t, e, d, b, total, make([]byte, payload))
+	waitFor(t, "the flood to reach the bridge", func() bool {
+		st := b.Stats()
+		return st.Dropped+uint64(st.Signals) == total
+	})
+	st := b.Stats()
+	if st.SignalBytes > bound || st.SignalBytes < st.Signals*payload || st.Signals < bound/payload-1 || st.Signals > bound/payload {
+		t.Fatalf("stats %+v: want about %d signals queued, %d bytes at most", st, bound/payload, bound)
+	}
+	handleNewest(t, e, b, total, st.Signals)
+	if st := b.Stats(); st.Signals != 0 || st.SignalBytes != 0 {
+		t.Errorf("stats %+v once all were handled, want nothing waiting", st)
+	}
+}
+
+// TestCallQueueBytes fills the call queue by bytes while the loop does not
+// run: a call alone is taken however large, one that does not fit beside
+// it is refused with LimitsExceeded at once, as at the count bound.
+func TestCallQueueBytes(t *testing.T) {
+	checkLeaks(t)
+	const bound = 64 << 10
+	d := startDaemon(t)
+	e := newEvent(t)
+	b := attach(t, e, d, busevent.WithQueueBytes(bound))
+	err := b.ExportMethodTable(map[string]any{
+		"Store": func(p []byte) (int32, *dbus.Error) { return int32(len(p)), nil },
+	}, "/org/gosdevent/Store", "org.gosdevent.Store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := d.connect(t)
+	obj := caller.Object(b.Conn().Names()[0], "/org/gosdevent/Store")
+	big := obj.Go("org.gosdevent.Store.Store", 0, nil, make([]byte, 2*bound))
+	waitFor(t, "the big call to be queued", func() bool { return b.Stats().Calls == 1 })
+	small := obj.Go("org.gosdevent.Store.Store", 0, nil, []byte("x"))
+	select {
+	case <-small.Done:
+	case <-time.After(30 * time.Second):
+		b.Close() // answers it with Disconnected
+		<-small.Done
+	}
+	var derr dbus.Error
+	if !errors.As(small.Err, &derr) || derr.Name != "org.freedesktop.DBus.Error.LimitsExceeded" {
+		t.Errorf("a call beside %d queued bytes: %v, want LimitsExceeded", 2*bound, small.Err)
+	}
+	if st := b.Stats(); st.Calls != 1 || st.Refused != 1 || st.CallBytes < 2*bound {
+		t.Errorf("stats %+v, want the big call queued, 1 refused", st)
+	}
+	for b.Stats().Calls > 0 {
+		if _, err := e.Run(time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-big.Done
+	var n int32
+	if err := big.Store(&n); err != nil || n != 2*bound {
+		t.Errorf("the big call: %d, %v; want %d", n, err, 2*bound)
+	}
+	if st := b.Stats(); st.CallBytes != 0 {
+		t.Errorf("stats %+v once the call ran, want no bytes waiting", st)
 	}
 }
 
@@ -569,7 +662,7 @@ func TestAttachErrors(t *testing.T) {
 	checkLeaks(t)
 	d := startDaemon(t)
 	e := newEvent(t)
-	for _, o := range []busevent.Option{busevent.WithBatch(0), busevent.WithQueueLen(-1)} {
+	for _, o := range []busevent.Option{busevent.WithBatch(0), busevent.WithQueueLen(-1), busevent.WithQueueBytes(0)} {
 		if _, err := busevent.Attach(e, d.dialer(), o); !errors.Is(err, unix.EINVAL) {
 			t.Errorf("bad option: %v, want EINVAL", err)
 		}

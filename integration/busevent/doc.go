@@ -47,9 +47,13 @@
 //
 // Memory stays bounded whatever the bus sends: at most WithQueueLen
 // (DefaultQueueLen, 1024) signals and as many method calls wait for the
-// loop. A signal that arrives to a full queue pushes out the oldest
-// waiting one; Stats reports how many were dropped (and the most that
-// ever waited, never above the bound). The alternatives were worse:
+// loop, and at most WithQueueBytes (DefaultQueueBytes, 16 MiB) of signals
+// and as much of method calls, so that large messages cannot make the
+// count bound hold hundreds of megabytes. A signal that arrives to a
+// full queue pushes out the oldest waiting ones until it fits (one
+// message alone is always taken, however large); Stats reports how many
+// were dropped (and the most that ever waited, never above the bound).
+// The alternatives were worse:
 //
 //   - godbus's own delivery is not bounded. Its default signal handler
 //     sends to the channels given to Conn.Signal without blocking and,
@@ -72,8 +76,8 @@
 //     newest announcements are the ones that are still true.
 //
 // Method calls are never dropped silently, since their callers wait for a
-// reply: a call that finds the call queue full is answered at once with
-// org.freedesktop.DBus.Error.LimitsExceeded.
+// reply: a call that finds the call queue full, by count or by bytes, is
+// answered at once with org.freedesktop.DBus.Error.LimitsExceeded.
 //
 // # Method calls and their replies
 //

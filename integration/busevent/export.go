@@ -20,7 +20,8 @@ var dbusErrorType = reflect.TypeFor[*dbus.Error]()
 // source, one call at a time, in the order the calls reached the bridge,
 // and hands the results back; that godbus goroutine then writes the reply
 // to the socket. The loop never writes replies, so a slow bus never
-// stalls it. A call that finds the call queue full is answered with
+// stalls it. A call that finds the call queue full (WithQueueLen,
+// WithQueueBytes) is answered with
 // org.freedesktop.DBus.Error.LimitsExceeded, one still waiting when the
 // bridge is closed with org.freedesktop.DBus.Error.Disconnected, and one
 // whose method panics with org.freedesktop.DBus.Error.Failed (the panic

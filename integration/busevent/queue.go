@@ -43,14 +43,16 @@ func (r *ring[T]) clear() {
 // signal is a D-Bus signal waiting for the loop, stamped with its place in
 // the order in which messages reached the bridge.
 type signal struct {
-	seq uint64
-	sig *dbus.Signal
+	seq  uint64
+	size int
+	sig  *dbus.Signal
 }
 
 // call is a method call waiting for the loop. The godbus goroutine that
 // handles the call waits on done, which has room for one result.
 type call struct {
 	seq  uint64
+	size int
 	fn   reflect.Value
 	args []reflect.Value
 	done chan []reflect.Value
@@ -78,17 +80,21 @@ type queue struct {
 	seq          uint64
 	sigs         ring[signal]
 	calls        ring[*call]
+	maxBytes     int // of signals, and of calls, waiting; one alone may exceed it
+	sigBytes     int
+	callBytes    int
 	peak         int
 	dropped      uint64
 	refused      uint64
 }
 
-func newQueue(efd, size int) *queue {
+func newQueue(efd, size, maxBytes int) *queue {
 	return &queue{
-		efd:   efd,
-		gone:  make(chan struct{}),
-		sigs:  ring[signal]{buf: make([]signal, size)},
-		calls: ring[*call]{buf: make([]*call, size)},
+		efd:      efd,
+		gone:     make(chan struct{}),
+		sigs:     ring[signal]{buf: make([]signal, size)},
+		calls:    ring[*call]{buf: make([]*call, size)},
+		maxBytes: maxBytes,
 	}
 }
 
@@ -118,22 +124,33 @@ func (q *queue) unkick() {
 
 // DeliverSignal implements dbus.SignalHandler. godbus calls it on its
 // reader goroutine for every incoming signal, in the order they arrived.
-// It never blocks: when the queue is full the oldest waiting signal is
-// dropped to make room.
+// It never blocks: when the queue is full, by count or by bytes, the
+// oldest waiting signals are dropped to make room; the newest is always
+// kept, even alone over the byte bound.
 func (q *queue) DeliverSignal(_, _ string, s *dbus.Signal) {
+	size := signalSize(s)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.dead {
 		return
 	}
 	if q.sigs.full() {
-		q.sigs.pop()
-		q.dropped++
+		q.dropSignal()
+	}
+	for q.sigs.n > 0 && q.sigBytes+size > q.maxBytes {
+		q.dropSignal()
 	}
 	q.seq++
-	q.sigs.push(signal{q.seq, s})
+	q.sigs.push(signal{q.seq, size, s})
+	q.sigBytes += size
 	q.peak = max(q.peak, q.sigs.n)
 	q.kick()
+}
+
+// dropSignal drops the oldest waiting signal. Called with mu held.
+func (q *queue) dropSignal() {
+	q.sigBytes -= q.sigs.pop().size
+	q.dropped++
 }
 
 // Terminate implements dbus.Terminator. godbus calls it from Conn.Close,
@@ -183,13 +200,13 @@ func errorResult(t reflect.Type, e *dbus.Error) []reflect.Value {
 // It runs on the godbus goroutine that handles the call, which sends the
 // reply once submit returns.
 func (q *queue) submit(fn reflect.Value, args []reflect.Value) []reflect.Value {
-	c := &call{fn: fn, args: args, done: make(chan []reflect.Value, 1)}
+	c := &call{fn: fn, args: args, done: make(chan []reflect.Value, 1), size: callSize(args)}
 	q.mu.Lock()
 	switch {
 	case q.dead || q.disconnected:
 		q.mu.Unlock()
 		return errorResult(fn.Type(), errGone)
-	case q.calls.full():
+	case q.calls.full() || q.calls.n > 0 && q.callBytes+c.size > q.maxBytes:
 		q.refused++
 		q.mu.Unlock()
 		return errorResult(fn.Type(), errBusy)
@@ -197,6 +214,7 @@ func (q *queue) submit(fn reflect.Value, args []reflect.Value) []reflect.Value {
 	q.seq++
 	c.seq = q.seq
 	q.calls.push(c)
+	q.callBytes += c.size
 	q.kick()
 	gone := q.gone
 	q.mu.Unlock()
@@ -221,9 +239,13 @@ func (q *queue) take() (it item, ok, disconnected bool) {
 	}
 	switch {
 	case q.sigs.n > 0 && (q.calls.n == 0 || q.sigs.front().seq < (*q.calls.front()).seq):
-		it, ok = item{sig: q.sigs.pop().sig}, true
+		s := q.sigs.pop()
+		q.sigBytes -= s.size
+		it, ok = item{sig: s.sig}, true
 	case q.calls.n > 0:
-		it, ok = item{call: q.calls.pop()}, true
+		c := q.calls.pop()
+		q.callBytes -= c.size
+		it, ok = item{call: c}, true
 	}
 	if q.sigs.n == 0 && q.calls.n == 0 && !q.disconnected {
 		q.unkick()
@@ -245,17 +267,20 @@ func (q *queue) kill() {
 	close(q.gone)
 	q.sigs.clear()
 	q.calls.clear()
+	q.sigBytes, q.callBytes = 0, 0
 }
 
 func (q *queue) stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return Stats{
-		Signals: q.sigs.n,
-		Calls:   q.calls.n,
-		Peak:    q.peak,
-		Dropped: q.dropped,
-		Refused: q.refused,
+		Signals:     q.sigs.n,
+		Calls:       q.calls.n,
+		SignalBytes: q.sigBytes,
+		CallBytes:   q.callBytes,
+		Peak:        q.peak,
+		Dropped:     q.dropped,
+		Refused:     q.refused,
 	}
 }
 
@@ -277,4 +302,69 @@ func (c *call) run() {
 	}
 	answered = true
 	c.done <- out
+}
+
+// messageOverhead is what a queued message costs besides its values: the
+// queue's entry, the message's struct and godbus's bookkeeping, roughly.
+const messageOverhead = 128
+
+// signalSize is what a signal counts against the byte bound: its header
+// strings and its body's decoded values, as valueSize counts them.
+func signalSize(s *dbus.Signal) int {
+	n := messageOverhead + len(s.Sender) + len(s.Path) + len(s.Name)
+	for _, v := range s.Body {
+		n += valueSize(reflect.ValueOf(v))
+	}
+	return n
+}
+
+// callSize is what a method call counts against the byte bound: its
+// decoded arguments, as valueSize counts them.
+func callSize(args []reflect.Value) int {
+	n := messageOverhead
+	for _, v := range args {
+		n += valueSize(v)
+	}
+	return n
+}
+
+// valueSize estimates the memory a value godbus decoded holds: strings
+// and arrays of numbers by their length, numbers by their size, containers
+// (arrays, maps, structs, variants) by the sum of their parts. It is an
+// estimate of the Go memory, within a small factor of the wire size, and
+// costs a walk of the message's containers, not of its byte arrays.
+func valueSize(v reflect.Value) int {
+	switch v.Kind() {
+	case reflect.Invalid:
+		return 0
+	case reflect.String:
+		return 16 + v.Len()
+	case reflect.Slice, reflect.Array:
+		n := 24
+		if k := v.Type().Elem().Kind(); k >= reflect.Bool && k <= reflect.Float64 {
+			return n + v.Len()*int(v.Type().Elem().Size())
+		}
+		for i := range v.Len() {
+			n += valueSize(v.Index(i))
+		}
+		return n
+	case reflect.Map:
+		n := 48
+		for it := v.MapRange(); it.Next(); {
+			n += valueSize(it.Key()) + valueSize(it.Value())
+		}
+		return n
+	case reflect.Struct:
+		n := 0
+		for i := range v.NumField() {
+			n += valueSize(v.Field(i))
+		}
+		return n
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return 8
+		}
+		return 16 + valueSize(v.Elem())
+	}
+	return int(v.Type().Size())
 }

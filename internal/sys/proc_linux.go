@@ -20,14 +20,20 @@ type WaitInfo struct {
 // WNOHANG was given and the child had nothing to report. EINTR is retried.
 // Only a call that may block hands the thread to the scheduler.
 func WaitPidfd(pidfd, options int) (wi WaitInfo, ok bool, err error) {
+	return Waitid(unix.P_PIDFD, pidfd, options)
+}
+
+// Waitid is waitid(idtype, id, options), as WaitPidfd: P_ALL for any
+// child, P_PID for one pid.
+func Waitid(idtype, id, options int) (wi WaitInfo, ok bool, err error) {
 	var si unix.Siginfo
 	for {
 		var e unix.Errno
 		if options&unix.WNOHANG != 0 {
-			_, _, e = unix.RawSyscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(pidfd),
+			_, _, e = unix.RawSyscall6(unix.SYS_WAITID, uintptr(idtype), uintptr(id),
 				uintptr(unsafe.Pointer(&si)), uintptr(options), 0, 0)
 		} else {
-			_, _, e = unix.Syscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(pidfd),
+			_, _, e = unix.Syscall6(unix.SYS_WAITID, uintptr(idtype), uintptr(id),
 				uintptr(unsafe.Pointer(&si)), uintptr(options), 0, 0)
 		}
 		if e == unix.EINTR {
