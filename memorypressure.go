@@ -51,7 +51,10 @@ type memoryPressure struct {
 // starts On. Errors: $MEMORY_PRESSURE_WATCH empty or /dev/null EHOSTDOWN
 // (explicitly off); not an absolute, normalized path EBADMSG; no PSI in the
 // kernel EOPNOTSUPP; a regular file outside procfs and cgroupfs ENOTTY; a
-// directory EISDIR.
+// directory EISDIR. As in C, a PSI file named by $MEMORY_PRESSURE_WATCH
+// without $MEMORY_PRESSURE_WRITE gets no trigger, and the kernel reports a
+// PSI file without a trigger as always ready: the source then fires at
+// every iteration.
 func (e *Event) AddMemoryPressure(h Handler) (*Source, error) {
 	const op = "add memory pressure"
 	if err := e.addable(op); err != nil {

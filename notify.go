@@ -3,104 +3,256 @@
 package sdevent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
-	"github.com/coreos/go-systemd/v22/activation"
-	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent/internal/sys"
 )
 
 // Notify sends state ("READY=1", "STATUS=...", several lines allowed) to the
-// service manager over $NOTIFY_SOCKET (sd_notify). It reports false, and no
-// error, when $NOTIFY_SOCKET is not set (the process was not started by a
-// manager that listens); a socket that is set but cannot be reached is an
-// error.
+// service manager over $NOTIFY_SOCKET, as sd_notify(0, state) of libsystemd
+// 252 does: on an AF_UNIX datagram socket of its own (SOCK_CLOEXEC, its send
+// buffer raised to 8 MiB where allowed), made and closed in the call, with
+// one sendmsg(MSG_NOSIGNAL) to the path, or to the abstract name after a
+// leading '@'. It reports false, and no error, when $NOTIFY_SOCKET is unset
+// or empty (the process was not started by a manager that listens).
+// Errors are those of sd_notify: EINVAL for an address that is neither an
+// absolute path nor '@' and a name, ENAMETOOLONG for a path that does not
+// fit sockaddr_un, EMFILE when no descriptor is left for the socket, and
+// sendmsg's (ENOENT, ECONNREFUSED, ...); nothing is sent then.
+//
+// Unlike go-systemd's daemon.SdNotify, it does not go through package net,
+// so it does not start the Go runtime's network poller (which needs two
+// descriptors of its own, and aborts the process when it cannot have them).
+// As in C, the send blocks while the manager's socket queue is full.
 func Notify(state string) (bool, error) {
-	ok, err := daemon.SdNotify(false, state)
-	if err != nil {
-		return false, opErr("notify", err)
+	sent, err := notify(state)
+	return sent, opErr("notify", err)
+}
+
+// notify is Notify without the *Error.
+func notify(state string) (bool, error) {
+	addr, ok := getenv("NOTIFY_SOCKET")
+	if !ok {
+		return false, nil
 	}
-	return ok, nil
+	if len(addr) < 2 || addr[0] != '/' && addr[0] != '@' {
+		return false, fmt.Errorf("NOTIFY_SOCKET=%q is no absolute path or abstract name: %w", addr, unix.EINVAL)
+	}
+	if max := len(unix.RawSockaddrUnix{}.Path); len(addr) >= max {
+		err := unix.ENAMETOOLONG // a path needs room for its NUL
+		if addr[0] == '@' {
+			err = unix.EINVAL
+		}
+		return false, fmt.Errorf("NOTIFY_SOCKET=%q: %w", addr, err)
+	}
+	fd, err := sys.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false, os.NewSyscallError("socket", err)
+	}
+	defer sys.Close(fd)
+	// As C: a bigger send buffer where the kernel allows it, no error where
+	// it does not.
+	const sndbuf = 8 << 20
+	if cur, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF); err == nil && cur < sndbuf {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndbuf)
+	}
+	// x/sys turns a leading '@' into the abstract namespace's NUL.
+	if err := unix.Sendmsg(fd, []byte(state), nil, &unix.SockaddrUnix{Name: addr}, unix.MSG_NOSIGNAL); err != nil {
+		return false, fmt.Errorf("send to %s: %w", addr, os.NewSyscallError("sendmsg", err))
+	}
+	return true, nil
 }
 
 // NotifyReady tells the service manager that start-up is finished
 // (READY=1): for Type=notify units.
-func NotifyReady() (bool, error) { return Notify(daemon.SdNotifyReady) }
+func NotifyReady() (bool, error) { return Notify("READY=1") }
 
 // NotifyStopping tells the service manager that the service is stopping
 // (STOPPING=1).
-func NotifyStopping() (bool, error) { return Notify(daemon.SdNotifyStopping) }
+func NotifyStopping() (bool, error) { return Notify("STOPPING=1") }
 
 // NotifyStatus sets the status line `systemctl status` shows (STATUS=...).
 func NotifyStatus(status string) (bool, error) { return Notify("STATUS=" + status) }
 
+// listenFdsStart is SD_LISTEN_FDS_START: the first passed fd.
+const listenFdsStart = 3
+
 // AddListenFds turns the sockets the service manager passed by socket
-// activation ($LISTEN_FDS, $LISTEN_PID, $LISTEN_FDNAMES, read through
-// go-systemd's activation package) into IO sources watching events with
-// h, one per socket, in the order passed (fd 3 first). Each source owns a
-// duplicate of its socket (closed when the source is freed), made
-// non-blocking, and is described by the socket's name. The environment
-// variables are unset and the originals closed, so children do not inherit
-// them. No sockets passed: no sources, no error.
+// activation ($LISTEN_FDS, $LISTEN_PID, $LISTEN_FDNAMES, read as
+// sd_listen_fds_with_names(1, ...) of libsystemd 252 reads them) into IO
+// sources watching events with h, one per fd that epoll accepts, in the
+// order passed (fd 3 first). Each source owns a duplicate of its socket
+// (closed when the source is freed), made non-blocking, and is described by
+// the fd's name in $LISTEN_FDNAMES (LISTEN_FD_<n> without names); the
+// original is closed, so children do not inherit it.
+//
+// A passed fd that epoll refuses (a regular file or directory, as systemd
+// 253+ passes for OpenFile=) becomes no source and is left open as passed;
+// AddListenFiles hands such fds back as *os.File.
+//
+// As with sd_listen_fds(1), LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES are
+// unset once read, whether or not the call succeeds; nothing passed (the
+// variables unset or empty, or LISTEN_PID naming another process) is no
+// source and no error. The checks come before any fd is touched, and an
+// error closes none of the passed fds: a malformed variable is EINVAL
+// (ERANGE for a number out of range), a LISTEN_FDS of 0, negative or
+// running past the largest fd is EINVAL, names that are not one per fd
+// EINVAL, and an fd of the range that is not open EBADF. Like C, it cannot
+// tell a passed fd from one the process opened itself: a LISTEN_FDS that
+// claims more fds than were passed, and whose range is all open, would hand
+// the process's own fds (the Go runtime's among them) to the loop. On an
+// error after the checks (epoll failing otherwise) no source is left and
+// the passed fds stay open, with FD_CLOEXEC set as sd_listen_fds sets it.
 func (e *Event) AddListenFds(events uint32, h IOHandler) ([]*Source, error) {
-	const op = "add listen fds"
-	if err := e.addable(op); err != nil {
-		return nil, err
+	// The refused fds stay open as passed: an *os.File would close them
+	// when collected.
+	sources, _, err := e.addListen("add listen fds", events, h)
+	return sources, err
+}
+
+// AddListenFiles is AddListenFds that also returns the passed fds epoll
+// refuses (regular files, directories: systemd's OpenFile=) as *os.File,
+// named after $LISTEN_FDNAMES, in the order passed. They are the caller's
+// to close; the sources are as AddListenFds makes them.
+func (e *Event) AddListenFiles(events uint32, h IOHandler) ([]*Source, []*os.File, error) {
+	sources, files, err := e.addListen("add listen files", events, h)
+	if err != nil {
+		return nil, nil, err
 	}
-	files := activation.Files(true)
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
+	var osFiles []*os.File
+	for _, f := range files {
+		osFiles = append(osFiles, os.NewFile(uintptr(f.fd), f.name))
+	}
+	return sources, osFiles, nil
+}
+
+// listenFd is one passed fd and its name.
+type listenFd struct {
+	fd   int
+	name string
+}
+
+// addListen is AddListenFds and AddListenFiles: the sources, and the fds
+// epoll refused, still open.
+func (e *Event) addListen(op string, events uint32, h IOHandler) ([]*Source, []listenFd, error) {
+	if err := e.addable(op); err != nil {
+		return nil, nil, err
+	}
+	fds, err := listenFds()
+	if err != nil {
+		return nil, nil, opErr(op, err)
+	}
 	var sources []*Source
-	fail := func(err error) ([]*Source, error) {
+	var refused []listenFd
+	fail := func(f listenFd, err error) ([]*Source, []listenFd, error) {
 		for _, s := range sources {
 			s.Unref()
 		}
-		return nil, opErr(op, err)
-	}
-	for _, f := range files {
-		fd, err := dupNonblock(f)
-		if err != nil {
-			return fail(err)
+		var inner *Error // AddIO's own: one "sdevent:" prefix is enough
+		if errors.As(err, &inner) {
+			err = inner.Err
 		}
-		s, err := e.AddIO(fd, events, h)
+		return nil, nil, opErr(op, fmt.Errorf("fd %d (%s): %w", f.fd, f.name, err))
+	}
+	for _, f := range fds {
+		dup, err := sys.DupCloexec(f.fd) // listenFdsStart is 3 too
 		if err != nil {
-			sys.Close(fd)
-			return fail(err)
+			return fail(f, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err))
+		}
+		s, err := e.AddIO(dup, events, h)
+		if errors.Is(err, unix.EPERM) {
+			sys.Close(dup) // not pollable: left to the caller as passed
+			refused = append(refused, f)
+			continue
+		}
+		if err != nil {
+			sys.Close(dup)
+			return fail(f, err)
 		}
 		s.SetIOFdOwn(true)
-		s.SetDescription(f.Name())
+		s.SetDescription(f.name)
 		sources = append(sources, s)
+		// O_NONBLOCK is the open file description's: set it only on what
+		// became a source.
+		if err := unix.SetNonblock(dup, true); err != nil {
+			return fail(f, os.NewSyscallError("fcntl F_SETFL", err))
+		}
 	}
-	return sources, nil
+	// The loop holds each socket through its duplicate now.
+	for _, f := range fds {
+		if !isRefused(refused, f.fd) {
+			sys.Close(f.fd)
+		}
+	}
+	return sources, refused, nil
 }
 
-// dupNonblock duplicates f's fd without making it blocking (as f.Fd would)
-// and sets O_NONBLOCK on it.
-func dupNonblock(f *os.File) (int, error) {
-	rc, err := f.SyscallConn()
+func isRefused(refused []listenFd, fd int) bool {
+	for _, f := range refused {
+		if f.fd == fd {
+			return true
+		}
+	}
+	return false
+}
+
+// listenFds is sd_listen_fds_with_names(1, ...) of libsystemd 252: it reads
+// and unsets LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES, checks that every fd
+// of the range is open (fcntl F_GETFD, EBADF for one that is not) before it
+// sets FD_CLOEXEC on them, and returns them with their names.
+func listenFds() ([]listenFd, error) {
+	pidVar, hasPid := getenv("LISTEN_PID")
+	fdsVar, hasFds := getenv("LISTEN_FDS")
+	namesVar, hasNames := getenv("LISTEN_FDNAMES")
+	for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+		_ = os.Unsetenv(v) // only fails for an invalid name
+	}
+	if !hasPid {
+		return nil, nil
+	}
+	pid, err := parsePid(pidVar)
 	if err != nil {
-		return -1, err
+		return nil, fmt.Errorf("LISTEN_PID=%q: %w", pidVar, err)
 	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(raw uintptr) {
-		fd, derr = sys.DupCloexec(int(raw))
-	}); err != nil {
-		return -1, err
+	if pid != os.Getpid() || !hasFds {
+		return nil, nil
 	}
-	if derr != nil {
-		return -1, fmt.Errorf("dup listen fd %s: %w", f.Name(), derr)
+	n, err := parseInt(fdsVar)
+	if err == nil && (n <= 0 || n > 1<<31-1-listenFdsStart) {
+		err = unix.EINVAL
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		sys.Close(fd)
-		return -1, fmt.Errorf("set fd %s non-blocking: %w", strconv.Itoa(fd), err)
+	if err != nil {
+		return nil, fmt.Errorf("LISTEN_FDS=%q: %w", fdsVar, err)
 	}
-	return fd, nil
+	var names []string
+	if hasNames {
+		if names = strings.Split(namesVar, ":"); len(names) != int(n) {
+			return nil, fmt.Errorf("LISTEN_FDNAMES=%q: %d names for %d fds: %w", namesVar, len(names), n, unix.EINVAL)
+		}
+	}
+	for fd := listenFdsStart; fd < listenFdsStart+int(n); fd++ {
+		if _, err := sys.FdFlags(fd); err != nil {
+			return nil, fmt.Errorf("LISTEN_FDS=%q: fd %d: %w", fdsVar, fd, os.NewSyscallError("fcntl F_GETFD", err))
+		}
+	}
+	fds := make([]listenFd, n)
+	for i := range fds {
+		fd := listenFdsStart + i
+		name := "LISTEN_FD_" + strconv.Itoa(fd)
+		if names != nil {
+			name = names[i]
+		}
+		if err := sys.SetCloexec(fd); err != nil {
+			return nil, fmt.Errorf("fd %d: %w", fd, os.NewSyscallError("fcntl F_SETFD", err))
+		}
+		fds[i] = listenFd{fd: fd, name: name}
+	}
+	return fds, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -153,8 +154,22 @@ func TestAddListenFds(t *testing.T) {
 		listenFdsChild()
 		return
 	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sock")
+	path, f := listeningSocket(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAddListenFds$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SDEVENT_TEST_LISTEN_FDS=1", "LISTEN_FDS=1", "LISTEN_FDNAMES=api", "SOCK="+path)
+	cmd.ExtraFiles = []*os.File{f}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "accepted on api") {
+		t.Fatalf("subprocess: %v\n%s", err, out)
+	}
+}
+
+// listeningSocket makes a listening AF_UNIX stream socket, as a unit's
+// ListenStream= does, and returns its path and an *os.File of it to pass to
+// a subprocess; the test's cleanup closes the file.
+func listeningSocket(t *testing.T) (string, *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
@@ -165,14 +180,8 @@ func TestAddListenFds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAddListenFds$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SDEVENT_TEST_LISTEN_FDS=1", "LISTEN_FDS=1", "LISTEN_FDNAMES=api", "SOCK="+path)
-	cmd.ExtraFiles = []*os.File{f}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "accepted on api") {
-		t.Fatalf("subprocess: %v\n%s", err, out)
-	}
+	t.Cleanup(func() { f.Close() })
+	return path, f
 }
 
 // listenFdsChild is the subprocess of TestAddListenFds. LISTEN_PID must name
@@ -374,4 +383,403 @@ func openFds(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestWatchdogEnvironment: SetWatchdog(true) takes and refuses
+// WATCHDOG_USEC and WATCHDOG_PID as sd_watchdog_enabled of libsystemd 252
+// does, checked with a C program against it: 0 and 2^64-1 (USEC_INFINITY)
+// are EINVAL, as are non-numbers and trailing blanks; "-5" and 2^64 are
+// ERANGE; a WATCHDOG_PID of 0, of -1 or past pid_t is ERANGE; WATCHDOG_USEC
+// is read before WATCHDOG_PID, so a bad period is an error even for another
+// process's watchdog. Periods longer than time.Duration holds
+// (9223372036854776 µs and up: 292 years) are valid in C and turn the
+// watchdog on here too, instead of reading as "no watchdog".
+func TestWatchdogEnvironment(t *testing.T) {
+	me := strconv.Itoa(os.Getpid())
+	for _, tc := range []struct {
+		usec, pid string
+		on        bool
+		err       unix.Errno
+	}{
+		{"0", "", false, unix.EINVAL},
+		{"18446744073709551615", "", false, unix.EINVAL},
+		{"abc", "", false, unix.EINVAL},
+		{"5 ", "", false, unix.EINVAL},
+		{"-5", "", false, unix.ERANGE},
+		{"18446744073709551616", "", false, unix.ERANGE},
+		{"1000000", "0", false, unix.ERANGE},
+		{"1000000", "-1", false, unix.ERANGE},
+		{"1000000", "2147483648", false, unix.ERANGE},
+		{"1000000", "abc", false, unix.EINVAL},
+		{"abc", "1", false, unix.EINVAL},
+		{" +0x100000", me, true, 0},
+		{"9223372036854775", me, true, 0},
+		{"9223372036854776", me, true, 0},
+		{"18446744073709552", "", true, 0},
+		{"18446744073709551614", "", true, 0},
+	} {
+		t.Run(tc.usec+"/"+tc.pid, func(t *testing.T) {
+			notifySocket(t)
+			t.Setenv("WATCHDOG_USEC", tc.usec)
+			t.Setenv("WATCHDOG_PID", tc.pid)
+			e := newLoop(t)
+			on, err := e.SetWatchdog(true)
+			if tc.err != 0 {
+				wantErrno(t, "SetWatchdog(true)", err, tc.err)
+				if err == nil {
+					return
+				}
+				if msg := err.Error(); strings.Count(msg, "sdevent:") != 1 || !strings.HasSuffix(msg, tc.err.Error()) {
+					t.Errorf("error %q: want one sdevent: prefix and the errno last", msg)
+				}
+			} else if err != nil {
+				t.Fatalf("SetWatchdog(true): %v", err)
+			}
+			if on != tc.on || e.Watchdog() != tc.on {
+				t.Fatalf("SetWatchdog(true) = %v, Watchdog() = %v; want %v", on, e.Watchdog(), tc.on)
+			}
+		})
+	}
+}
+
+// TestWatchdogHugePeriod: a period of centuries (584 years overflowed
+// time.Duration into 384 ns) makes one ping at once and then none while the
+// loop polls busily and idles, instead of pinging at every poll. C keeps the
+// period as a uint64 of µs and arms its timer centuries away.
+func TestWatchdogHugePeriod(t *testing.T) {
+	for _, usec := range []string{"18446744073709552", "9223372036854776", "18446744073709551614"} {
+		t.Run(usec, func(t *testing.T) {
+			m := testutil.NewManager(t)
+			t.Setenv("NOTIFY_SOCKET", m.Path)
+			t.Setenv("WATCHDOG_USEC", usec)
+			t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+			// The manager's queue holds 10 datagrams here
+			// (net.unix.max_dgram_qlen), past which a ping blocks: count
+			// them as they come, up to the END the test sends last.
+			pings := make(chan int)
+			go func() {
+				n := 0
+				for msg := m.Next(long); msg != "END" && msg != ""; msg = m.Next(long) {
+					n++
+				}
+				pings <- n
+			}()
+			e := newLoop(t)
+			on, err := e.SetWatchdog(true)
+			busy := keep(t)(e.AddDefer(func(*sdevent.Source) error { return nil }))
+			ok(t, "on", busy.SetEnabled(source.On))
+			for i := 0; i < 100; i++ { // polls ping when a quarter period has passed
+				run(t, e, 0)
+			}
+			ok(t, "off", busy.SetEnabled(source.Off))
+			for i := 0; i < 3; i++ { // the idle ping timer would end these waits
+				run(t, e, 50*time.Millisecond)
+			}
+			if _, err := sdevent.Notify("END"); err != nil {
+				t.Fatal(err)
+			}
+			if n := <-pings; !on || err != nil || n != 1 {
+				t.Fatalf("SetWatchdog(true) = %v, %v; %d pings, want the first one only", on, err, n)
+			}
+		})
+	}
+}
+
+// TestNotifyAddress: $NOTIFY_SOCKET must be an absolute path or '@' and an
+// abstract name, as sd_notify of libsystemd 252 requires (checked with a C
+// program): "relsock", "./relsock", "@" and "/" are EINVAL and nothing is
+// sent, even where a socket by that relative name exists; a path of 108
+// bytes or more is ENAMETOOLONG, an abstract name as long EINVAL; an
+// abstract name is reached.
+func TestNotifyAddress(t *testing.T) {
+	testutil.Check(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	rel, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "relsock", Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel.Close()
+	for _, tc := range []struct {
+		addr string
+		want unix.Errno
+	}{
+		{"relsock", unix.EINVAL},
+		{"./relsock", unix.EINVAL},
+		{"@", unix.EINVAL},
+		{"/", unix.EINVAL},
+		{"/" + strings.Repeat("a", 107), unix.ENAMETOOLONG},
+		{"@" + strings.Repeat("a", 107), unix.EINVAL},
+		{"/" + strings.Repeat("a", 106), unix.ENOENT},
+		{filepath.Join(dir, "missing"), unix.ENOENT},
+	} {
+		t.Setenv("NOTIFY_SOCKET", tc.addr)
+		sent, err := sdevent.Notify("READY=1")
+		if sent {
+			t.Errorf("Notify with NOTIFY_SOCKET=%q sent", tc.addr)
+		}
+		wantErrno(t, "Notify with NOTIFY_SOCKET="+tc.addr, err, tc.want)
+	}
+	rel.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	if n, _, err := rel.ReadFrom(make([]byte, 64)); err == nil {
+		t.Errorf("the relative socket got %d bytes", n)
+	}
+	name := fmt.Sprintf("@sdevent-test-%d", os.Getpid())
+	abs, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer abs.Close()
+	t.Setenv("NOTIFY_SOCKET", name)
+	if sent, err := sdevent.NotifyReady(); !sent || err != nil {
+		t.Fatalf("Notify to %s = %v, %v", name, sent, err)
+	}
+	abs.SetReadDeadline(time.Now().Add(long))
+	buf := make([]byte, 64)
+	if n, _, err := abs.ReadFrom(buf); err != nil || string(buf[:n]) != "READY=1" {
+		t.Fatalf("the abstract socket got %q, %v", buf[:max(n, 0)], err)
+	}
+}
+
+// notifySpareEnv makes the test binary, from init (before the Go runtime's
+// network poller can have started: the test framework's first timer starts
+// it), leave exactly that many descriptors free, call Notify, print the
+// result and exit.
+const notifySpareEnv = "SDEVENT_TEST_NOTIFY_SPARE"
+
+func init() {
+	if s := os.Getenv(notifySpareEnv); s != "" {
+		spare, _ := strconv.Atoi(s)
+		if err := leaveFdsFree(spare); err != nil {
+			fmt.Println("setup:", err)
+			os.Exit(2)
+		}
+		sent, err := sdevent.Notify("READY=1")
+		fmt.Printf("sent=%v emfile=%v err=%v\n", sent, errors.Is(err, unix.EMFILE), err)
+		os.Exit(0)
+	}
+}
+
+// leaveFdsFree lowers the soft RLIMIT_NOFILE just past the open fds and
+// fills the holes below it, so that exactly spare descriptors are free.
+func leaveFdsFree(spare int) error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	highest := 0
+	for _, ent := range ents {
+		fd, _ := strconv.Atoi(ent.Name())
+		highest = max(highest, fd)
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	lim.Cur = uint64(highest + 1 + spare)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	var fillers []int
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.EMFILE) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		fillers = append(fillers, fd)
+	}
+	if len(fillers) < spare {
+		return fmt.Errorf("only %d fds free", len(fillers))
+	}
+	for _, fd := range fillers[len(fillers)-spare:] {
+		unix.Close(fd)
+	}
+	return nil
+}
+
+// TestNotifyFewFds: Notify in a process whose network poller never started
+// and that has 0, 1 or 2 descriptors to spare. sd_notify of libsystemd 252
+// (checked with a C program at the same limits) needs one descriptor: it
+// returns -EMFILE with none and sends with one. Through package net, one or
+// two spare fds aborted the process ("runtime: netpollinit failed").
+func TestNotifyFewFds(t *testing.T) {
+	testutil.Check(t)
+	for spare, want := range []string{"sent=false emfile=true", "sent=true emfile=false", "sent=true emfile=false"} {
+		t.Run(strconv.Itoa(spare), func(t *testing.T) {
+			m := testutil.NewManager(t)
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), m.Env, notifySpareEnv+"="+strconv.Itoa(spare))
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.HasPrefix(string(out), want) {
+				t.Fatalf("subprocess: %v, want %q\n%s", err, want, out)
+			}
+			got := m.Next(10 * time.Millisecond)
+			if sent := strings.HasPrefix(want, "sent=true"); sent != (got == "READY=1") {
+				t.Fatalf("the manager got %q", got)
+			}
+		})
+	}
+}
+
+// listenModeEnv makes TestAddListenFdsHostile's subprocess run one of its
+// cases on the fds its parent passed.
+const listenModeEnv = "SDEVENT_TEST_LISTEN_MODE"
+
+// setListenEnv sets the LISTEN_* variables for the next call, as the
+// service manager would (LISTEN_PID is the subprocess's own).
+func setListenEnv(fds, names string) {
+	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+	os.Setenv("LISTEN_FDS", fds)
+	os.Setenv("LISTEN_FDNAMES", names)
+}
+
+// TestAddListenFdsHostile runs AddListenFds and AddListenFiles in
+// subprocesses given a listening socket as fd 3 and, for OpenFile=, a
+// regular file as fd 4. What sd_listen_fds(1) and
+// sd_listen_fds_with_names(1, ...) of libsystemd 252 did with the same
+// variables (checked with a C program) is the rule:
+//   - LISTEN_FDS past the passed fds (100000, 2147483644: some fd of the
+//     range is not open) is EBADF, checked before any fd is touched: no fd
+//     is closed (C only sets FD_CLOEXEC), the loop keeps working;
+//     2147483645 (past INT_MAX-3), 0 and "abc" are EINVAL, LISTEN_PID=0
+//     ERANGE, two names for one fd EINVAL; the variables are unset after
+//     each call, success or not, as unset_environment=1 does;
+//   - an error is one *Error: one "sdevent:" prefix, the errno last, and
+//     closes nothing;
+//   - a regular file among the fds is no error (C returns the count and
+//     leaves every fd to the caller): the socket becomes a source, the file
+//     stays open as passed (AddListenFds) or is handed back with its name
+//     (AddListenFiles).
+func TestAddListenFdsHostile(t *testing.T) {
+	switch os.Getenv(listenModeEnv) {
+	case "":
+	case "counts":
+		listenCountsChild(t)
+		return
+	case "fds":
+		listenRegularChild(t, false)
+		return
+	case "files":
+		listenRegularChild(t, true)
+		return
+	}
+	_, sock := listeningSocket(t)
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(data, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	for _, mode := range []string{"counts", "fds", "files"} {
+		t.Run(mode, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestAddListenFdsHostile$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), listenModeEnv+"="+mode, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+			cmd.ExtraFiles = []*os.File{sock, file}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("subprocess: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// listenCountsChild: bad LISTEN_* values fail without touching fd 3, and
+// then a good one still finds it.
+func listenCountsChild(t *testing.T) {
+	e := newLoop(t)
+	for _, tc := range []struct {
+		pid, fds, names string
+		events          uint32
+		want            unix.Errno
+	}{
+		{"", "1", "api", unix.EPOLLIN | unix.EPOLLEXCLUSIVE, unix.EINVAL}, // AddIO refuses the events
+		{"", "100000", "", unix.EPOLLIN, unix.EBADF},
+		{"", "2147483644", "", unix.EPOLLIN, unix.EBADF},
+		{"", "2147483645", "", unix.EPOLLIN, unix.EINVAL},
+		{"", "0", "", unix.EPOLLIN, unix.EINVAL},
+		{"", "abc", "", unix.EPOLLIN, unix.EINVAL},
+		{"0", "1", "", unix.EPOLLIN, unix.ERANGE},
+		{"", "1", "a:b", unix.EPOLLIN, unix.EINVAL},
+	} {
+		setListenEnv(tc.fds, tc.names)
+		if tc.pid != "" {
+			os.Setenv("LISTEN_PID", tc.pid)
+		}
+		srcs, err := e.AddListenFds(tc.events, nil)
+		what := fmt.Sprintf("LISTEN_PID=%s LISTEN_FDS=%s LISTEN_FDNAMES=%s", tc.pid, tc.fds, tc.names)
+		wantErrno(t, what, err, tc.want)
+		if err != nil {
+			if msg := err.Error(); strings.Count(msg, "sdevent:") != 1 || !strings.HasPrefix(msg, "sdevent: add listen fds: ") || !strings.HasSuffix(msg, tc.want.Error()) {
+				t.Errorf("%s: error %q: want one prefix, the operation, the errno last", what, msg)
+			}
+		}
+		if len(srcs) != 0 {
+			t.Fatalf("%s: %d sources", what, len(srcs))
+		}
+		if !fdOpen(3) {
+			t.Fatalf("%s closed fd 3", what)
+		}
+		for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+			if _, set := os.LookupEnv(v); set {
+				t.Errorf("%s: %s left in the environment", what, v)
+			}
+		}
+		keep(t)(e.AddTimeRelative(unix.CLOCK_MONOTONIC, 0, 0, func(s *sdevent.Source, _ time.Duration) error {
+			return nil
+		}))
+		if !run(t, e, long) {
+			t.Fatalf("%s: the loop no longer dispatches", what)
+		}
+	}
+	setListenEnv("1", "api")
+	srcs, err := e.AddListenFds(unix.EPOLLIN, nil)
+	if err != nil || len(srcs) != 1 {
+		t.Fatalf("AddListenFds after the bad calls = %d sources, %v", len(srcs), err)
+	}
+	srcs[0].Unref()
+}
+
+// listenRegularChild: fd 3 a socket, fd 4 a regular file.
+func listenRegularChild(t *testing.T, files bool) {
+	e := newLoop(t)
+	setListenEnv("2", "api:data")
+	var srcs []*sdevent.Source
+	var fs []*os.File
+	var err error
+	if files {
+		srcs, fs, err = e.AddListenFiles(unix.EPOLLIN, nil)
+	} else {
+		srcs, err = e.AddListenFds(unix.EPOLLIN, nil)
+	}
+	if err != nil || len(srcs) != 1 {
+		t.Fatalf("%d sources, %v; want the socket's", len(srcs), err)
+	}
+	defer srcs[0].Unref()
+	if name, _ := srcs[0].Description(); name != "api" {
+		t.Errorf("the source is %q, want api", name)
+	}
+	if fdOpen(3) {
+		t.Errorf("fd 3, the socket's original, left open")
+	}
+	if !files {
+		if !fdOpen(4) {
+			t.Fatal("fd 4, the regular file, was closed")
+		}
+		if fl, _ := unix.FcntlInt(4, unix.F_GETFL, 0); fl&unix.O_NONBLOCK != 0 {
+			t.Errorf("fd 4 made non-blocking")
+		}
+		return // fd 4 stays open, as it was when the process started
+	}
+	if len(fs) != 1 || fs[0].Fd() != 4 || fs[0].Name() != "data" {
+		t.Fatalf("files %v, want fd 4 named data", fs)
+	}
+	defer fs[0].Close()
+	if b, err := io.ReadAll(fs[0]); err != nil || string(b) != "hello" {
+		t.Fatalf("reading the file: %q, %v", b, err)
+	}
 }

@@ -4,9 +4,10 @@ package sdevent
 
 import (
 	"fmt"
+	"math"
+	"os"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent/internal/sys"
@@ -24,9 +25,11 @@ type watchdogState struct {
 
 // SetWatchdog makes the loop keep systemd's service watchdog fed
 // (sd_event_set_watchdog). Turned on, it reads WATCHDOG_USEC and
-// WATCHDOG_PID (through go-systemd's daemon package): when systemd asked
-// for no watchdog, or for one of another process, it reports false and no
-// error. Otherwise it sends WATCHDOG=1 at once, and from then on after
+// WATCHDOG_PID as sd_watchdog_enabled does: when systemd asked for no
+// watchdog, or for one of another process, it reports false and no error;
+// a value sd_watchdog_enabled refuses is an error wrapping its errno
+// (EINVAL, ERANGE). A period longer than a time.Duration holds (292 years)
+// is taken as the longest one. Otherwise it sends WATCHDOG=1 at once, and from then on after
 // every poll that comes at least a quarter period after the previous ping
 // (so at most every period/4 while busy), and, while idle, from a timer of
 // its own that fires within [1/2, 3/4] of the period after the last ping,
@@ -46,11 +49,11 @@ func (e *Event) SetWatchdog(on bool) (bool, error) {
 	if e.state == Finished {
 		return false, opErr(op, unix.ESTALE)
 	}
-	period, err := daemon.SdWatchdogEnabled(false)
+	period, err := watchdogPeriod()
 	if err != nil {
-		return false, opErr(op, fmt.Errorf("%w: %w", err, unix.EINVAL))
+		return false, opErr(op, err)
 	}
-	if period <= 0 {
+	if period == 0 {
 		return false, nil
 	}
 	fd, err := sys.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
@@ -70,13 +73,47 @@ func (e *Event) SetWatchdog(on bool) (bool, error) {
 // (sd_event_get_watchdog).
 func (e *Event) Watchdog() bool { return e != nil && e.watchdog }
 
+// watchdogPeriod is sd_watchdog_enabled(false) of libsystemd 252: 0 when
+// WATCHDOG_USEC is unset or WATCHDOG_PID names another process; WATCHDOG_USEC
+// is parsed first, as an unsigned number that is neither 0 nor 2^64-1
+// (USEC_INFINITY), then WATCHDOG_PID as a pid. The period saturates at
+// Infinity instead of overflowing (2^63 µs and more would otherwise wrap
+// into a tiny or negative period).
+func watchdogPeriod() (time.Duration, error) {
+	s, ok := getenv("WATCHDOG_USEC")
+	if !ok {
+		return 0, nil
+	}
+	usec, err := parseUint64(s)
+	if err == nil && (usec == 0 || usec == math.MaxUint64) {
+		err = unix.EINVAL
+	}
+	if err != nil {
+		return 0, fmt.Errorf("WATCHDOG_USEC=%q: %w", s, err)
+	}
+	if p, ok := getenv("WATCHDOG_PID"); ok {
+		pid, err := parsePid(p)
+		if err != nil {
+			return 0, fmt.Errorf("WATCHDOG_PID=%q: %w", p, err)
+		}
+		if pid != os.Getpid() {
+			return 0, nil
+		}
+	}
+	if usec > uint64(Infinity/time.Microsecond) {
+		return Infinity, nil
+	}
+	return time.Duration(usec) * time.Microsecond, nil
+}
+
 // pingWatchdog sends WATCHDOG=1 and arms the idle timer for the next one.
 // A ping that cannot be sent is not the loop's failure (sd-event ignores it
 // too): the manager will act on the missing ping.
 func (e *Event) pingWatchdog(now time.Duration) error {
-	daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+	_, _ = notify("WATCHDOG=1")
 	e.wd.last = now
-	t := sleepBetween(now+e.wd.period/2, now+e.wd.period*3/4)
+	// period/4*3, not period*3/4, which overflows for periods over 97 years.
+	t := sleepBetween(addSat(now, e.wd.period/2), addSat(now, e.wd.period/4*3))
 	return sys.SetTimer(e.wd.fd, t)
 }
 
@@ -86,7 +123,7 @@ func (e *Event) processWatchdog() error {
 	if !e.watchdog {
 		return nil
 	}
-	if now := e.timestamp(clockMonotonic); e.wd.last+e.wd.period/4 <= now {
+	if now := e.timestamp(clockMonotonic); addSat(e.wd.last, e.wd.period/4) <= now {
 		return e.pingWatchdog(now)
 	}
 	return nil

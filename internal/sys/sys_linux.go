@@ -182,3 +182,13 @@ func WriteCounter(fd int) error {
 	}
 	return os.NewSyscallError("write", err)
 }
+
+// FdFlags returns fd's descriptor flags (fcntl F_GETFD): EBADF when fd is
+// not open.
+func FdFlags(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0) }
+
+// SetCloexec sets FD_CLOEXEC on fd (fcntl F_SETFD).
+func SetCloexec(fd int) error {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+	return err
+}
