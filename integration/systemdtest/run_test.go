@@ -165,7 +165,7 @@ while :; do sleep 0.1; done
 		if got, want := u.ended(10*time.Second), "signal killed KILL"; got != want {
 			t.Errorf("ExecStopPost saw %q, want %q", got, want)
 		}
-		if out := u.output(); !strings.Contains(out, "sending SIGKILL") {
+		if out := u.output(); !strings.Contains(out, "sent SIGKILL") {
 			t.Errorf("sdevent did not say it sent SIGKILL; output:\n%s", out)
 		}
 	})
