@@ -190,20 +190,6 @@ func wantReaped(t *testing.T, k kid) {
 	}
 }
 
-// runUntil runs the loop until cond holds, failing the test after long.
-func runUntil(t *testing.T, e *sdevent.Event, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(long)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v", what, long)
-		}
-		if _, err := e.Run(100 * time.Millisecond); err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	}
-}
-
 // fdOpen reports whether fd is open, by fcntl(F_GETFD).
 func fdOpen(fd int) bool {
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)

@@ -142,3 +142,23 @@ func enabledOf(t *testing.T, s *sdevent.Source) string {
 	}
 	return m.String()
 }
+
+// runUntil runs iterations until cond holds, and fails the test, naming
+// what it waited for, when it does not within long. Use it wherever a test
+// waits for a dispatch: a Run may wake with nothing to dispatch (a SIGCHLD
+// whose state change was already seen, coalesced signal deliveries, an
+// inotify event no enabled source takes, a bare wake-up, the end of a rate
+// limit), so one Run is not one dispatch.
+func runUntil(t *testing.T, e *sdevent.Event, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(long)
+	for !cond() {
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("waited %v for %s: it did not happen", long, what)
+		}
+		if _, err := e.Run(min(left, 100*time.Millisecond)); err != nil {
+			t.Fatalf("Run while waiting for %s: %v", what, err)
+		}
+	}
+}
