@@ -190,32 +190,6 @@ func wantReaped(t *testing.T, k kid) {
 	}
 }
 
-// fdOpen reports whether fd is open, by fcntl(F_GETFD).
-func fdOpen(fd int) bool {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	return !errors.Is(err, unix.EBADF)
-}
-
-// threads returns the number of OS threads of the process.
-func threads(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no Threads: line in /proc/self/status")
-	return 0
-}
-
 // checkInfo fails the test unless ci is what waitid reports for pid with
 // code and status.
 func checkInfo(t *testing.T, ci *sdevent.ChildInfo, pid, code, status int) {
@@ -293,7 +267,7 @@ func TestChildPidfd(t *testing.T) {
 				t.Errorf("handler called %d times, want 1", calls)
 			}
 			wantReaped(t, k)
-			if got := fdOpen(pidfd); got == own {
+			if got := testutil.FdOpen(pidfd); got == own {
 				t.Errorf("caller's pidfd open after the source was freed: %v, want %v (owned: %v)", got, !own, own)
 			}
 
@@ -323,7 +297,7 @@ func TestChildPidfdOwnership(t *testing.T) {
 		t.Fatalf("ChildPidfd = %d, want a pidfd of the source's own", fd)
 	}
 	s.Unref()
-	if fdOpen(fd) {
+	if testutil.FdOpen(fd) {
 		t.Errorf("the pidfd AddChild opened (%d) is still open after the source was freed", fd)
 	}
 
@@ -332,27 +306,13 @@ func TestChildPidfdOwnership(t *testing.T) {
 	ok(t, "ChildPidfd", err)
 	ok(t, "SetChildPidfdOwn(false)", s.SetChildPidfdOwn(false))
 	s.Unref()
-	if !fdOpen(fd) {
+	if !testutil.FdOpen(fd) {
 		t.Fatalf("pidfd %d closed although SetChildPidfdOwn(false) gave it to the caller", fd)
 	}
-	if pid, err := testutilPidfdPid(fd); err != nil || pid != k.pid {
+	if pid, err := testutil.PidfdPid(fd); err != nil || pid != k.pid {
 		t.Errorf("the pidfd left to the caller refers to pid %d (%v), want %d", pid, err, k.pid)
 	}
 	unix.Close(fd)
-}
-
-// testutilPidfdPid reads the pid behind a pidfd from /proc/self/fdinfo.
-func testutilPidfdPid(fd int) (int, error) {
-	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
-	if err != nil {
-		return -1, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
-			return strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	return -1, errors.New("no Pid: line")
 }
 
 // TestChildWnowait ports TEST(child_wnowait) and TEST(child_pidfd_wnowait):
@@ -746,7 +706,7 @@ func TestChildAddErrors(t *testing.T) {
 		}
 	}
 	for _, fd := range []int{foreignPidfd, free.pidfd, watched.pidfd, notPidfd} {
-		if !fdOpen(fd) {
+		if !testutil.FdOpen(fd) {
 			t.Errorf("a failed add closed the caller's descriptor %d", fd)
 		}
 	}
@@ -1427,7 +1387,7 @@ func TestCommandOwnPidfd(t *testing.T) {
 	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 2 {
 		t.Errorf("ProcessState %v, want exit status 2", cmd.ProcessState)
 	}
-	if !fdOpen(mine) {
+	if !testutil.FdOpen(mine) {
 		t.Fatal("the caller's pidfd was closed")
 	}
 	unix.Close(mine)
@@ -1591,7 +1551,7 @@ func TestChildThousand(t *testing.T) {
 	testutil.Check(t)
 	const n = 1000
 	fdsBefore := testutil.FdCount()
-	threadsBefore := threads(t)
+	threadsBefore := testutil.Threads(t)
 
 	e, err := sdevent.New()
 	ok(t, "New", err)
@@ -1631,7 +1591,7 @@ func TestChildThousand(t *testing.T) {
 			t.Errorf("source of pid %d (want exit %d) got %v of pid %d", en.pid, en.status, ci, ci.Pid)
 		}
 		if done++; done%100 == 0 {
-			maxThreads = max(maxThreads, threads(t))
+			maxThreads = max(maxThreads, testutil.Threads(t))
 		}
 		if done == n {
 			return s.Event().Exit(0)
@@ -1699,7 +1659,7 @@ func TestChildThousand(t *testing.T) {
 		ok(t, "SetChildProcessOwn", s.SetChildProcessOwn(true))
 	}
 	startTime := time.Since(t0)
-	threadsStarted := threads(t)
+	threadsStarted := testutil.Threads(t)
 
 	released = time.Now()
 	w.Close() // all children read EOF at once
@@ -1725,7 +1685,7 @@ func TestChildThousand(t *testing.T) {
 			t.Errorf("AddCommand child %d: ProcessState %v, want exit status %d", en.pid, en.cmd.ProcessState, en.status)
 		}
 	}
-	threadsAfterLoop := threads(t)
+	threadsAfterLoop := testutil.Threads(t)
 
 	for _, s := range sources {
 		s.Unref()
@@ -1735,7 +1695,7 @@ func TestChildThousand(t *testing.T) {
 	r.Close()
 	devnull.Close()
 	fdsAfter := testutil.FdCount()
-	threadsAfter := threads(t)
+	threadsAfter := testutil.Threads(t)
 
 	afters := make([]time.Duration, n)
 	for i, en := range entries {

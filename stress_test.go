@@ -13,7 +13,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,26 +52,6 @@ func stNofile(t *testing.T, need int) {
 			t.Errorf("restore RLIMIT_NOFILE: %v", err)
 		}
 	})
-}
-
-// stThreads returns the number of OS threads of the process.
-func stThreads(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, found := strings.CutPrefix(line, "Threads:"); found {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				t.Fatalf("/proc/self/status: %q: %v", line, err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no Threads: line in /proc/self/status")
-	return 0
 }
 
 // stBlockedChildren are n shells that each wait for EOF on one pipe and
@@ -202,7 +181,7 @@ func TestStressChildren(t *testing.T) {
 	const n = 4000
 	stNofile(t, testutil.FdCount()+n+64)
 	fdsBefore := testutil.FdCount()
-	threadsBefore := stThreads(t)
+	threadsBefore := testutil.Threads(t)
 
 	type entry struct {
 		pid, status, calls int
@@ -243,7 +222,7 @@ func TestStressChildren(t *testing.T) {
 			firstExit = lastExit
 		}
 		if done++; done%250 == 0 {
-			maxThreads = max(maxThreads, stThreads(t))
+			maxThreads = max(maxThreads, testutil.Threads(t))
 		}
 		return nil
 	}
@@ -262,7 +241,7 @@ func TestStressChildren(t *testing.T) {
 	}
 	added := time.Since(t1)
 	fdsWatching := testutil.FdCount()
-	maxThreads = stThreads(t)
+	maxThreads = testutil.Threads(t)
 
 	released = time.Now()
 	kids.release()
@@ -295,7 +274,7 @@ func TestStressChildren(t *testing.T) {
 	if len(kidsLeft) > 0 {
 		t.Errorf("%d children left after every handler ran, first %v", len(kidsLeft), kidsLeft[0])
 	}
-	maxThreads = max(maxThreads, stThreads(t))
+	maxThreads = max(maxThreads, testutil.Threads(t))
 	if maxThreads >= 30 {
 		t.Errorf("the process had up to %d threads (%d before): want fewer than 30", maxThreads, threadsBefore)
 	}

@@ -721,7 +721,7 @@ func listenCountsChild(t *testing.T) {
 		if len(srcs) != 0 {
 			t.Fatalf("%s: %d sources", what, len(srcs))
 		}
-		if !fdOpen(3) {
+		if !testutil.FdOpen(3) {
 			t.Fatalf("%s closed fd 3", what)
 		}
 		for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
@@ -763,11 +763,11 @@ func listenRegularChild(t *testing.T, files bool) {
 	if name, _ := srcs[0].Description(); name != "api" {
 		t.Errorf("the source is %q, want api", name)
 	}
-	if fdOpen(3) {
+	if testutil.FdOpen(3) {
 		t.Errorf("fd 3, the socket's original, left open")
 	}
 	if !files {
-		if !fdOpen(4) {
+		if !testutil.FdOpen(4) {
 			t.Fatal("fd 4, the regular file, was closed")
 		}
 		if fl, _ := unix.FcntlInt(4, unix.F_GETFL, 0); fl&unix.O_NONBLOCK != 0 {

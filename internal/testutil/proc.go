@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -93,4 +94,41 @@ func Zombies() ([]Proc, error) {
 		}
 	}
 	return zs, nil
+}
+
+// Threads returns the number of OS threads of the process, the "Threads:"
+// line of /proc/self/status, and fails the test when it cannot be read.
+func Threads(t testing.TB) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, found := strings.CutPrefix(line, "Threads:"); found {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("/proc/self/status: %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no Threads: line in /proc/self/status")
+	return 0
+}
+
+// PidfdPid reads the pid behind a pidfd from the "Pid:" line of
+// /proc/self/fdinfo/<fd>. It is the tests' own reading, independent of the
+// one in internal/sys that the code under test uses.
+func PidfdPid(fd int) (int, error) {
+	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	if err != nil {
+		return -1, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, found := strings.CutPrefix(line, "Pid:"); found {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return -1, errors.New("no Pid: line")
 }

@@ -343,3 +343,29 @@ func TestReportString(t *testing.T) {
 		t.Error("Empty is wrong")
 	}
 }
+
+// TestThreadsAndPidfdPid: Threads counts this process's threads (a Go
+// process has several), and PidfdPid reads back the pid a pidfd was opened
+// for, and fails for a descriptor that is not a pidfd.
+func TestThreadsAndPidfdPid(t *testing.T) {
+	Check(t)
+	if n := Threads(t); n < 2 {
+		t.Errorf("Threads = %d, want at least 2 for a Go process", n)
+	}
+	fd, err := unix.PidfdOpen(unix.Getpid(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if pid, err := PidfdPid(fd); err != nil || pid != unix.Getpid() {
+		t.Errorf("PidfdPid = %d, %v; want %d, nil", pid, err, unix.Getpid())
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	if pid, err := PidfdPid(efd); err == nil {
+		t.Errorf("PidfdPid(eventfd) = %d, nil; want an error", pid)
+	}
+}
