@@ -78,11 +78,11 @@ func TestFaultEMFILE(t *testing.T) {
 	}
 }
 
-// fltExhaust leaves the process with exactly free descriptors to spare:
+// exhaustFds leaves the process with exactly free descriptors to spare:
 // it lowers the soft RLIMIT_NOFILE to a little above the highest open
 // descriptor and fills every free number below it with duplicates of
 // /dev/null. The returned function closes them and restores the limit.
-func fltExhaust(t *testing.T, free int) (restore func()) {
+func exhaustFds(t *testing.T, free int) (restore func()) {
 	t.Helper()
 	var old syscall.Rlimit
 	ok(t, "getrlimit", syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old))
@@ -128,9 +128,9 @@ func fltExhaust(t *testing.T, free int) (restore func()) {
 	return restore
 }
 
-// fltNoFdKept fails the test unless the process has the same descriptors
+// noFdKept fails the test unless the process has the same descriptors
 // as in before.
-func fltNoFdKept(t *testing.T, what string, before testutil.FdTable) {
+func noFdKept(t *testing.T, what string, before testutil.FdTable) {
 	t.Helper()
 	after, err := testutil.OpenFds()
 	ok(t, "list fds", err)
@@ -139,9 +139,9 @@ func fltNoFdKept(t *testing.T, what string, before testutil.FdTable) {
 	}
 }
 
-// fltUnchanged checks that a loop on which a call failed is as it was:
+// wantUnchanged checks that a loop on which a call failed is as it was:
 // between iterations, in the same iteration, nothing pending.
-func fltUnchanged(t *testing.T, what string, e *sdevent.Event, iter uint64) {
+func wantUnchanged(t *testing.T, what string, e *sdevent.Event, iter uint64) {
 	t.Helper()
 	if st := e.State(); st != sdevent.Initial {
 		t.Errorf("%s: state %v after the failure, want initial", what, st)
@@ -154,9 +154,9 @@ func fltUnchanged(t *testing.T, what string, e *sdevent.Event, iter uint64) {
 	}
 }
 
-// fltWantEMFILE fails the test unless s is nil and err wraps EMFILE and
+// wantEMFILE fails the test unless s is nil and err wraps EMFILE and
 // says what failed.
-func fltWantEMFILE(t *testing.T, what string, s *sdevent.Source, err error) {
+func wantEMFILE(t *testing.T, what string, s *sdevent.Source, err error) {
 	t.Helper()
 	if s != nil {
 		t.Errorf("%s: returned a source along with error %v", what, err)
@@ -182,7 +182,7 @@ func faultEMFILEHelper(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			before, err := testutil.OpenFds()
 			ok(t, "list fds", err)
-			restore := fltExhaust(t, free)
+			restore := exhaustFds(t, free)
 			e, err := sdevent.New()
 			restore()
 			if e != nil {
@@ -193,7 +193,7 @@ func faultEMFILEHelper(t *testing.T) {
 				t.Fatalf("New with %d descriptors to spare: got %v, want an error wrapping EMFILE", free, err)
 			}
 			t.Logf("New: %v", err)
-			fltNoFdKept(t, "New", before)
+			noFdKept(t, "New", before)
 			e = newLoop(t)
 			ran := false
 			keep(t)(e.AddDefer(func(*sdevent.Source) error { ran = true; return nil }))
@@ -215,12 +215,12 @@ func faultEMFILEHelper(t *testing.T) {
 		iter := e.Iteration()
 		before, err := testutil.OpenFds()
 		ok(t, "list fds", err)
-		restore := fltExhaust(t, 0)
+		restore := exhaustFds(t, 0)
 		now := live(t, unix.CLOCK_BOOTTIME)
 		boot, bootErr := e.AddTime(unix.CLOCK_BOOTTIME, now, time.Microsecond, h("boottime"))
 		mono, monoErr := e.AddTimeRelative(unix.CLOCK_MONOTONIC, time.Millisecond, time.Microsecond, h("monotonic"))
 		restore()
-		fltWantEMFILE(t, "AddTime(CLOCK_BOOTTIME)", boot, bootErr)
+		wantEMFILE(t, "AddTime(CLOCK_BOOTTIME)", boot, bootErr)
 		// A clock that has its timerfd needs no descriptor.
 		if monoErr != nil {
 			t.Errorf("AddTime on the monotonic clock, whose timerfd exists, failed: %v", monoErr)
@@ -228,8 +228,8 @@ func faultEMFILEHelper(t *testing.T) {
 			t.Cleanup(mono.Unref)
 			mono.SetEnabled(source.Off)
 		}
-		fltNoFdKept(t, "AddTime", before)
-		fltUnchanged(t, "AddTime", e, iter)
+		noFdKept(t, "AddTime", before)
+		wantUnchanged(t, "AddTime", e, iter)
 		keep(t)(e.AddTime(unix.CLOCK_BOOTTIME, live(t, unix.CLOCK_BOOTTIME)+time.Millisecond, time.Microsecond, h("boottime")))
 		if !run(t, e, long) || strings.Join(fired, " ") != "boottime" {
 			t.Errorf("after AddTime(CLOCK_BOOTTIME) worked, the loop ran %v, want [boottime]", fired)
@@ -239,19 +239,19 @@ func faultEMFILEHelper(t *testing.T) {
 
 	t.Run("AddChild", func(t *testing.T) {
 		e := newLoop(t)
-		kids := stSpawnBlocked(t, 1, func(int) int { return 7 })
+		kids := spawnBlockedChildren(t, 1, func(int) int { return 7 })
 		pid := kids.pids[0]
 		var got []*sdevent.ChildInfo
 		h := func(_ *sdevent.Source, ci *sdevent.ChildInfo) error { c := *ci; got = append(got, &c); return nil }
 		iter := e.Iteration()
 		before, err := testutil.OpenFds()
 		ok(t, "list fds", err)
-		restore := fltExhaust(t, 0)
+		restore := exhaustFds(t, 0)
 		s, err := e.AddChild(pid, unix.WEXITED, h)
 		restore()
-		fltWantEMFILE(t, "AddChild", s, err)
-		fltNoFdKept(t, "AddChild", before)
-		fltUnchanged(t, "AddChild", e, iter)
+		wantEMFILE(t, "AddChild", s, err)
+		noFdKept(t, "AddChild", before)
+		wantUnchanged(t, "AddChild", e, iter)
 		s = keep(t)(e.AddChild(pid, unix.WEXITED, h)) // not EBUSY: nothing was kept
 		kids.take(0)
 		ok(t, "SetChildProcessOwn", s.SetChildProcessOwn(true))
@@ -269,12 +269,12 @@ func faultEMFILEHelper(t *testing.T) {
 		iter := e.Iteration()
 		before, err := testutil.OpenFds()
 		ok(t, "list fds", err)
-		restore := fltExhaust(t, 0)
+		restore := exhaustFds(t, 0)
 		s, err := e.AddCommand(exec.Command("/bin/sh", "-c", "exit 9"), unix.WEXITED, h)
 		restore()
-		fltWantEMFILE(t, "AddCommand", s, err)
-		fltNoFdKept(t, "AddCommand", before)
-		fltUnchanged(t, "AddCommand", e, iter)
+		wantEMFILE(t, "AddCommand", s, err)
+		noFdKept(t, "AddCommand", before)
+		wantUnchanged(t, "AddCommand", e, iter)
 		if kids, err := testutil.Children(os.Getpid()); err != nil || len(kids) > 0 {
 			t.Errorf("children after the failed AddCommand: %v (%v)", kids, err)
 		}
@@ -295,12 +295,12 @@ func faultEMFILEHelper(t *testing.T) {
 			iter := e.Iteration()
 			before, err := testutil.OpenFds()
 			ok(t, "list fds", err)
-			restore := fltExhaust(t, free)
+			restore := exhaustFds(t, free)
 			s, err := e.AddInotify(dir, unix.IN_CREATE, h)
 			restore()
-			fltWantEMFILE(t, "AddInotify", s, err)
-			fltNoFdKept(t, "AddInotify", before)
-			fltUnchanged(t, "AddInotify", e, iter)
+			wantEMFILE(t, "AddInotify", s, err)
+			noFdKept(t, "AddInotify", before)
+			wantUnchanged(t, "AddInotify", e, iter)
 			keep(t)(e.AddInotify(dir, unix.IN_CREATE, h))
 			f, err := os.Create(filepath.Join(dir, "new"))
 			ok(t, "create", err)
@@ -322,12 +322,12 @@ func faultEMFILEHelper(t *testing.T) {
 		iter := e.Iteration()
 		before, err := testutil.OpenFds()
 		ok(t, "list fds", err)
-		restore := fltExhaust(t, 0)
+		restore := exhaustFds(t, 0)
 		s, err := e.AddSignal(unix.SIGUSR1, h)
 		restore()
-		fltWantEMFILE(t, "AddSignal", s, err)
-		fltNoFdKept(t, "AddSignal", before)
-		fltUnchanged(t, "AddSignal", e, iter)
+		wantEMFILE(t, "AddSignal", s, err)
+		noFdKept(t, "AddSignal", before)
+		wantUnchanged(t, "AddSignal", e, iter)
 		keep(t)(e.AddSignal(unix.SIGUSR1, h)) // not EBUSY: nothing was kept
 		ok(t, "kill", unix.Kill(os.Getpid(), unix.SIGUSR1))
 		if !run(t, e, long) || len(got) != 1 || got[0] != unix.SIGUSR1 {
@@ -434,22 +434,8 @@ func TestFaultEINTRIsNoDispatch(t *testing.T) {
 	}
 }
 
-// fltPanic is the value the panicking handlers panic with.
-type fltPanic struct{ who string }
-
-// fltRunPanic runs an iteration that must panic and returns what it
-// panicked with.
-func fltRunPanic(t *testing.T, e *sdevent.Event, timeout time.Duration) (v any) {
-	t.Helper()
-	defer func() {
-		v = recover()
-		if v == nil {
-			t.Fatal("the iteration did not panic")
-		}
-	}()
-	e.Run(timeout)
-	return nil
-}
+// panicValue is the value the panicking handlers panic with.
+type panicValue struct{ who string }
 
 // TestPanicLeavesSourceAsItWas: after a handler panicked, the panic comes
 // out of Run unchanged; the loop is between iterations and usable; the
@@ -499,7 +485,7 @@ func TestPanicLeavesSourceAsItWas(t *testing.T) {
 			return fixture{s: s, again: raise}
 		}, source.On},
 		{"child", func(t *testing.T, e *sdevent.Event, h func(*sdevent.Source) error) fixture {
-			kids := stSpawnBlocked(t, 1, func(int) int { return 3 })
+			kids := spawnBlockedChildren(t, 1, func(int) int { return 3 })
 			s := keep(t)(e.AddChild(kids.pids[0], unix.WEXITED, func(s *sdevent.Source, ci *sdevent.ChildInfo) error {
 				if ci.ExitStatus() != 3 {
 					t.Errorf("child handler got %v, want exit 3", ci)
@@ -525,7 +511,7 @@ func TestPanicLeavesSourceAsItWas(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newLoop(t)
 			calls := 0
-			boom := &fltPanic{c.name}
+			boom := &panicValue{c.name}
 			f := c.add(t, e, func(s *sdevent.Source) error {
 				if calls++; calls == 1 {
 					panic(boom)
@@ -534,7 +520,7 @@ func TestPanicLeavesSourceAsItWas(t *testing.T) {
 				return s.SetEnabled(source.Off)
 			})
 			iter := e.Iteration()
-			if v := fltRunPanic(t, e, long); v != boom {
+			if v := runPanics(t, e, long); v != boom {
 				t.Fatalf("Run panicked with %v, want the handler's %v", v, boom)
 			}
 			if calls != 1 {
@@ -602,7 +588,7 @@ func TestPanicAfterSelfUnref(t *testing.T) {
 			return must(t)(e.AddTime(unix.CLOCK_MONOTONIC, 1, time.Microsecond, func(s *sdevent.Source, _ time.Duration) error { h(s); return nil })), nil
 		}},
 		{"child owning its process", func(t *testing.T, e *sdevent.Event, h func(*sdevent.Source)) (*sdevent.Source, func() string) {
-			kids := stSpawnBlocked(t, 1, func(int) int { return 0 })
+			kids := spawnBlockedChildren(t, 1, func(int) int { return 0 })
 			pid := kids.pids[0]
 			s := must(t)(e.AddChild(pid, unix.WEXITED, func(s *sdevent.Source, _ *sdevent.ChildInfo) error { h(s); return nil }))
 			kids.take(0)
@@ -619,7 +605,7 @@ func TestPanicAfterSelfUnref(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newLoop(t)
-			boom := &fltPanic{c.name}
+			boom := &panicValue{c.name}
 			destroyed := 0
 			s, freed := c.add(t, e, func(s *sdevent.Source) {
 				s.Unref()
@@ -630,7 +616,7 @@ func TestPanicAfterSelfUnref(t *testing.T) {
 			})
 			ok(t, "SetDestroyCallback", s.SetDestroyCallback(func(any) { destroyed++ }))
 
-			if v := fltRunPanic(t, e, long); v != boom {
+			if v := runPanics(t, e, long); v != boom {
 				t.Fatalf("Run panicked with %v, want the handler's %v", v, boom)
 			}
 			if destroyed != 1 {
@@ -669,7 +655,7 @@ func TestPanicAfterSelfUnref(t *testing.T) {
 func TestPanicInExitHandlerAndInvoke(t *testing.T) {
 	t.Run("exit", func(t *testing.T) {
 		e := newLoop(t)
-		boom := &fltPanic{"exit"}
+		boom := &panicValue{"exit"}
 		var ran []string
 		keep(t)(e.AddExit(func(*sdevent.Source) error { ran = append(ran, "first"); panic(boom) }))
 		second := keep(t)(e.AddExit(func(*sdevent.Source) error { ran = append(ran, "second"); return nil }))
@@ -695,11 +681,11 @@ func TestPanicInExitHandlerAndInvoke(t *testing.T) {
 	})
 	t.Run("invoke", func(t *testing.T) {
 		e := newLoop(t)
-		boom := &fltPanic{"invoke"}
+		boom := &panicValue{"invoke"}
 		var ran []string
 		ok(t, "Invoke", e.Invoke(func() { ran = append(ran, "first"); panic(boom) }))
 		ok(t, "Invoke", e.Invoke(func() { ran = append(ran, "second") }))
-		if v := fltRunPanic(t, e, long); v != boom {
+		if v := runPanics(t, e, long); v != boom {
 			t.Fatalf("Run panicked with %v, want %v", v, boom)
 		}
 		if st := e.State(); st != sdevent.Initial {
@@ -712,23 +698,6 @@ func TestPanicInExitHandlerAndInvoke(t *testing.T) {
 			t.Errorf("invoked functions ran %v, want [first second third]", ran)
 		}
 	})
-}
-
-// fltPollIn waits until fd is readable, for at most 10s (fatal if not).
-func fltPollIn(t *testing.T, fd int) {
-	t.Helper()
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, int(long/time.Millisecond))
-		if err == unix.EINTR {
-			continue
-		}
-		ok(t, "poll", err)
-		if n == 0 {
-			t.Fatalf("fd %d did not become readable within %v", fd, long)
-		}
-		return
-	}
 }
 
 // TestEmbedPollFd: the loop driven by an outer poll(2) on Fd, with no
@@ -776,7 +745,7 @@ func TestEmbedPollFd(t *testing.T) {
 				writeByte(t, w)
 				written = true
 			}
-			fltPollIn(t, e.Fd())
+			pollReadable(t, e.Fd())
 			polls++
 			if pending, err = e.Wait(0); err != nil {
 				t.Fatalf("Wait(0): %v", err)

@@ -17,9 +17,9 @@ import (
 	"github.com/go-sdevent/sdevent/source"
 )
 
-// inoTouch creates path (or opens it) and closes it again, as systemd's
+// touchFile creates path (or opens it) and closes it again, as systemd's
 // touch(): no event a watch in these tests asks for but IN_CREATE.
-func inoTouch(t *testing.T, path string) {
+func touchFile(t *testing.T, path string) {
 	t.Helper()
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOCTTY, 0o644)
 	if err != nil {
@@ -28,8 +28,8 @@ func inoTouch(t *testing.T, path string) {
 	unix.Close(fd)
 }
 
-// inoFds returns the inotify descriptors open in the process.
-func inoFds(t *testing.T) []int {
+// inotifyFds returns the inotify descriptors open in the process.
+func inotifyFds(t *testing.T) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -45,11 +45,11 @@ func inoFds(t *testing.T) []int {
 	return fds
 }
 
-// inoNewFds returns the inotify descriptors open now that are not in before.
-func inoNewFds(t *testing.T, before []int) []int {
+// newInotifyFds returns the inotify descriptors open now that are not in before.
+func newInotifyFds(t *testing.T, before []int) []int {
 	t.Helper()
 	var fds []int
-	for _, fd := range inoFds(t) {
+	for _, fd := range inotifyFds(t) {
 		if !slices.Contains(before, fd) {
 			fds = append(fds, fd)
 		}
@@ -57,9 +57,9 @@ func inoNewFds(t *testing.T, before []int) []int {
 	return fds
 }
 
-// inoWatches returns the event masks of the kernel watches of an inotify
+// inotifyWatches returns the event masks of the kernel watches of an inotify
 // fd, one per "inotify wd:" line of its fdinfo.
-func inoWatches(t *testing.T, fd int) []uint32 {
+func inotifyWatches(t *testing.T, fd int) []uint32 {
 	t.Helper()
 	f, err := os.Open("/proc/self/fdinfo/" + strconv.Itoa(fd))
 	if err != nil {
@@ -88,8 +88,8 @@ func inoWatches(t *testing.T, fd int) []uint32 {
 	return masks
 }
 
-// inoReadable reports whether fd has data to read, without waiting.
-func inoReadable(t *testing.T, fd int) bool {
+// readableNow reports whether fd has data to read, without waiting.
+func readableNow(t *testing.T, fd int) bool {
 	t.Helper()
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(pfd, 0)
@@ -99,9 +99,9 @@ func inoReadable(t *testing.T, fd int) bool {
 	return n > 0
 }
 
-// inoMaxQueued reads /proc/sys/fs/inotify/max_queued_events: the length of
+// maxQueuedEvents reads /proc/sys/fs/inotify/max_queued_events: the length of
 // an inotify fd's queue, beyond which the kernel queues IN_Q_OVERFLOW.
-func inoMaxQueued(t *testing.T) int {
+func maxQueuedEvents(t *testing.T) int {
 	t.Helper()
 	b, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events")
 	if err != nil {
@@ -114,9 +114,9 @@ func inoMaxQueued(t *testing.T) int {
 	return n
 }
 
-// inoContext is test-event.c's struct inotify_context, with counts where C
+// inotifyContext is test-event.c's struct inotify_context, with counts where C
 // keeps bits, so that a duplicate dispatch shows.
-type inoContext struct {
+type inotifyContext struct {
 	t          *testing.T
 	dir        string
 	n          int
@@ -131,7 +131,7 @@ type inoContext struct {
 
 // maybeExit is C's maybe_exit: once the IN_DELETE_SELF source has run,
 // exit when each of the three sources either overflowed or saw every file.
-func (c *inoContext) maybeExit(s *sdevent.Source) {
+func (c *inotifyContext) maybeExit(s *sdevent.Source) {
 	if !c.selfCalled {
 		return
 	}
@@ -149,7 +149,7 @@ func (c *inoContext) maybeExit(s *sdevent.Source) {
 }
 
 // handler is C's inotify_handler, for the sources named "0", "1", "2".
-func (c *inoContext) handler(s *sdevent.Source, ev *sdevent.InotifyEvent) error {
+func (c *inotifyContext) handler(s *sdevent.Source, ev *sdevent.InotifyEvent) error {
 	t := c.t
 	path, err := s.InotifyPath()
 	if err != nil || path != c.dir {
@@ -189,7 +189,7 @@ func (c *inoContext) handler(s *sdevent.Source, ev *sdevent.InotifyEvent) error 
 }
 
 // selfHandler is C's delete_self_handler.
-func (c *inoContext) selfHandler(s *sdevent.Source, ev *sdevent.InotifyEvent) error {
+func (c *inotifyContext) selfHandler(s *sdevent.Source, ev *sdevent.InotifyEvent) error {
 	switch {
 	case ev.Mask&unix.IN_Q_OVERFLOW != 0:
 		c.selfQ++
@@ -220,7 +220,7 @@ func (c *inoContext) selfHandler(s *sdevent.Source, ev *sdevent.InotifyEvent) er
 // against the default 16384) both inotify fds overflow and IN_Q_OVERFLOW
 // reaches every source of each priority, d included.
 func TestInotify(t *testing.T) {
-	maxq := inoMaxQueued(t)
+	maxq := maxQueuedEvents(t)
 	for _, tc := range []struct {
 		name     string
 		n        int
@@ -231,11 +231,11 @@ func TestInotify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newLoop(t)
-			c := &inoContext{t: t, dir: t.TempDir(), n: tc.n}
+			c := &inotifyContext{t: t, dir: t.TempDir(), n: tc.n}
 			for i := range c.created {
 				c.created[i] = make([]int, tc.n)
 			}
-			before := inoFds(t)
+			before := inotifyFds(t)
 
 			a := keep(t)(e.AddInotify(c.dir, unix.IN_CREATE|unix.IN_ONLYDIR, c.handler))
 			b := keep(t)(e.AddInotify(c.dir, unix.IN_CREATE|unix.IN_DELETE|unix.IN_DONT_FOLLOW, c.handler))
@@ -251,7 +251,7 @@ func TestInotify(t *testing.T) {
 			}
 
 			sub := filepath.Join(c.dir, "sub")
-			inoTouch(t, sub)
+			touchFile(t, sub)
 			keep(t)(e.AddInotify(sub, unix.IN_DELETE_SELF, c.selfHandler))
 
 			// One inotify fd per priority. Normal: one watch on the
@@ -259,10 +259,10 @@ func TestInotify(t *testing.T) {
 			// sub. Idle: the directory, for c, with IN_EXCL_UNLINK, which a
 			// watch gets only when all its sources ask for it (fdinfo shows
 			// that flag in the mask).
-			fds := inoNewFds(t, before)
+			fds := newInotifyFds(t, before)
 			var watches [][]uint32
 			for _, fd := range fds {
-				watches = append(watches, inoWatches(t, fd))
+				watches = append(watches, inotifyWatches(t, fd))
 			}
 			slices.SortFunc(watches, func(x, y []uint32) int { return len(y) - len(x) })
 			dirMask := uint32(unix.IN_CREATE | unix.IN_DELETE)
@@ -274,7 +274,7 @@ func TestInotify(t *testing.T) {
 			}
 
 			for i := range tc.n {
-				inoTouch(t, filepath.Join(c.dir, strconv.Itoa(i)))
+				touchFile(t, filepath.Join(c.dir, strconv.Itoa(i)))
 			}
 			if err := os.Remove(sub); err != nil {
 				t.Fatal(err)
@@ -335,7 +335,7 @@ func TestInotifySelfDestroy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before := inoFds(t)
+			before := inotifyFds(t)
 			var src *sdevent.Source
 			var events []string
 			h := func(s *sdevent.Source, ev *sdevent.InotifyEvent) error {
@@ -379,7 +379,7 @@ func TestInotifySelfDestroy(t *testing.T) {
 			if want := []string{"handler", "handler returns", "destroy"}; !slices.Equal(events, want) {
 				t.Errorf("events %q, want %q", events, want)
 			}
-			if fds := inoNewFds(t, before); len(fds) != 0 {
+			if fds := newInotifyFds(t, before); len(fds) != 0 {
 				t.Errorf("inotify fds %v left open after the last inotify source went", fds)
 			}
 			if exit {
@@ -394,7 +394,7 @@ func TestInotifySelfDestroy(t *testing.T) {
 				got++
 				return nil
 			}))
-			inoTouch(t, filepath.Join(dir, "again"))
+			touchFile(t, filepath.Join(dir, "again"))
 			if !run(t, e, long) || got != 1 {
 				t.Errorf("a new source on the directory: %d dispatches, want 1", got)
 			}
@@ -420,8 +420,8 @@ func TestInotifyProcessBufferedData(t *testing.T) {
 	}
 	keep(t)(e.AddInotify(p, unix.IN_CREATE, h))
 	keep(t)(e.AddInotify(q, unix.IN_CREATE, h))
-	inoTouch(t, filepath.Join(p, "aaa"))
-	inoTouch(t, filepath.Join(q, "bbb"))
+	touchFile(t, filepath.Join(p, "aaa"))
+	touchFile(t, filepath.Join(q, "bbb"))
 
 	if !run(t, e, long) {
 		t.Fatal("Run: no dispatch")
@@ -482,7 +482,7 @@ func TestInotifyIssue38265(t *testing.T) {
 func TestInotifyAddErrors(t *testing.T) {
 	e := newLoop(t)
 	dir := t.TempDir()
-	before := inoFds(t)
+	before := inotifyFds(t)
 	for _, tc := range []struct {
 		name  string
 		add   func() (*sdevent.Source, error)
@@ -505,7 +505,7 @@ func TestInotifyAddErrors(t *testing.T) {
 			s.Unref()
 		}
 	}
-	if fds := inoNewFds(t, before); len(fds) != 0 {
+	if fds := newInotifyFds(t, before); len(fds) != 0 {
 		t.Errorf("failed adds left inotify fds %v", fds)
 	}
 }
@@ -517,7 +517,7 @@ func TestInotifyAddErrors(t *testing.T) {
 func TestInotifySharedWatch(t *testing.T) {
 	e := newLoop(t)
 	dir := t.TempDir()
-	before := inoFds(t)
+	before := inotifyFds(t)
 	var got []uint32
 	a := must(t)(e.AddInotify(dir, unix.IN_ATTRIB, func(*sdevent.Source, *sdevent.InotifyEvent) error {
 		t.Error("the freed source was dispatched")
@@ -532,33 +532,33 @@ func TestInotifySharedWatch(t *testing.T) {
 		got = append(got, ev.Mask)
 		return nil
 	}))
-	fds := inoNewFds(t, before)
+	fds := newInotifyFds(t, before)
 	if len(fds) != 1 {
 		t.Fatalf("two sources of one priority: inotify fds %v, want one", fds)
 	}
 	fd := fds[0]
 	union := []uint32{unix.IN_ATTRIB | unix.IN_CREATE}
-	if w := inoWatches(t, fd); !slices.Equal(w, union) {
+	if w := inotifyWatches(t, fd); !slices.Equal(w, union) {
 		t.Errorf("watches %#x, want one with the union %#x", w, union)
 	}
 
 	run(t, e, 0) // an iteration: nothing to dispatch
 	a.Unref()
 	a = nil
-	if w := inoWatches(t, fd); !slices.Equal(w, union) {
+	if w := inotifyWatches(t, fd); !slices.Equal(w, union) {
 		t.Errorf("after one source went: watches %#x, want still %#x", w, union)
 	}
 
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if !inoReadable(t, fd) {
+	if !readableNow(t, fd) {
 		t.Fatal("IN_ATTRIB was not queued: the kernel mask shrank")
 	}
 	if run(t, e, 0) {
 		t.Errorf("an event only the freed source wanted was dispatched (got %#x)", got)
 	}
-	if inoReadable(t, fd) {
+	if readableNow(t, fd) {
 		t.Error("the unwanted event is still queued in the kernel")
 	}
 	if pending, err := e.Prepare(); err != nil || pending {
@@ -568,7 +568,7 @@ func TestInotifySharedWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	inoTouch(t, filepath.Join(dir, "f"))
+	touchFile(t, filepath.Join(dir, "f"))
 	if !run(t, e, long) || len(got) != 1 || got[0] != unix.IN_CREATE {
 		t.Errorf("dispatched %#x, want one IN_CREATE", got)
 	}
@@ -635,19 +635,19 @@ func TestInotifyOneShot(t *testing.T) {
 	if m := enabledOf(t, s); m != source.OneShot.String() {
 		t.Fatalf("IN_ONESHOT source is %s, want OneShot", m)
 	}
-	inoTouch(t, filepath.Join(dir, "1"))
+	touchFile(t, filepath.Join(dir, "1"))
 	if !run(t, e, long) || n != 1 {
 		t.Fatalf("%d dispatches, want 1", n)
 	}
 	if m := enabledOf(t, s); m != source.Off.String() {
 		t.Errorf("after its dispatch the source is %s, want Off", m)
 	}
-	inoTouch(t, filepath.Join(dir, "2"))
+	touchFile(t, filepath.Join(dir, "2"))
 	if run(t, e, 0) || n != 1 {
 		t.Errorf("an Off IN_ONESHOT source was dispatched again: %d", n)
 	}
 	ok(t, "SetEnabled(OneShot)", s.SetEnabled(source.OneShot))
-	inoTouch(t, filepath.Join(dir, "3"))
+	touchFile(t, filepath.Join(dir, "3"))
 	if !run(t, e, long) || n != 2 {
 		t.Errorf("re-enabled: %d dispatches, want 2", n)
 	}
@@ -659,7 +659,7 @@ func TestInotifyOneShot(t *testing.T) {
 func TestInotifySetPriority(t *testing.T) {
 	e := newLoop(t)
 	dir := t.TempDir()
-	before := inoFds(t)
+	before := inotifyFds(t)
 	n := 0
 	s := keep(t)(e.AddInotify(dir, unix.IN_CREATE, func(*sdevent.Source, *sdevent.InotifyEvent) error {
 		n++
@@ -670,7 +670,7 @@ func TestInotifySetPriority(t *testing.T) {
 		t.Errorf("Priority = %v, %v; want Idle", p, err)
 	}
 	// The source moved to the Idle inotify fd; the Normal one is gone.
-	if fds := inoNewFds(t, before); len(fds) != 1 || len(inoWatches(t, fds[0])) != 1 {
+	if fds := newInotifyFds(t, before); len(fds) != 1 || len(inotifyWatches(t, fds[0])) != 1 {
 		t.Errorf("inotify fds %v after the move, want one with one watch", fds)
 	}
 
@@ -681,7 +681,7 @@ func TestInotifySetPriority(t *testing.T) {
 		t.Errorf("Priority after the failed change = %v, %v; want Idle", p, err)
 	}
 
-	inoTouch(t, filepath.Join(dir, "f"))
+	touchFile(t, filepath.Join(dir, "f"))
 	if !run(t, e, long) || n != 1 {
 		t.Errorf("%d dispatches, want 1", n)
 	}

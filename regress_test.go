@@ -67,7 +67,7 @@ func TestPanicInPrepareLeavesLoopUsable(t *testing.T) {
 		x.Unref()
 		panic("boom")
 	}))
-	runPanics(t, e)
+	runPanics(t, e, 0)
 	if st := e.State(); st != sdevent.Initial {
 		t.Fatalf("state after panic %v, want initial", st)
 	}
@@ -83,7 +83,7 @@ func TestPanicInPrepareLeavesLoopUsable(t *testing.T) {
 func TestPanicInHandlerLeavesLoopUsable(t *testing.T) {
 	e := newLoop(t)
 	keep(t)(e.AddDefer(func(*sdevent.Source) error { panic("boom") }))
-	runPanics(t, e)
+	runPanics(t, e, 0)
 	if st := e.State(); st != sdevent.Initial {
 		t.Fatalf("state after panic %v, want initial", st)
 	}
@@ -157,13 +157,16 @@ func TestZeroEvent(t *testing.T) {
 	wantErrno(t, "Invoke", z.Invoke(func() {}), unix.EINVAL)
 }
 
-// runPanics runs an iteration that must panic, and recovers.
-func runPanics(t *testing.T, e *sdevent.Event) {
+// runPanics runs an iteration that must panic, with timeout, and returns
+// what it panicked with.
+func runPanics(t *testing.T, e *sdevent.Event, timeout time.Duration) (v any) {
 	t.Helper()
 	defer func() {
-		if recover() == nil {
-			t.Fatal("the panic did not propagate")
+		v = recover()
+		if v == nil {
+			t.Fatal("the iteration did not panic")
 		}
 	}()
-	e.Run(0)
+	e.Run(timeout)
+	return nil
 }

@@ -26,15 +26,15 @@ import (
 // for itself), so that SIGRTMIN+2 means here what it means in test-event.c.
 const sigrtmin = unix.Signal(34)
 
-// sigSelf sends sig to the process, as kill(getpid(), sig).
-func sigSelf(t *testing.T, sig unix.Signal) {
+// killSelf sends sig to the process, as kill(getpid(), sig).
+func killSelf(t *testing.T, sig unix.Signal) {
 	t.Helper()
 	if err := unix.Kill(unix.Getpid(), sig); err != nil {
 		t.Fatalf("kill(self, %v): %v", sig, err)
 	}
 }
 
-// sigSettle sends sigs to the process, in order, and returns once every
+// settleSignals sends sigs to the process, in order, and returns once every
 // loop that watches them has seen each one: it watches them itself through
 // the hub and waits until its own mask holds all of them. The hub marks all
 // subscribers of a delivery under its lock, and Unsubscribe takes that lock,
@@ -44,7 +44,7 @@ func sigSelf(t *testing.T, sig unix.Signal) {
 //
 // Only call it while a loop watches each of sigs: the witness alone must not
 // be what keeps a fatal signal from killing the test binary.
-func sigSettle(t *testing.T, send func(unix.Signal), sigs ...unix.Signal) {
+func settleSignals(t *testing.T, send func(unix.Signal), sigs ...unix.Signal) {
 	t.Helper()
 	woke := make(chan struct{}, 1)
 	w := &sighub.Subscriber{Wake: func() {
@@ -75,15 +75,15 @@ func sigSettle(t *testing.T, send func(unix.Signal), sigs ...unix.Signal) {
 	}
 }
 
-// sigRaise is sigSettle sending with kill(2).
-func sigRaise(t *testing.T, sigs ...unix.Signal) {
+// raiseSignals is settleSignals sending with kill(2).
+func raiseSignals(t *testing.T, sigs ...unix.Signal) {
 	t.Helper()
-	sigSettle(t, func(sig unix.Signal) { sigSelf(t, sig) }, sigs...)
+	settleSignals(t, func(sig unix.Signal) { killSelf(t, sig) }, sigs...)
 }
 
-// sigRecorder returns a handler that appends the signal it got to *got and
+// signalRecorder returns a handler that appends the signal it got to *got and
 // checks that si.Signo is the source's signal.
-func sigRecorder(t *testing.T, got *[]unix.Signal) sdevent.SignalHandler {
+func signalRecorder(t *testing.T, got *[]unix.Signal) sdevent.SignalHandler {
 	return func(s *sdevent.Source, si *unix.SignalfdSiginfo) error {
 		sig, err := s.Signal()
 		if err != nil {
@@ -97,9 +97,9 @@ func sigRecorder(t *testing.T, got *[]unix.Signal) sdevent.SignalHandler {
 	}
 }
 
-// sigRunAll runs iterations with a zero timeout until one dispatches
+// runSignals runs iterations with a zero timeout until one dispatches
 // nothing, and returns the signals dispatched, one per iteration.
-func sigRunAll(t *testing.T, e *sdevent.Event, got *[]unix.Signal) []unix.Signal {
+func runSignals(t *testing.T, e *sdevent.Event, got *[]unix.Signal) []unix.Signal {
 	t.Helper()
 	var perIter []unix.Signal
 	for i := 0; run(t, e, 0); i++ {
@@ -122,7 +122,7 @@ func TestSignalDelivered(t *testing.T) {
 		name string
 		send func(t *testing.T, sig unix.Signal)
 	}{
-		{"kill", sigSelf},
+		{"kill", killSelf},
 		{"tgkill", func(t *testing.T, sig unix.Signal) {
 			if err := unix.Tgkill(unix.Getpid(), unix.Gettid(), sig); err != nil {
 				t.Fatalf("tgkill: %v", err)
@@ -132,7 +132,7 @@ func TestSignalDelivered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newLoop(t)
 			var got []unix.Signal
-			s := keep(t)(e.AddSignal(unix.SIGUSR1, sigRecorder(t, &got)))
+			s := keep(t)(e.AddSignal(unix.SIGUSR1, signalRecorder(t, &got)))
 			if sig, err := s.Signal(); err != nil || sig != unix.SIGUSR1 {
 				t.Errorf("Signal() = %v, %v; want SIGUSR1", sig, err)
 			}
@@ -246,7 +246,7 @@ func TestSignalAddUndeliverable(t *testing.T) {
 	}
 }
 
-const sigEveryEnv = "SDEVENT_TEST_SIGNAL_EVERY"
+const everySignalEnv = "SDEVENT_TEST_SIGNAL_EVERY"
 
 // Every signal AddSignal accepts reaches its source: a fresh copy of the
 // test binary watches each signal from 1 to 64 that AddSignal accepts,
@@ -256,12 +256,12 @@ const sigEveryEnv = "SDEVENT_TEST_SIGNAL_EVERY"
 // with the copy's output. The copy also reports which signals were refused,
 // which must be exactly those of TestSignalAddUndeliverable.
 func TestSignalEveryAcceptedDelivered(t *testing.T) {
-	if os.Getenv(sigEveryEnv) != "" {
-		sigEveryHelper(t)
+	if os.Getenv(everySignalEnv) != "" {
+		everySignalHelper(t)
 		return
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalEveryAcceptedDelivered$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), sigEveryEnv+"=1")
+	cmd.Env = append(os.Environ(), everySignalEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("helper: %v (%v); output:\n%s", err, cmd.ProcessState, out)
@@ -272,13 +272,13 @@ func TestSignalEveryAcceptedDelivered(t *testing.T) {
 	}
 }
 
-func sigEveryHelper(t *testing.T) {
+func everySignalHelper(t *testing.T) {
 	e := newLoop(t)
 	var got []unix.Signal
 	var refused []int
 	var accepted []unix.Signal
 	for sig := unix.Signal(1); sig < 65; sig++ {
-		s, err := e.AddSignal(sig, sigRecorder(t, &got))
+		s, err := e.AddSignal(sig, signalRecorder(t, &got))
 		if err != nil {
 			refused = append(refused, int(sig))
 			continue
@@ -290,7 +290,7 @@ func sigEveryHelper(t *testing.T) {
 	for _, sig := range accepted {
 		t.Logf("sending %d (%v)", int(sig), sig)
 		got = got[:0]
-		sigSelf(t, sig)
+		killSelf(t, sig)
 		deadline := time.Now().Add(long)
 		// Other signals may come too (the runtime's preemption SIGURG):
 		// run until this one was dispatched.
@@ -310,9 +310,9 @@ func TestSignalSeveralLoops(t *testing.T) {
 	var got [2][]unix.Signal
 	for i := range loops {
 		loops[i] = newLoop(t)
-		keep(t)(loops[i].AddSignal(unix.SIGUSR1, sigRecorder(t, &got[i])))
+		keep(t)(loops[i].AddSignal(unix.SIGUSR1, signalRecorder(t, &got[i])))
 	}
-	sigSelf(t, unix.SIGUSR1)
+	killSelf(t, unix.SIGUSR1)
 	for i, e := range loops {
 		if !run(t, e, long) {
 			t.Fatalf("loop %d: no dispatch within %v", i, long)
@@ -334,12 +334,12 @@ func TestSignalSeveralLoops(t *testing.T) {
 func TestSignalPriorityOrder(t *testing.T) {
 	e := newLoop(t)
 	var got []unix.Signal
-	keep(t)(e.AddSignal(unix.SIGUSR1, sigRecorder(t, &got)))
-	hi := keep(t)(e.AddSignal(unix.SIGUSR2, sigRecorder(t, &got)))
+	keep(t)(e.AddSignal(unix.SIGUSR1, signalRecorder(t, &got)))
+	hi := keep(t)(e.AddSignal(unix.SIGUSR2, signalRecorder(t, &got)))
 	ok(t, "SetPriority", hi.SetPriority(priority.Important))
 
-	sigRaise(t, unix.SIGUSR1, unix.SIGUSR2)
-	order := sigRunAll(t, e, &got)
+	raiseSignals(t, unix.SIGUSR1, unix.SIGUSR2)
+	order := runSignals(t, e, &got)
 	if want := []unix.Signal{unix.SIGUSR2, unix.SIGUSR1}; !slices.Equal(order, want) {
 		t.Errorf("dispatched %v, want %v", order, want)
 	}
@@ -365,15 +365,15 @@ func TestSignalPriorityOrder(t *testing.T) {
 func TestRtqueue(t *testing.T) {
 	e := newLoop(t)
 	var got []unix.Signal
-	keep(t)(e.AddSignal(sigrtmin+2, sigRecorder(t, &got)))
-	v := keep(t)(e.AddSignal(sigrtmin+3, sigRecorder(t, &got)))
-	keep(t)(e.AddSignal(unix.SIGUSR2, sigRecorder(t, &got)))
+	keep(t)(e.AddSignal(sigrtmin+2, signalRecorder(t, &got)))
+	v := keep(t)(e.AddSignal(sigrtmin+3, signalRecorder(t, &got)))
+	keep(t)(e.AddSignal(unix.SIGUSR2, signalRecorder(t, &got)))
 	ok(t, "SetPriority", v.SetPriority(-10))
 
 	t.Run("each once", func(t *testing.T) {
 		got = nil
-		sigRaise(t, sigrtmin+2, sigrtmin+3, unix.SIGUSR2)
-		order := sigRunAll(t, e, &got)
+		raiseSignals(t, sigrtmin+2, sigrtmin+3, unix.SIGUSR2)
+		order := runSignals(t, e, &got)
 		if want := []unix.Signal{sigrtmin + 3, unix.SIGUSR2, sigrtmin + 2}; !slices.Equal(order, want) {
 			t.Errorf("dispatched %v, want %v", order, want)
 		}
@@ -381,8 +381,8 @@ func TestRtqueue(t *testing.T) {
 
 	t.Run("repeated", func(t *testing.T) {
 		got = nil
-		sigRaise(t, sigrtmin+2, sigrtmin+3, unix.SIGUSR2, sigrtmin+3, unix.SIGUSR2)
-		order := sigRunAll(t, e, &got)
+		raiseSignals(t, sigrtmin+2, sigrtmin+3, unix.SIGUSR2, sigrtmin+3, unix.SIGUSR2)
+		order := runSignals(t, e, &got)
 		if len(order) == 0 || order[0] != sigrtmin+3 {
 			t.Fatalf("dispatched %v, want the priority -10 SIGRTMIN+3 first", order)
 		}
@@ -410,9 +410,9 @@ func TestRtqueue(t *testing.T) {
 func TestSignalWhileOff(t *testing.T) {
 	e := newLoop(t)
 	var got []unix.Signal
-	s := keep(t)(e.AddSignal(unix.SIGUSR1, sigRecorder(t, &got)))
+	s := keep(t)(e.AddSignal(unix.SIGUSR1, signalRecorder(t, &got)))
 	ok(t, "SetEnabled(Off)", s.SetEnabled(source.Off))
-	sigRaise(t, unix.SIGUSR1)
+	raiseSignals(t, unix.SIGUSR1)
 	if run(t, e, 0) || len(got) != 0 {
 		t.Fatalf("an Off source was dispatched: %v", got)
 	}
@@ -437,11 +437,11 @@ func TestSignalAgainWhilePending(t *testing.T) {
 		n := 0
 		keep(t)(e.AddSignal(unix.SIGUSR1, func(*sdevent.Source, *unix.SignalfdSiginfo) error {
 			if n++; n == 1 {
-				sigRaise(t, unix.SIGUSR1)
+				raiseSignals(t, unix.SIGUSR1)
 			}
 			return nil
 		}))
-		sigRaise(t, unix.SIGUSR1)
+		raiseSignals(t, unix.SIGUSR1)
 		if !run(t, e, 0) || n != 1 {
 			t.Fatalf("first delivery: %d dispatches, want 1", n)
 		}
@@ -456,18 +456,18 @@ func TestSignalAgainWhilePending(t *testing.T) {
 	t.Run("while pending", func(t *testing.T) {
 		e := newLoop(t)
 		var got []unix.Signal
-		lo := keep(t)(e.AddSignal(unix.SIGUSR1, sigRecorder(t, &got)))
+		lo := keep(t)(e.AddSignal(unix.SIGUSR1, signalRecorder(t, &got)))
 		hi := keep(t)(e.AddSignal(unix.SIGUSR2, func(s *sdevent.Source, si *unix.SignalfdSiginfo) error {
 			got = append(got, unix.SIGUSR2)
 			if p, err := lo.Pending(); err != nil || !p {
 				t.Errorf("SIGUSR1 source pending: %v, %v; want true", p, err)
 			}
-			sigRaise(t, unix.SIGUSR1) // arrives while the SIGUSR1 source is pending
+			raiseSignals(t, unix.SIGUSR1) // arrives while the SIGUSR1 source is pending
 			return nil
 		}))
 		ok(t, "SetPriority", hi.SetPriority(priority.Important))
-		sigRaise(t, unix.SIGUSR1, unix.SIGUSR2)
-		order := sigRunAll(t, e, &got)
+		raiseSignals(t, unix.SIGUSR1, unix.SIGUSR2)
+		order := runSignals(t, e, &got)
 		if want := []unix.Signal{unix.SIGUSR2, unix.SIGUSR1, unix.SIGUSR1}; !slices.Equal(order, want) {
 			t.Errorf("dispatched %v, want %v", order, want)
 		}
@@ -494,7 +494,7 @@ func TestSignalExit(t *testing.T) {
 				s.Unref()
 			}
 		}
-		sigSelf(t, unix.SIGTERM)
+		killSelf(t, unix.SIGTERM)
 		if code := loop(t, e); code != 0 {
 			t.Errorf("Loop returned %d after SIGTERM, want 0", code)
 		}
@@ -554,7 +554,7 @@ func TestSignalExitBusy(t *testing.T) {
 	}
 }
 
-const sigHelperEnv = "SDEVENT_TEST_SIGNAL_HELPER"
+const signalHelperEnv = "SDEVENT_TEST_SIGNAL_HELPER"
 
 // When the last source for a signal is freed, the process handles the
 // signal as it would have without any loop (the C library restores the
@@ -571,14 +571,14 @@ const sigHelperEnv = "SDEVENT_TEST_SIGNAL_HELPER"
 // signal.Ignore).
 func TestSignalDefaultActionRestored(t *testing.T) {
 	testutil.Check(t)
-	if name := os.Getenv(sigHelperEnv); name != "" {
-		sigHelper(t, name)
+	if name := os.Getenv(signalHelperEnv); name != "" {
+		signalHelper(t, name)
 		return
 	}
 	for _, name := range []string{"SIGTERM", "SIGUSR2"} {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestSignalDefaultActionRestored$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), sigHelperEnv+"="+name)
+			cmd.Env = append(os.Environ(), signalHelperEnv+"="+name)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
 			if err != nil && !errors.As(err, &ee) {
@@ -592,7 +592,7 @@ func TestSignalDefaultActionRestored(t *testing.T) {
 	}
 }
 
-func sigHelper(t *testing.T, name string) {
+func signalHelper(t *testing.T, name string) {
 	sig := unix.SignalNum(name)
 	e, err := sdevent.New()
 	if err != nil {
@@ -600,7 +600,7 @@ func sigHelper(t *testing.T, name string) {
 	}
 	n := 0
 	s := must(t)(e.AddSignal(sig, func(*sdevent.Source, *unix.SignalfdSiginfo) error { n++; return nil }))
-	sigSelf(t, sig)
+	killSelf(t, sig)
 	if !run(t, e, long) || n != 1 {
 		t.Fatalf("%s: %d dispatches, want 1", name, n)
 	}
@@ -609,9 +609,9 @@ func sigHelper(t *testing.T, name string) {
 	if signal.Ignored(sig) {
 		t.Fatalf("%s is ignored after its last source was freed", name)
 	}
-	sigSelf(t, sig)
+	killSelf(t, sig)
 	if sig != unix.SIGTERM {
-		sigSelf(t, unix.SIGTERM)
+		killSelf(t, unix.SIGTERM)
 	}
 	// Death is asynchronous (the runtime's handler kills the process); a
 	// helper that is still alive after this reports it.

@@ -27,10 +27,10 @@ import (
 	"github.com/go-sdevent/sdevent/source"
 )
 
-// stNofile makes sure the process may have need descriptors open, raising
+// needNofile makes sure the process may have need descriptors open, raising
 // the soft RLIMIT_NOFILE up to the hard limit (restored by the test's
 // cleanup). A hard limit below need fails the test: it cannot do its job.
-func stNofile(t *testing.T, need int) {
+func needNofile(t *testing.T, need int) {
 	t.Helper()
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
@@ -54,19 +54,19 @@ func stNofile(t *testing.T, need int) {
 	})
 }
 
-// stBlockedChildren are n shells that each wait for EOF on one pipe and
+// blockedChildren are n shells that each wait for EOF on one pipe and
 // then exit with a status of their own: they are released all at once by
 // closing the pipe's write end. No os.Process exists for them, so nothing
 // but a loop's child source waits for them. The test's cleanup releases
 // them, and kills and reaps those that no source took over (see take).
-type stBlockedChildren struct {
+type blockedChildren struct {
 	pids    []int
 	owned   []bool // not yet handed to a source
 	w       int    // write end of the pipe, -1 once closed
 	devnull int
 }
 
-func stSpawnBlocked(t *testing.T, n int, status func(i int) int) *stBlockedChildren {
+func spawnBlockedChildren(t *testing.T, n int, status func(i int) int) *blockedChildren {
 	t.Helper()
 	// A blocking pipe: the children's read(2) must wait (testutil.Pipe
 	// makes non-blocking ones, and the flag lives in the shared open file).
@@ -80,7 +80,7 @@ func stSpawnBlocked(t *testing.T, n int, status func(i int) int) *stBlockedChild
 		unix.Close(p[1])
 		t.Fatalf("open %s: %v", os.DevNull, err)
 	}
-	c := &stBlockedChildren{w: p[1], devnull: devnull}
+	c := &blockedChildren{w: p[1], devnull: devnull}
 	t.Cleanup(func() {
 		c.release()
 		for i, pid := range c.pids {
@@ -115,7 +115,7 @@ func stSpawnBlocked(t *testing.T, n int, status func(i int) int) *stBlockedChild
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
-			t.Fatalf("fork child %d of %d: %v for 10s: the process may not have %d children (%s)", i, n, err, n, stTaskLimits())
+			t.Fatalf("fork child %d of %d: %v for 10s: the process may not have %d children (%s)", i, n, err, n, taskLimits())
 		}
 		if err != nil {
 			t.Fatalf("fork child %d of %d: %v", i, n, err)
@@ -126,14 +126,14 @@ func stSpawnBlocked(t *testing.T, n int, status func(i int) int) *stBlockedChild
 		i++
 	}
 	if retries > 0 {
-		t.Logf("fork said EAGAIN %d times: the task limit is shared (%s)", retries, stTaskLimits())
+		t.Logf("fork said EAGAIN %d times: the task limit is shared (%s)", retries, taskLimits())
 	}
 	return c
 }
 
-// stTaskLimits describes what limits the number of processes: the pids
+// taskLimits describes what limits the number of processes: the pids
 // cgroup (v1 or v2) and RLIMIT_NPROC.
-func stTaskLimits() string {
+func taskLimits() string {
 	var parts []string
 	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
 		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
@@ -162,10 +162,10 @@ func stTaskLimits() string {
 
 // take records that a source now owns child i (SetChildProcessOwn: freeing
 // it kills and reaps the child if need be).
-func (c *stBlockedChildren) take(i int) { c.owned[i] = false }
+func (c *blockedChildren) take(i int) { c.owned[i] = false }
 
 // release lets the children exit.
-func (c *stBlockedChildren) release() {
+func (c *blockedChildren) release() {
 	if c.w >= 0 {
 		unix.Close(c.w)
 		c.w = -1
@@ -179,7 +179,7 @@ func (c *stBlockedChildren) release() {
 func TestStressChildren(t *testing.T) {
 	testutil.Check(t)
 	const n = 4000
-	stNofile(t, testutil.FdCount()+n+64)
+	needNofile(t, testutil.FdCount()+n+64)
 	fdsBefore := testutil.FdCount()
 	threadsBefore := testutil.Threads(t)
 
@@ -204,7 +204,7 @@ func TestStressChildren(t *testing.T) {
 	}()
 
 	t0 := time.Now()
-	kids := stSpawnBlocked(t, n, func(i int) int { return i % 256 })
+	kids := spawnBlockedChildren(t, n, func(i int) int { return i % 256 })
 	spawned := time.Since(t0)
 
 	done := 0
@@ -380,9 +380,9 @@ func TestStressTimers(t *testing.T) {
 		e.Iteration()-iter0, lateMax)
 }
 
-// stIOSlot is one IO source of TestStressIOChurn and what the test expects
+// ioSlot is one IO source of TestStressIOChurn and what the test expects
 // of it.
-type stIOSlot struct {
+type ioSlot struct {
 	s      *sdevent.Source
 	fd     int
 	mode   source.Enabled
@@ -405,7 +405,7 @@ func TestStressIOChurn(t *testing.T) {
 		runs   = 3 // Run(0) per round
 		check  = 1_000
 	)
-	stNofile(t, testutil.FdCount()+nSlots+nSpare+64)
+	needNofile(t, testutil.FdCount()+nSlots+nSpare+64)
 	fdsBefore := testutil.FdCount()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -413,7 +413,7 @@ func TestStressIOChurn(t *testing.T) {
 
 	e, err := sdevent.New()
 	ok(t, "New", err)
-	slots := make([]*stIOSlot, nSlots)
+	slots := make([]*ioSlot, nSlots)
 	var allFds []int
 	readable := map[int]bool{}
 	// Spare eventfds no source watches, by readability: SetIOFd swaps a
@@ -475,7 +475,7 @@ func TestStressIOChurn(t *testing.T) {
 	buf := make([]byte, 8)
 	h := func(s *sdevent.Source, fd int, revents uint32) error {
 		dispatched++
-		sl := s.Userdata().(*stIOSlot)
+		sl := s.Userdata().(*ioSlot)
 		switch {
 		case sl.s != s:
 			report("a freed source (fd %d) was dispatched", fd)
@@ -502,7 +502,7 @@ func TestStressIOChurn(t *testing.T) {
 	}
 	modes := []source.Enabled{source.On, source.On, source.OneShot, source.Off}
 	eventSets := []uint32{unix.EPOLLIN, unix.EPOLLIN | unix.EPOLLET}
-	add := func(sl *stIOSlot) {
+	add := func(sl *ioSlot) {
 		s, err := e.AddIO(sl.fd, sl.events, h)
 		if err != nil {
 			t.Fatalf("AddIO(%d): %v", sl.fd, err)
@@ -513,7 +513,7 @@ func TestStressIOChurn(t *testing.T) {
 		ok(t, "SetDestroyCallback", s.SetDestroyCallback(func(any) { destroyed++ }))
 	}
 	for i := range slots {
-		sl := &stIOSlot{fd: newFd(), events: eventSets[i%2]}
+		sl := &ioSlot{fd: newFd(), events: eventSets[i%2]}
 		slots[i] = sl
 		add(sl)
 	}
@@ -656,7 +656,7 @@ func takeSpareIdle(spare map[bool][]int) int {
 // delivered to its source and both signal handlers run.
 func TestStressSignalsWhileChildrenExit(t *testing.T) {
 	const n = 500
-	stNofile(t, testutil.FdCount()+n+64)
+	needNofile(t, testutil.FdCount()+n+64)
 	e := newLoop(t)
 	type entry struct {
 		pid, status, calls int
@@ -668,7 +668,7 @@ func TestStressSignalsWhileChildrenExit(t *testing.T) {
 			en.s.Unref() // process-owned: killed and reaped if need be
 		}
 	}()
-	kids := stSpawnBlocked(t, n, func(i int) int { return (i * 7) % 256 })
+	kids := spawnBlockedChildren(t, n, func(i int) int { return (i * 7) % 256 })
 	done := 0
 	h := func(s *sdevent.Source, ci *sdevent.ChildInfo) error {
 		en := s.Userdata().(*entry)
