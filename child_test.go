@@ -26,11 +26,10 @@ import (
 	"time"
 	"unsafe"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/internal/testutil"
 	"github.com/go-sdevent/sdevent/source"
+	"golang.org/x/sys/unix"
 )
 
 // childHelperEnv selects what TestChildHelperProcess does when the test
@@ -1721,4 +1720,248 @@ func TestChildThousand(t *testing.T) {
 			t.Errorf("%d OS threads %s, want fewer than %d (before: %d)", x.n, x.what, limit, threadsBefore)
 		}
 	}
+}
+
+// blockedChildren are n shells that each wait for EOF on one pipe and
+// then exit with a status of their own: they are released all at once by
+// closing the pipe's write end. No os.Process exists for them, so nothing
+// but a loop's child source waits for them. The test's cleanup releases
+// them, and kills and reaps those that no source took over (see take).
+type blockedChildren struct {
+	pids    []int
+	owned   []bool // not yet handed to a source
+	w       int    // write end of the pipe, -1 once closed
+	devnull int
+}
+
+func spawnBlockedChildren(t *testing.T, n int, status func(i int) int) *blockedChildren {
+	t.Helper()
+	// A blocking pipe: the children's read(2) must wait (testutil.Pipe
+	// makes non-blocking ones, and the flag lives in the shared open file).
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatalf("pipe2: %v", err)
+	}
+	devnull, err := unix.Open(os.DevNull, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		t.Fatalf("open %s: %v", os.DevNull, err)
+	}
+	c := &blockedChildren{w: p[1], devnull: devnull}
+	t.Cleanup(func() {
+		c.release()
+		for i, pid := range c.pids {
+			if c.owned[i] {
+				// Never reaped by anyone else, so pid is still ours.
+				unix.Kill(pid, unix.SIGKILL)
+				var ws unix.WaitStatus
+				for {
+					if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+						break
+					}
+				}
+			}
+		}
+		unix.Close(c.devnull)
+	})
+	defer unix.Close(p[0]) // the children hold it
+	attr := &syscall.ProcAttr{Files: []uintptr{uintptr(p[0]), uintptr(devnull), uintptr(devnull)}}
+	retries := 0
+	var busy time.Time // when fork first said EAGAIN in a row
+	for i := 0; i < n; {
+		pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", fmt.Sprintf("read x; exit %d", status(i))}, attr)
+		if err == syscall.EAGAIN {
+			// The task limit (a cgroup's pids.max, RLIMIT_NPROC) is shared
+			// with whatever else runs on the machine: give it a while to
+			// make room; there is no descriptor to wait on for that.
+			if busy.IsZero() {
+				busy = time.Now()
+			}
+			if time.Since(busy) < 10*time.Second {
+				retries++
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			t.Fatalf("fork child %d of %d: %v for 10s: the process may not have %d children (%s)", i, n, err, n, taskLimits())
+		}
+		if err != nil {
+			t.Fatalf("fork child %d of %d: %v", i, n, err)
+		}
+		busy = time.Time{}
+		c.pids = append(c.pids, pid)
+		c.owned = append(c.owned, true)
+		i++
+	}
+	if retries > 0 {
+		t.Logf("fork said EAGAIN %d times: the task limit is shared (%s)", retries, taskLimits())
+	}
+	return c
+}
+
+// taskLimits describes what limits the number of processes: the pids
+// cgroup (v1 or v2) and RLIMIT_NPROC.
+func taskLimits() string {
+	var parts []string
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.SplitN(line, ":", 3)
+			if len(f) != 3 || (f[1] != "pids" && f[0] != "0") {
+				continue
+			}
+			dir := "/sys/fs/cgroup" + f[2]
+			if f[1] == "pids" {
+				dir = "/sys/fs/cgroup/pids" + f[2]
+			}
+			max, err1 := os.ReadFile(dir + "/pids.max")
+			cur, err2 := os.ReadFile(dir + "/pids.current")
+			if err1 == nil && err2 == nil {
+				parts = append(parts, fmt.Sprintf("%s: pids.max %s, pids.current %s", dir,
+					strings.TrimSpace(string(max)), strings.TrimSpace(string(cur))))
+			}
+		}
+	}
+	var nproc syscall.Rlimit
+	if err := syscall.Getrlimit(unix.RLIMIT_NPROC, &nproc); err == nil {
+		parts = append(parts, fmt.Sprintf("RLIMIT_NPROC %d", nproc.Cur))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// take records that a source now owns child i (SetChildProcessOwn: freeing
+// it kills and reaps the child if need be).
+func (c *blockedChildren) take(i int) { c.owned[i] = false }
+
+// release lets the children exit.
+func (c *blockedChildren) release() {
+	if c.w >= 0 {
+		unix.Close(c.w)
+		c.w = -1
+	}
+}
+
+// TestStressChildren: 4,000 children, each with its own exit status modulo
+// 256, blocked on one pipe and released at once. Every status reaches the
+// source of its pid exactly once, every child is reaped (no zombie), the
+// loop uses few threads, and the descriptors return to where they were.
+//
+// Stress test of issue 5.
+func TestStressChildren(t *testing.T) {
+	testutil.Check(t)
+	const n = 4000
+	needNofile(t, testutil.FdCount()+n+64)
+	fdsBefore := testutil.FdCount()
+	threadsBefore := testutil.Threads(t)
+
+	type entry struct {
+		pid, status, calls int
+		s                  *sdevent.Source
+	}
+	var entries []*entry
+	e, err := sdevent.New()
+	ok(t, "New", err)
+	defer func() {
+		// Also when the test failed half-way: process-owned sources kill
+		// and reap what has not exited.
+		for _, en := range entries {
+			if en.s != nil {
+				en.s.Unref()
+			}
+		}
+		if e != nil {
+			e.Unref()
+		}
+	}()
+
+	t0 := time.Now()
+	kids := spawnBlockedChildren(t, n, func(i int) int { return i % 256 })
+	spawned := time.Since(t0)
+
+	done := 0
+	maxThreads := 0
+	var released time.Time
+	var firstExit, lastExit time.Duration
+	h := func(s *sdevent.Source, ci *sdevent.ChildInfo) error {
+		en := s.Userdata().(*entry)
+		en.calls++
+		if ci.Pid != en.pid || !ci.Exited() || ci.ExitStatus() != en.status {
+			t.Errorf("source of pid %d (exit %d) got %v of pid %d", en.pid, en.status, ci, ci.Pid)
+		}
+		lastExit = time.Since(released)
+		if done == 0 {
+			firstExit = lastExit
+		}
+		if done++; done%250 == 0 {
+			maxThreads = max(maxThreads, testutil.Threads(t))
+		}
+		return nil
+	}
+	t1 := time.Now()
+	for i, pid := range kids.pids {
+		en := &entry{pid: pid, status: i % 256}
+		s, err := e.AddChild(pid, unix.WEXITED, h)
+		if err != nil {
+			t.Fatalf("AddChild(%d) with %d sources: %v", pid, i, err)
+		}
+		en.s = s
+		entries = append(entries, en)
+		kids.take(i)
+		s.SetUserdata(en)
+		ok(t, "SetChildProcessOwn", s.SetChildProcessOwn(true))
+	}
+	added := time.Since(t1)
+	fdsWatching := testutil.FdCount()
+	maxThreads = testutil.Threads(t)
+
+	released = time.Now()
+	kids.release()
+	deadline := time.Now().Add(60 * time.Second)
+	for done < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d exits dispatched after 60s", done, n)
+		}
+		run(t, e, long)
+	}
+	elapsed := time.Since(released)
+	// Nothing more to dispatch: every source was ONESHOT and fired once.
+	for range 3 {
+		if run(t, e, 0) {
+			t.Error("a Run after all exits dispatched something")
+		}
+	}
+	for _, en := range entries {
+		if en.calls != 1 {
+			t.Errorf("pid %d: handler ran %d times, want 1", en.pid, en.calls)
+		}
+	}
+	zombies, err := testutil.Zombies()
+	ok(t, "list zombies", err)
+	if len(zombies) > 0 {
+		t.Errorf("%d zombies after every handler ran, first %v", len(zombies), zombies[0])
+	}
+	kidsLeft, err := testutil.Children(os.Getpid())
+	ok(t, "list children", err)
+	if len(kidsLeft) > 0 {
+		t.Errorf("%d children left after every handler ran, first %v", len(kidsLeft), kidsLeft[0])
+	}
+	maxThreads = max(maxThreads, testutil.Threads(t))
+	if maxThreads >= 30 {
+		t.Errorf("the process had up to %d threads (%d before): want fewer than 30", maxThreads, threadsBefore)
+	}
+
+	for _, en := range entries {
+		en.s.Unref()
+		en.s = nil
+	}
+	e.Unref()
+	e = nil
+	// +1: the children's /dev/null, closed by the cleanup.
+	fdsAfter := testutil.FdCount()
+	if fdsAfter != fdsBefore+1 {
+		t.Errorf("%d descriptors open after freeing the loop, want %d (%d before, +1 for /dev/null)", fdsAfter, fdsBefore+1, fdsBefore)
+	}
+	t.Logf("%d children: fork %v, AddChild %v (%v each); release → first exit %v, last %v, %v per exit; threads %d before, max %d; fds %d before, %d while watching, %d after",
+		n, spawned.Round(time.Millisecond), added.Round(time.Millisecond), added/n,
+		firstExit.Round(time.Microsecond), lastExit.Round(time.Millisecond), elapsed/n,
+		threadsBefore, maxThreads, fdsBefore, fdsWatching, fdsAfter-1)
 }

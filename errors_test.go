@@ -2,19 +2,21 @@ package sdevent_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/internal/testutil"
 	"github.com/go-sdevent/sdevent/priority"
 	"github.com/go-sdevent/sdevent/source"
+	"golang.org/x/sys/unix"
 )
 
 // errCase is one bad call: prepare sets up what it needs on the fresh loop e
@@ -299,69 +301,6 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// TestAddTimeAlarmClockReadable: sd_event_add_time refuses a clock that
-// clock_gettime cannot read (clock_supported) with EOPNOTSUPP, even where
-// timerfd_create accepts it: the _ALARM clocks on a machine without a
-// wake-up capable RTC. Where the clock can be read, the timer is added (as
-// root, which has CAP_WAKE_ALARM; else EPERM). Now reads them as their base
-// clocks either way, as sd_event_now does.
-func TestAddTimeAlarmClockReadable(t *testing.T) {
-	for _, clock := range []int{unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM} {
-		t.Run(strconv.Itoa(clock), func(t *testing.T) {
-			var ts unix.Timespec
-			readable := unix.ClockGettime(int32(clock), &ts) == nil
-			e := newLoop(t)
-			if _, err := e.Now(clock); err != nil {
-				t.Errorf("Now(%d): %v", clock, err)
-			}
-			for _, add := range []struct {
-				name, op string
-				call     func() (*sdevent.Source, error)
-			}{
-				{"AddTime", "add time " + strconv.Itoa(clock), func() (*sdevent.Source, error) { return e.AddTime(clock, sdevent.Infinity, 0, nil) }},
-				{"AddTimeRelative", "add time relative " + strconv.Itoa(clock), func() (*sdevent.Source, error) {
-					return e.AddTimeRelative(clock, time.Hour, 0, nil)
-				}},
-			} {
-				before := testutil.FdCount()
-				s, err := add.call()
-				switch {
-				case readable && os.Geteuid() != 0:
-					wantErrno(t, add.name, err, unix.EPERM)
-				case readable:
-					if err != nil {
-						t.Errorf("%s on a readable clock: %v", add.name, err)
-					}
-				default:
-					want := "sdevent: " + add.op + ": " + unix.EOPNOTSUPP.Error()
-					if !errors.Is(err, unix.EOPNOTSUPP) || err.Error() != want {
-						t.Errorf("%s on an unreadable clock: %v, want %q", add.name, err, want)
-					}
-					if after := testutil.FdCount(); after != before {
-						t.Errorf("%s: %d fds before, %d after (a timerfd made for nothing)", add.name, before, after)
-					}
-				}
-				if s != nil {
-					s.Unref()
-				}
-			}
-		})
-	}
-}
-
-// TestSetRatelimitExpireCallbackAnyKind: as in C, any source takes an expire
-// callback (sd_event_source_set_ratelimit_expire_callback checks only the
-// source), though only those that can be rate-limited ever run it.
-func TestSetRatelimitExpireCallbackAnyKind(t *testing.T) {
-	e := newLoop(t)
-	for _, s := range []*sdevent.Source{
-		keep(t)(e.AddPost(func(*sdevent.Source) error { return nil })),
-		keep(t)(e.AddExit(func(*sdevent.Source) error { return nil })),
-	} {
-		ok(t, "SetRatelimitExpireCallback", s.SetRatelimitExpireCallback(func(*sdevent.Source) error { return nil }))
-	}
-}
-
 // reapedPidfd returns a pidfd of a child that has exited and been waited
 // for; the test's cleanup closes it.
 func reapedPidfd(t *testing.T) int {
@@ -609,4 +548,454 @@ func oldInotify(t *testing.T, e *sdevent.Event) (func() error, func(*testing.T))
 			}
 		}
 	}
+}
+
+// TestAddErrors: the argument checks of the Add* calls and of Now.
+//
+// From SEMANTICS.md, "Kinds": the argument checks of each kind.
+func TestAddErrors(t *testing.T) {
+	e := newLoop(t)
+	r, _ := testutil.Pipe(t)
+	nopIO := func(*sdevent.Source, int, uint32) error { return nil }
+	nopTime := func(*sdevent.Source, time.Duration) error { return nil }
+	file, err := os.CreateTemp(t.TempDir(), "regular")
+	ok(t, "temp file", err)
+	t.Cleanup(func() { file.Close() })
+	regular := int(file.Fd())
+
+	for _, tc := range []struct {
+		name string
+		add  func() (*sdevent.Source, error)
+		want unix.Errno
+	}{
+		{"io fd -1", func() (*sdevent.Source, error) { return e.AddIO(-1, unix.EPOLLIN, nopIO) }, unix.EBADF},
+		{"io EPOLLONESHOT", func() (*sdevent.Source, error) { return e.AddIO(r, unix.EPOLLIN|unix.EPOLLONESHOT, nopIO) }, unix.EINVAL},
+		{"io EPOLLEXCLUSIVE", func() (*sdevent.Source, error) { return e.AddIO(r, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, nopIO) }, unix.EINVAL},
+		{"io EPOLLWAKEUP", func() (*sdevent.Source, error) { return e.AddIO(r, unix.EPOLLWAKEUP, nopIO) }, unix.EINVAL},
+		{"io unknown bit", func() (*sdevent.Source, error) { return e.AddIO(r, 1<<20, nopIO) }, unix.EINVAL},
+		{"io regular file", func() (*sdevent.Source, error) { return e.AddIO(regular, unix.EPOLLIN, nopIO) }, unix.EPERM},
+		{"time unknown clock", func() (*sdevent.Source, error) { return e.AddTime(900, 0, 0, nopTime) }, unix.EOPNOTSUPP},
+		{"time clock -1", func() (*sdevent.Source, error) { return e.AddTime(-1, 0, 0, nopTime) }, unix.EOPNOTSUPP},
+		{"time CPU clock", func() (*sdevent.Source, error) { return e.AddTime(unix.CLOCK_PROCESS_CPUTIME_ID, 0, 0, nopTime) }, unix.EOPNOTSUPP},
+		{"relative unknown clock", func() (*sdevent.Source, error) { return e.AddTimeRelative(900, 0, 0, nopTime) }, unix.EOPNOTSUPP},
+		{"time accuracy Infinity", func() (*sdevent.Source, error) {
+			return e.AddTime(unix.CLOCK_MONOTONIC, 0, sdevent.Infinity, nopTime)
+		}, unix.EINVAL},
+		{"relative accuracy Infinity", func() (*sdevent.Source, error) {
+			return e.AddTimeRelative(unix.CLOCK_MONOTONIC, 0, sdevent.Infinity, nopTime)
+		}, unix.EINVAL},
+		{"relative overflow", func() (*sdevent.Source, error) {
+			return e.AddTimeRelative(unix.CLOCK_MONOTONIC, sdevent.Infinity-1, 0, nopTime)
+		}, unix.EOVERFLOW},
+		{"relative Infinity", func() (*sdevent.Source, error) {
+			return e.AddTimeRelative(unix.CLOCK_MONOTONIC, sdevent.Infinity, 0, nopTime)
+		}, unix.EOVERFLOW},
+		{"exit nil handler", func() (*sdevent.Source, error) { return e.AddExit(nil) }, unix.EINVAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := tc.add()
+			if s != nil {
+				s.Unref()
+				t.Errorf("got a source, want an error")
+			}
+			wantErrno(t, tc.name, err, tc.want)
+		})
+	}
+
+	// The same fd twice in one loop: the error epoll_ctl gives (EEXIST).
+	s := keep(t)(e.AddIO(r, unix.EPOLLIN, nopIO))
+	_ = s
+	s2, err := e.AddIO(r, unix.EPOLLIN, nopIO)
+	if s2 != nil {
+		s2.Unref()
+	}
+	wantErrno(t, "same fd twice", err, unix.EEXIST)
+}
+
+// TestSourceSetterErrors: the argument checks of the setters.
+//
+// From SEMANTICS.md, "Sources, in general": the argument checks of the setters.
+func TestSourceSetterErrors(t *testing.T) {
+	e := newLoop(t)
+	r, _ := testutil.Pipe(t)
+	io := keep(t)(e.AddIO(r, unix.EPOLLIN, func(*sdevent.Source, int, uint32) error { return nil }))
+	tm := keep(t)(e.AddTimeRelative(unix.CLOCK_MONOTONIC, time.Hour, 0, func(*sdevent.Source, time.Duration) error { return nil }))
+	def := keep(t)(e.AddDefer(func(*sdevent.Source) error { return nil }))
+	post := keep(t)(e.AddPost(func(*sdevent.Source) error { return nil }))
+	exit := keep(t)(e.AddExit(func(*sdevent.Source) error { return nil }))
+
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want unix.Errno
+	}{
+		{"SetEnabled(2)", func() error { return def.SetEnabled(2) }, unix.EINVAL},
+		{"SetEnabled(-2)", func() error { return io.SetEnabled(-2) }, unix.EINVAL},
+		{"SetIOEvents(EPOLLONESHOT)", func() error { return io.SetIOEvents(unix.EPOLLIN | unix.EPOLLONESHOT) }, unix.EINVAL},
+		{"SetIOEvents(1<<20)", func() error { return io.SetIOEvents(1 << 20) }, unix.EINVAL},
+		{"SetIOFd(-1)", func() error { return io.SetIOFd(-1) }, unix.EBADF},
+		{"SetTimeAccuracy(Infinity)", func() error { return tm.SetTimeAccuracy(sdevent.Infinity) }, unix.EINVAL},
+		{"SetTimeRelative overflow", func() error { return tm.SetTimeRelative(sdevent.Infinity - 1) }, unix.EOVERFLOW},
+		{"SetRatelimit(-1s, 5)", func() error { return io.SetRatelimit(-time.Second, 5) }, unix.EINVAL},
+		{"SetRatelimit on post", func() error { return post.SetRatelimit(time.Second, 5) }, unix.EDOM},
+		{"SetRatelimit on exit", func() error { return exit.SetRatelimit(time.Second, 5) }, unix.EDOM},
+	} {
+		wantErrno(t, tc.name, tc.call(), tc.want)
+	}
+	// A zero interval or burst is no limit, as in C (sd_event_source_set_ratelimit
+	// accepts it; sd_event_source_get_ratelimit then gives ENOEXEC).
+	for _, l := range []struct {
+		interval time.Duration
+		burst    uint
+	}{{0, 5}, {time.Second, 0}} {
+		ok(t, "set a limit", io.SetRatelimit(time.Second, 5))
+		ok(t, "SetRatelimit(half zero)", io.SetRatelimit(l.interval, l.burst))
+		if _, _, err := io.Ratelimit(); !errors.Is(err, unix.ENOEXEC) {
+			t.Errorf("Ratelimit after SetRatelimit(%v, %d): %v, want ENOEXEC", l.interval, l.burst, err)
+		}
+	}
+	ok(t, "SetRatelimit(0, 0)", io.SetRatelimit(0, 0))
+	ok(t, "SetRatelimit on defer", def.SetRatelimit(time.Second, 5))
+	ok(t, "SetRatelimit on time", tm.SetRatelimit(time.Second, 5))
+
+	_, _, err := io.Ratelimit()
+	wantErrno(t, "Ratelimit() unset", err, unix.ENOEXEC)
+	if iv, b, err := def.Ratelimit(); err != nil || iv != time.Second || b != 5 {
+		t.Errorf("Ratelimit() = %v, %d, %v; want 1s, 5", iv, b, err)
+	}
+	ok(t, "clear", def.SetRatelimit(0, 0))
+	_, _, err = def.Ratelimit()
+	wantErrno(t, "Ratelimit() after (0, 0)", err, unix.ENOEXEC)
+
+	_, err = io.Description()
+	wantErrno(t, "Description unset", err, unix.ENXIO)
+	ok(t, "SetDescription", io.SetDescription("pipe"))
+	if d, err := io.Description(); err != nil || d != "pipe" {
+		t.Errorf("Description = %q, %v; want pipe", d, err)
+	}
+
+	_, err = io.IORevents()
+	wantErrno(t, "IORevents when not pending", err, unix.ENODATA)
+
+	// Defaults: IO and post start ON, time, defer and exit ONESHOT.
+	for _, d := range []struct {
+		name string
+		s    *sdevent.Source
+		want source.Enabled
+	}{{"io", io, source.On}, {"post", post, source.On}, {"time", tm, source.OneShot}, {"defer", def, source.OneShot}, {"exit", exit, source.OneShot}} {
+		if m, err := d.s.Enabled(); err != nil || m != d.want {
+			t.Errorf("%s source starts %v, %v; want %v", d.name, m, err, d.want)
+		}
+	}
+}
+
+// faultHelperEnv makes TestFaultEMFILE run its body in the process that
+// TestFaultEMFILE started (the re-exec pattern of os/signal's tests): the
+// descriptor limit is the whole process's, so it is lowered in a child.
+const faultHelperEnv = "SDEVENT_FAULT_TEST_HELPER"
+
+// faultResult is how the helper process reports a case that passed.
+const faultResult = "EMFILE-CASE-OK "
+
+// faultEMFILECases are the cases the helper must report, in order.
+var faultEMFILECases = []string{
+	"New/0", "New/1", "AddTime", "AddChild", "AddCommand", "AddInotify/0", "AddInotify/1", "AddSignal",
+}
+
+// TestFaultEMFILE: when the process runs out of descriptors, each call
+// that needs a new one (New: an epoll fd and an eventfd; AddTime on a new
+// clock: a timerfd; AddChild: a pidfd; AddCommand: os/exec's; AddInotify:
+// an O_PATH fd and an inotify fd; the first AddSignal: an eventfd) returns
+// an error wrapping EMFILE, changes nothing (no descriptor kept, no source,
+// no iteration, nothing pending) and leaves the loop usable: with
+// descriptors to spare again, the same call works and its source is
+// dispatched.
+//
+// Fault test of issue 5.
+func TestFaultEMFILE(t *testing.T) {
+	if os.Getenv(faultHelperEnv) == "emfile" {
+		faultEMFILEHelper(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFaultEMFILE$", "-test.count=1", "-test.v")
+	// Under -race, a process that exits 0 sleeps 1s at exit unless told not to.
+	cmd.Env = append(os.Environ(), faultHelperEnv+"=emfile",
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper process: %v\n%s", err, out)
+	}
+	passed := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if name, found := strings.CutPrefix(line, faultResult); found {
+			passed[strings.TrimSpace(name)] = true
+		}
+	}
+	for _, name := range faultEMFILECases {
+		if !passed[name] {
+			t.Errorf("the helper did not report case %s as passed", name)
+		}
+	}
+	if t.Failed() {
+		t.Logf("helper output:\n%s", out)
+	}
+}
+
+// exhaustFds leaves the process with exactly free descriptors to spare:
+// it lowers the soft RLIMIT_NOFILE to a little above the highest open
+// descriptor and fills every free number below it with duplicates of
+// /dev/null. The returned function closes them and restores the limit.
+func exhaustFds(t *testing.T, free int) (restore func()) {
+	t.Helper()
+	var old syscall.Rlimit
+	ok(t, "getrlimit", syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old))
+	fds, err := testutil.OpenFds()
+	ok(t, "list fds", err)
+	highest := 0
+	for fd := range fds {
+		highest = max(highest, fd)
+	}
+	null, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	ok(t, "open /dev/null", err)
+	lim := syscall.Rlimit{Cur: uint64(max(highest, null)) + 1 + 16, Max: old.Max}
+	ok(t, "setrlimit", syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim))
+	fillers := []int{null}
+	restore = func() {
+		for _, fd := range fillers {
+			unix.Close(fd)
+		}
+		fillers = nil
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+			t.Errorf("restore RLIMIT_NOFILE: %v", err)
+		}
+	}
+	for {
+		fd, err := unix.FcntlInt(uintptr(null), unix.F_DUPFD_CLOEXEC, 0)
+		if errors.Is(err, unix.EMFILE) {
+			break
+		}
+		if err != nil || len(fillers) > int(lim.Cur) {
+			restore()
+			t.Fatalf("filling the descriptor table: %d fillers, %v", len(fillers), err)
+		}
+		fillers = append(fillers, fd)
+	}
+	if len(fillers) < free {
+		restore()
+		t.Fatalf("only %d fillers", len(fillers))
+	}
+	for range free {
+		unix.Close(fillers[len(fillers)-1])
+		fillers = fillers[:len(fillers)-1]
+	}
+	return restore
+}
+
+// noFdKept fails the test unless the process has the same descriptors
+// as in before.
+func noFdKept(t *testing.T, what string, before testutil.FdTable) {
+	t.Helper()
+	after, err := testutil.OpenFds()
+	ok(t, "list fds", err)
+	if leaked := before.Leaked(after, nil); len(leaked) > 0 || len(after) != len(before) {
+		t.Errorf("%s: failed with EMFILE but changed the descriptors: %d before, %d after, new %v", what, len(before), len(after), leaked)
+	}
+}
+
+// wantUnchanged checks that a loop on which a call failed is as it was:
+// between iterations, in the same iteration, nothing pending.
+func wantUnchanged(t *testing.T, what string, e *sdevent.Event, iter uint64) {
+	t.Helper()
+	if st := e.State(); st != sdevent.Initial {
+		t.Errorf("%s: state %v after the failure, want initial", what, st)
+	}
+	if it := e.Iteration(); it != iter {
+		t.Errorf("%s: iteration %d after the failure, want %d", what, it, iter)
+	}
+	if run(t, e, 0) {
+		t.Errorf("%s: a Run after the failure dispatched something", what)
+	}
+}
+
+// wantEMFILE fails the test unless s is nil and err wraps EMFILE and
+// says what failed.
+func wantEMFILE(t *testing.T, what string, s *sdevent.Source, err error) {
+	t.Helper()
+	if s != nil {
+		t.Errorf("%s: returned a source along with error %v", what, err)
+		s.Unref()
+	}
+	if !errors.Is(err, unix.EMFILE) {
+		t.Errorf("%s with no descriptor to spare: got %v, want an error wrapping EMFILE", what, err)
+		return
+	}
+	t.Logf("%s: %v", what, err)
+}
+
+// faultEMFILEHelper is the body of TestFaultEMFILE in the helper process.
+func faultEMFILEHelper(t *testing.T) {
+	pass := func(t *testing.T, name string) {
+		if !t.Failed() {
+			fmt.Printf("%s%s\n", faultResult, name)
+		}
+	}
+
+	for _, free := range []int{0, 1} { // epoll_create1 fails; eventfd fails
+		name := fmt.Sprintf("New/%d", free)
+		t.Run(name, func(t *testing.T) {
+			before, err := testutil.OpenFds()
+			ok(t, "list fds", err)
+			restore := exhaustFds(t, free)
+			e, err := sdevent.New()
+			restore()
+			if e != nil {
+				t.Errorf("New returned a loop along with %v", err)
+				e.Unref()
+			}
+			if !errors.Is(err, unix.EMFILE) {
+				t.Fatalf("New with %d descriptors to spare: got %v, want an error wrapping EMFILE", free, err)
+			}
+			t.Logf("New: %v", err)
+			noFdKept(t, "New", before)
+			e = newLoop(t)
+			ran := false
+			keep(t)(e.AddDefer(func(*sdevent.Source) error { ran = true; return nil }))
+			if !run(t, e, 0) || !ran {
+				t.Error("the loop made once descriptors were back did not dispatch")
+			}
+			pass(t, name)
+		})
+	}
+
+	t.Run("AddTime", func(t *testing.T) {
+		e := newLoop(t)
+		var fired []string
+		h := func(name string) sdevent.TimeHandler {
+			return func(*sdevent.Source, time.Duration) error { fired = append(fired, name); return nil }
+		}
+		// The monotonic clock has its timerfd already.
+		keep(t)(e.AddTimeRelative(unix.CLOCK_MONOTONIC, time.Hour, 0, h("hour")))
+		iter := e.Iteration()
+		before, err := testutil.OpenFds()
+		ok(t, "list fds", err)
+		restore := exhaustFds(t, 0)
+		now := live(t, unix.CLOCK_BOOTTIME)
+		boot, bootErr := e.AddTime(unix.CLOCK_BOOTTIME, now, time.Microsecond, h("boottime"))
+		mono, monoErr := e.AddTimeRelative(unix.CLOCK_MONOTONIC, time.Millisecond, time.Microsecond, h("monotonic"))
+		restore()
+		wantEMFILE(t, "AddTime(CLOCK_BOOTTIME)", boot, bootErr)
+		// A clock that has its timerfd needs no descriptor.
+		if monoErr != nil {
+			t.Errorf("AddTime on the monotonic clock, whose timerfd exists, failed: %v", monoErr)
+		} else {
+			t.Cleanup(mono.Unref)
+			mono.SetEnabled(source.Off)
+		}
+		noFdKept(t, "AddTime", before)
+		wantUnchanged(t, "AddTime", e, iter)
+		keep(t)(e.AddTime(unix.CLOCK_BOOTTIME, live(t, unix.CLOCK_BOOTTIME)+time.Millisecond, time.Microsecond, h("boottime")))
+		if !run(t, e, long) || strings.Join(fired, " ") != "boottime" {
+			t.Errorf("after AddTime(CLOCK_BOOTTIME) worked, the loop ran %v, want [boottime]", fired)
+		}
+		pass(t, "AddTime")
+	})
+
+	t.Run("AddChild", func(t *testing.T) {
+		e := newLoop(t)
+		kids := spawnBlockedChildren(t, 1, func(int) int { return 7 })
+		pid := kids.pids[0]
+		var got []*sdevent.ChildInfo
+		h := func(_ *sdevent.Source, ci *sdevent.ChildInfo) error { c := *ci; got = append(got, &c); return nil }
+		iter := e.Iteration()
+		before, err := testutil.OpenFds()
+		ok(t, "list fds", err)
+		restore := exhaustFds(t, 0)
+		s, err := e.AddChild(pid, unix.WEXITED, h)
+		restore()
+		wantEMFILE(t, "AddChild", s, err)
+		noFdKept(t, "AddChild", before)
+		wantUnchanged(t, "AddChild", e, iter)
+		s = keep(t)(e.AddChild(pid, unix.WEXITED, h)) // not EBUSY: nothing was kept
+		kids.take(0)
+		ok(t, "SetChildProcessOwn", s.SetChildProcessOwn(true))
+		kids.release()
+		if !run(t, e, long) || len(got) != 1 || got[0].Pid != pid || got[0].ExitStatus() != 7 {
+			t.Errorf("after AddChild worked: handler got %v, want exit 7 of pid %d", got, pid)
+		}
+		pass(t, "AddChild")
+	})
+
+	t.Run("AddCommand", func(t *testing.T) {
+		e := newLoop(t)
+		var got []string
+		h := func(_ *sdevent.Source, ci *sdevent.ChildInfo) error { got = append(got, ci.String()); return nil }
+		iter := e.Iteration()
+		before, err := testutil.OpenFds()
+		ok(t, "list fds", err)
+		restore := exhaustFds(t, 0)
+		s, err := e.AddCommand(exec.Command("/bin/sh", "-c", "exit 9"), unix.WEXITED, h)
+		restore()
+		wantEMFILE(t, "AddCommand", s, err)
+		noFdKept(t, "AddCommand", before)
+		wantUnchanged(t, "AddCommand", e, iter)
+		if kids, err := testutil.Children(os.Getpid()); err != nil || len(kids) > 0 {
+			t.Errorf("children after the failed AddCommand: %v (%v)", kids, err)
+		}
+		keep(t)(e.AddCommand(exec.Command("/bin/sh", "-c", "exit 9"), unix.WEXITED, h))
+		if !run(t, e, long) || strings.Join(got, " ") != "exited 9" {
+			t.Errorf("after AddCommand worked: handler got %v, want [exited 9]", got)
+		}
+		pass(t, "AddCommand")
+	})
+
+	for _, free := range []int{0, 1} { // opening the path fails; inotify_init1 fails
+		name := fmt.Sprintf("AddInotify/%d", free)
+		t.Run(name, func(t *testing.T) {
+			e := newLoop(t)
+			dir := t.TempDir()
+			var got []string
+			h := func(_ *sdevent.Source, ev *sdevent.InotifyEvent) error { got = append(got, ev.Name); return nil }
+			iter := e.Iteration()
+			before, err := testutil.OpenFds()
+			ok(t, "list fds", err)
+			restore := exhaustFds(t, free)
+			s, err := e.AddInotify(dir, unix.IN_CREATE, h)
+			restore()
+			wantEMFILE(t, "AddInotify", s, err)
+			noFdKept(t, "AddInotify", before)
+			wantUnchanged(t, "AddInotify", e, iter)
+			keep(t)(e.AddInotify(dir, unix.IN_CREATE, h))
+			f, err := os.Create(filepath.Join(dir, "new"))
+			ok(t, "create", err)
+			f.Close()
+			if !run(t, e, long) || strings.Join(got, " ") != "new" {
+				t.Errorf("after AddInotify worked: handler got %q, want [new]", got)
+			}
+			pass(t, name)
+		})
+	}
+
+	t.Run("AddSignal", func(t *testing.T) {
+		e := newLoop(t)
+		var got []unix.Signal
+		h := func(_ *sdevent.Source, si *unix.SignalfdSiginfo) error {
+			got = append(got, unix.Signal(si.Signo))
+			return nil
+		}
+		iter := e.Iteration()
+		before, err := testutil.OpenFds()
+		ok(t, "list fds", err)
+		restore := exhaustFds(t, 0)
+		s, err := e.AddSignal(unix.SIGUSR1, h)
+		restore()
+		wantEMFILE(t, "AddSignal", s, err)
+		noFdKept(t, "AddSignal", before)
+		wantUnchanged(t, "AddSignal", e, iter)
+		keep(t)(e.AddSignal(unix.SIGUSR1, h)) // not EBUSY: nothing was kept
+		ok(t, "kill", unix.Kill(os.Getpid(), unix.SIGUSR1))
+		if !run(t, e, long) || len(got) != 1 || got[0] != unix.SIGUSR1 {
+			t.Errorf("after AddSignal worked: handler got %v, want [SIGUSR1]", got)
+		}
+		pass(t, "AddSignal")
+	})
 }

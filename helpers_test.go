@@ -2,14 +2,17 @@ package sdevent_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // newLoop makes a loop that the test's cleanup unrefs, and puts the test
@@ -159,6 +162,87 @@ func runUntil(t *testing.T, e *sdevent.Event, what string, cond func() bool) {
 		}
 		if _, err := e.Run(min(left, 100*time.Millisecond)); err != nil {
 			t.Fatalf("Run while waiting for %s: %v", what, err)
+		}
+	}
+}
+
+// needNofile makes sure the process may have need descriptors open, raising
+// the soft RLIMIT_NOFILE up to the hard limit (restored by the test's
+// cleanup). A hard limit below need fails the test: it cannot do its job.
+func needNofile(t *testing.T, need int) {
+	t.Helper()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatalf("getrlimit(RLIMIT_NOFILE): %v", err)
+	}
+	if old.Cur >= uint64(need) {
+		return
+	}
+	if old.Max < uint64(need) {
+		t.Fatalf("this test needs %d descriptors, but the hard RLIMIT_NOFILE is %d: raise it (ulimit -Hn) to run it", need, old.Max)
+	}
+	raised := syscall.Rlimit{Cur: old.Max, Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err != nil {
+		t.Fatalf("setrlimit(RLIMIT_NOFILE, %d): %v", raised.Cur, err)
+	}
+	t.Logf("raised RLIMIT_NOFILE from %d to %d", old.Cur, raised.Cur)
+	t.Cleanup(func() {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+			t.Errorf("restore RLIMIT_NOFILE: %v", err)
+		}
+	})
+}
+
+// notifySocket points NOTIFY_SOCKET at a test manager and returns its Next.
+func notifySocket(t *testing.T) func(d time.Duration) string {
+	t.Helper()
+	m := testutil.NewManager(t)
+	t.Setenv("NOTIFY_SOCKET", m.Path)
+	return m.Next
+}
+
+// memoryPressureFifo points MEMORY_PRESSURE_WATCH at a new FIFO with the
+// trigger "hello" and returns the test's own read-write end of it.
+func memoryPressureFifo(t *testing.T) (path string, fd int) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "pressure")
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	t.Setenv("MEMORY_PRESSURE_WATCH", path)
+	t.Setenv("MEMORY_PRESSURE_WRITE", base64.StdEncoding.EncodeToString([]byte("hello")))
+	return path, fd
+}
+
+func openFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// pollReadable waits until fd is readable, for at most long.
+func pollReadable(t *testing.T, fd int) {
+	t.Helper()
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(long)
+	for {
+		n, err := unix.Poll(fds, int(time.Until(deadline).Milliseconds()))
+		if n > 0 {
+			return
+		}
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			t.Fatalf("poll: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fd %d did not become readable within %v", fd, long)
 		}
 	}
 }

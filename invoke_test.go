@@ -10,29 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/go-sdevent/sdevent"
+	"golang.org/x/sys/unix"
 )
-
-// pollReadable waits until fd is readable, for at most long.
-func pollReadable(t *testing.T, fd int) {
-	t.Helper()
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	deadline := time.Now().Add(long)
-	for {
-		n, err := unix.Poll(fds, int(time.Until(deadline).Milliseconds()))
-		if n > 0 {
-			return
-		}
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			t.Fatalf("poll: %v", err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fd %d did not become readable within %v", fd, long)
-		}
-	}
-}
 
 // spin busy-waits for d, to land a step a few microseconds into another
 // goroutine's work (a sleep that short oversleeps by far).
@@ -178,4 +158,81 @@ func TestInvokeStress(t *testing.T) {
 		t.Error("a function invoked after the loop finished ran")
 	}
 	t.Logf("%d LoopContext rounds", rounds)
+}
+
+// TestInvoke: Invoke from another goroutine wakes the loop and runs fn there,
+// in a dispatch (state Running).
+//
+// From SEMANTICS.md, "The loop": Threads.
+func TestInvoke(t *testing.T) {
+	e := newLoop(t)
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, err := e.Loop()
+		done <- result{code, err}
+	}()
+	var st sdevent.State
+	ok(t, "Invoke", e.Invoke(func() {
+		st = e.State()
+		e.Exit(42)
+	}))
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 42 {
+			t.Errorf("Loop = %d, %v; want 42", r.code, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Invoke did not wake the loop")
+	}
+	if st != sdevent.Running {
+		t.Errorf("fn ran in state %v, want Running", st)
+	}
+}
+
+// TestInvokeMany: every fn given to Invoke runs once, also when many
+// goroutines call it at the same time.
+//
+// From SEMANTICS.md, "The loop": Threads.
+func TestInvokeMany(t *testing.T) {
+	e := newLoop(t)
+	const n = 50
+	count := 0
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			errs <- e.Invoke(func() {
+				count++
+				if count == n {
+					e.Exit(0)
+				}
+			})
+		}()
+	}
+	if code := loop(t, e); code != 0 || count != n {
+		t.Errorf("Loop = %d with %d calls, want 0 and %d", code, count, n)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("Invoke: %v", err)
+		}
+	}
+}
+
+// TestExitOnIdleRunsQueuedInvokes: functions queued with Invoke are work:
+// an exit-on-idle loop runs them before it exits.
+//
+// Regression: a fix from the review of the core (commit 75f6e65).
+func TestExitOnIdleRunsQueuedInvokes(t *testing.T) {
+	e := newLoop(t)
+	ok(t, "exit on idle", e.SetExitOnIdle(true))
+	ran := false
+	ok(t, "invoke", e.Invoke(func() { ran = true }))
+	loop(t, e)
+	if !ran {
+		t.Fatal("the loop exited on idle with an Invoke queued")
+	}
 }

@@ -1,0 +1,127 @@
+//go:build linux
+
+package sdevent_test
+
+// Tests of defer, post and exit sources (defer.go).
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/priority"
+	"github.com/go-sdevent/sdevent/source"
+)
+
+// TestDeferAddPost ports TEST(defer_add_post): a post source added inside a
+// defer handler is dispatched in the next iteration.
+func TestDeferAddPost(t *testing.T) {
+	e := newLoop(t)
+	dispatchedPost := false
+	var post *sdevent.Source
+	keep(t)(e.AddDefer(func(s *sdevent.Source) error {
+		var err error
+		post, err = s.Event().AddPost(func(*sdevent.Source) error {
+			dispatchedPost = true
+			return nil
+		})
+		return err
+	}))
+	t.Cleanup(func() {
+		if post != nil {
+			post.Unref()
+		}
+	})
+	if !run(t, e, long) {
+		t.Fatal("defer source not dispatched")
+	}
+	if post == nil {
+		t.Fatal("AddPost in the handler failed")
+	}
+	if dispatchedPost {
+		t.Fatal("post source ran in the iteration that added it")
+	}
+	if !run(t, e, 0) || !dispatchedPost {
+		t.Fatalf("next iteration: post dispatched = %v, want true", dispatchedPost)
+	}
+}
+
+// TestDeferFairScheduling ports TEST(defer_fair_scheduling): ON defer sources
+// of equal priority take turns, so each has run 5 times when the first one
+// asks to exit.
+func TestDeferFairScheduling(t *testing.T) {
+	e := newLoop(t)
+	ok(t, "exit on idle", e.SetExitOnIdle(true))
+	var counters [5]int
+	for i := range counters {
+		s := keep(t)(e.AddDefer(func(s *sdevent.Source) error {
+			if counters[i] >= 5 {
+				return s.Event().Exit(0)
+			}
+			counters[i]++
+			return nil
+		}))
+		ok(t, "on", s.SetEnabled(source.On))
+	}
+	loop(t, e)
+	for i, n := range counters {
+		if n != 5 {
+			t.Errorf("defer source %d ran %d times, want 5 (all: %v)", i, n, counters)
+		}
+	}
+}
+
+// TestExitSourcesOnePerIteration: after Exit, exit sources run one per
+// iteration in priority order in state Exiting; regular sources never run
+// again; when none is left the loop is Finished.
+//
+// From SEMANTICS.md, "The loop": Exit(code).
+func TestExitSourcesOnePerIteration(t *testing.T) {
+	e := newLoop(t)
+	var got []string
+	var iters []uint64
+	for _, x := range []struct {
+		name string
+		prio priority.Priority
+	}{{"late", 10}, {"first", -5}, {"middle", 0}, {"off", -50}} {
+		s := keep(t)(e.AddExit(func(s *sdevent.Source) error {
+			if st := s.Event().State(); st != sdevent.Exiting {
+				t.Errorf("exit source %s runs in state %v", x.name, st)
+			}
+			got = append(got, x.name)
+			iters = append(iters, s.Event().Iteration())
+			return nil
+		}))
+		ok(t, "priority", s.SetPriority(x.prio))
+		if x.name == "off" {
+			ok(t, "off", s.SetEnabled(source.Off))
+		}
+	}
+	regular := 0
+	d := keep(t)(e.AddDefer(func(s *sdevent.Source) error {
+		regular++
+		return s.Event().Exit(0)
+	}))
+	ok(t, "on", d.SetEnabled(source.On))
+
+	run(t, e, 0) // the defer source asks to exit
+	for i := 0; e.State() != sdevent.Finished; i++ {
+		if i > 10 {
+			t.Fatalf("not finished after %d iterations; ran %v", i, got)
+		}
+		before := len(got)
+		run(t, e, 0)
+		if n := len(got) - before; n > 1 {
+			t.Fatalf("one iteration dispatched %d exit sources", n)
+		}
+	}
+	if want := []string{"first", "middle", "late"}; !slices.Equal(got, want) {
+		t.Errorf("exit sources ran %v, want %v", got, want)
+	}
+	if len(iters) == 3 && !(iters[0] < iters[1] && iters[1] < iters[2]) {
+		t.Errorf("exit sources ran in iterations %v, want one each", iters)
+	}
+	if regular != 1 {
+		t.Errorf("the ON defer source ran %d times, want 1 (none after Exit)", regular)
+	}
+}
