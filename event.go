@@ -343,47 +343,68 @@ func (e *Event) Prepare() (bool, error) {
 	return e.prepareIteration()
 }
 
+// prepareIteration is the prepare phase's one exit: it sets the state the
+// phase leaves and wraps its error.
 func (e *Event) prepareIteration() (bool, error) {
+	p, err := e.prepareSources()
+	switch {
+	case err != nil:
+		e.state = Initial
+		return false, opErr("prepare", err)
+	case p:
+		e.state = Pending
+	default:
+		e.state = Armed
+	}
+	return p, nil
+}
+
+// prepareSources runs the prepare callbacks, arms the timers and reports
+// whether something is pending. When something may be ready already, it
+// polls without blocking, as C's sd_event_prepare does at its pending
+// label, in state Armed, which an expire callback run by that poll sees.
+func (e *Event) prepareSources() (bool, error) {
 	if !e.exitRequested {
 		e.iteration++
 		e.state = Preparing
 		e.runPrepare()
 		e.state = Initial
 		if err := e.writeMemoryPressureTriggers(); err != nil {
-			return false, opErr("prepare", err)
+			return false, err
 		}
 		due, err := e.armTimers()
 		if err != nil {
-			return false, opErr("prepare", err)
+			return false, err
 		}
 		e.closeInodeFds()
-		if !due && !e.needChild && e.nBuffered == 0 && e.nextPending() == nil {
-			// Idle: nothing to dispatch now. With exit-on-idle and no
-			// enabled source left (post and exit sources do not count),
-			// exit instead of waiting for nothing.
-			if !e.exitOnIdle || e.nBusy > 0 || e.invokeQueued() {
-				e.state = Armed
-				return false, nil
-			}
-			e.requestExit(0, nil)
+		if !due && !e.needChild && e.nBuffered == 0 && e.nextPending() == nil && !e.exitIfIdle() {
+			return false, nil
 		}
 	}
 	e.state = Armed
-	p, err := e.wait(0)
-	if err == nil && !p {
-		// A rate limit's expire callback ended that poll early. What it
-		// brought back counts now, or an embedding poller on Fd, with no
-		// kernel timer armed, would sleep past it.
-		var due bool
-		if due, err = e.armTimers(); err == nil && (due || e.nextPending() != nil) {
-			e.state = Armed
-			p, err = e.wait(0)
-		}
+	p, err := e.waitSources(0)
+	if err != nil || p {
+		return p, err
 	}
-	if err == nil && !p {
-		e.state = Armed
+	// A rate limit's expire callback ended that poll early. What it
+	// brought back counts now, or an embedding poller on Fd, with no
+	// kernel timer armed, would sleep past it.
+	due, err := e.armTimers()
+	if err != nil || !due && e.nextPending() == nil {
+		return false, err
 	}
-	return p, err
+	return e.waitSources(0)
+}
+
+// exitIfIdle requests the exit of an idle exit-on-idle loop that has no
+// enabled source left (post and exit sources do not count) and reports
+// whether it did; otherwise the loop waits.
+func (e *Event) exitIfIdle() bool {
+	if !e.exitOnIdle || e.nBusy > 0 || e.invokeQueued() {
+		return false
+	}
+	e.requestExit(0, nil)
+	return true
 }
 
 // Wait polls the kernel for at most timeout (Infinity: no limit) and turns
@@ -403,71 +424,79 @@ func (e *Event) Wait(timeout time.Duration) (bool, error) {
 	return e.wait(timeout)
 }
 
+// wait is the wait phase's one exit: it sets the state the phase leaves
+// and wraps its error.
 func (e *Event) wait(timeout time.Duration) (bool, error) {
-	if e.exitRequested {
+	p, err := e.waitSources(timeout)
+	switch {
+	case err != nil:
+		e.state = Initial
+		return false, opErr("wait", err)
+	case p:
 		e.state = Pending
+	default:
+		e.state = Initial
+	}
+	return p, nil
+}
+
+// waitSources polls for at most timeout and turns what the kernel reported
+// into pending sources, in sd_event_wait's order: children, the watchdog,
+// inotify, then the timers of each clock. It reports whether a source is
+// pending.
+func (e *Event) waitSources(timeout time.Duration) (bool, error) {
+	if e.exitRequested {
 		return true, nil
 	}
+	timeout, err := e.pollTimeout(timeout)
+	if err != nil {
+		return false, err
+	}
+	if err := e.poll(timeout); err != nil {
+		return false, err
+	}
+	if e.needChild {
+		if err := e.processChildren(); err != nil {
+			return false, err
+		}
+	}
+	if err := e.processWatchdog(); err != nil {
+		return false, err
+	}
+	if e.nBuffered > 0 {
+		if err := e.processInotify(); err != nil {
+			return false, err
+		}
+	}
+	if ended, err := e.processTimers(); err != nil || ended {
+		// A rate limit ended and its expire callback ran: end this
+		// iteration so that what the callback changed is seen next time.
+		return false, err
+	}
+	return e.nextPending() != nil, nil
+}
+
+// pollTimeout is how long the poll may block: not at all when something is
+// ready already, -1 for no limit.
+func (e *Event) pollTimeout(timeout time.Duration) (time.Duration, error) {
 	if timeout != 0 {
 		// Callbacks since Prepare (a rate limit's expire callback) may have
 		// made a source pending or a timer due: then do not block.
 		due, err := e.armTimers()
 		if err != nil {
-			e.state = Initial
-			return false, opErr("wait", err)
+			return 0, err
 		}
 		if due || e.nextPending() != nil {
 			timeout = 0
 		}
 	}
 	if e.nBuffered > 0 {
-		timeout = 0 // buffered inotify events are ready now
-	} else if timeout == Infinity {
-		timeout = -1
+		return 0, nil // buffered inotify events are ready now
 	}
-	if err := e.poll(timeout); err != nil {
-		e.state = Initial
-		return false, opErr("wait", err)
+	if timeout == Infinity {
+		return -1, nil
 	}
-	if e.needChild {
-		if err := e.processChildren(); err != nil {
-			e.state = Initial
-			return false, opErr("wait", err)
-		}
-	}
-	if err := e.processWatchdog(); err != nil {
-		e.state = Initial
-		return false, opErr("wait", err)
-	}
-	if e.nBuffered > 0 {
-		if err := e.processInotify(); err != nil {
-			e.state = Initial
-			return false, opErr("wait", err)
-		}
-	}
-	for i := range e.clocks {
-		d := &e.clocks[i]
-		if d.earliest.Len() == 0 {
-			continue
-		}
-		expired, err := e.processTimer(d, e.timestamp(i))
-		if err != nil {
-			e.state = Initial
-			return false, opErr("wait", err)
-		}
-		if expired && i == clockMonotonic {
-			// A rate limit ended and its expire callback ran: end this
-			// iteration so that what the callback changed is seen next time.
-			e.state = Initial
-			return false, nil
-		}
-	}
-	if e.nextPending() != nil {
-		e.state = Pending
-		return true, nil
-	}
-	e.state = Initial
-	return false, nil
+	return timeout, nil
 }
 
 // poll waits once on the epoll fd and marks what it reports; when the event
@@ -590,39 +619,48 @@ func (e *Event) Dispatch() (bool, error) {
 	return e.dispatchIteration()
 }
 
+// dispatchIteration is the dispatch phase: it runs the next pending source,
+// or once Exit was called the next exit source, and sets the state the
+// phase leaves. It reports false only when exiting has finished.
 func (e *Event) dispatchIteration() (bool, error) {
-	if e.exitRequested {
-		return e.dispatchExit()
+	s, state := e.nextDispatch()
+	if state == Finished {
+		e.finishExit()
+		return false, nil
 	}
-	p := e.nextPending()
-	if p == nil {
-		e.state = Initial
-		return true, nil
+	var err error
+	if s != nil {
+		e.protect()
+		defer e.Unref()
+		if state == Exiting {
+			e.iteration++
+		}
+		e.state = state
+		err = e.dispatch(s)
 	}
-	e.protect()
-	defer e.Unref()
-	e.state = Running
-	err := e.dispatch(p)
 	e.state = Initial
 	return true, opErr("dispatch", err)
 }
 
-func (e *Event) dispatchExit() (bool, error) {
-	p, ok := e.exit.Peek()
-	if !ok || p.offline() {
-		e.state = Finished
-		e.inv.mu.Lock()
-		e.inv.closed = true
-		e.inv.mu.Unlock()
-		return false, nil
+// nextDispatch returns the source to dispatch and the state its handler
+// runs in: Exiting for exit sources, Finished when none is left.
+func (e *Event) nextDispatch() (*Source, State) {
+	if !e.exitRequested {
+		return e.nextPending(), Running
 	}
-	e.protect()
-	defer e.Unref()
-	e.iteration++
-	e.state = Exiting
-	err := e.dispatch(p)
-	e.state = Initial
-	return true, opErr("dispatch", err)
+	if p, ok := e.exit.Peek(); ok && !p.offline() {
+		return p, Exiting
+	}
+	return nil, Finished
+}
+
+// finishExit ends the loop after its last exit source: Invoke refuses from
+// now on.
+func (e *Event) finishExit() {
+	e.state = Finished
+	e.inv.mu.Lock()
+	e.inv.closed = true
+	e.inv.mu.Unlock()
 }
 
 // Run runs one iteration, Prepare, Wait (for at most timeout) and Dispatch

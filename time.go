@@ -220,6 +220,23 @@ func sleepBetween(a, b time.Duration) time.Duration {
 	return b
 }
 
+// processTimers processes the timers of every clock that has some,
+// monotonic last. It reports whether a rate limit ended on the monotonic
+// clock and its expire callback ran.
+func (e *Event) processTimers() (bool, error) {
+	for i := range e.clocks {
+		d := &e.clocks[i]
+		if d.earliest.Len() == 0 {
+			continue
+		}
+		expired, err := e.processTimer(d, e.timestamp(i))
+		if err != nil || expired && i == clockMonotonic {
+			return expired, err
+		}
+	}
+	return false, nil
+}
+
 // processTimer marks the timers of d that are due at now pending, and lets
 // sources whose rate limit window ended back online. It reports whether an
 // expire callback ran.
