@@ -343,20 +343,27 @@ func (e *Event) Prepare() (bool, error) {
 	return e.prepareIteration()
 }
 
-// prepareIteration is the prepare phase's one exit: it sets the state the
-// phase leaves and wraps its error.
+// prepareIteration is the prepare phase, ending Armed when nothing is
+// pending.
 func (e *Event) prepareIteration() (bool, error) {
 	p, err := e.prepareSources()
+	return e.endPhase("prepare", p, err, Armed)
+}
+
+// endPhase is the one exit of the prepare and wait phases, as C's finish:
+// label: it sets the state the phase leaves (Pending, idle when nothing is
+// pending, Initial on error) and wraps the error.
+func (e *Event) endPhase(op string, pending bool, err error, idle State) (bool, error) {
 	switch {
 	case err != nil:
 		e.state = Initial
-		return false, opErr("prepare", err)
-	case p:
+		return false, opErr(op, err)
+	case pending:
 		e.state = Pending
 	default:
-		e.state = Armed
+		e.state = idle
 	}
-	return p, nil
+	return pending, nil
 }
 
 // prepareSources runs the prepare callbacks, arms the timers and reports
@@ -424,20 +431,10 @@ func (e *Event) Wait(timeout time.Duration) (bool, error) {
 	return e.wait(timeout)
 }
 
-// wait is the wait phase's one exit: it sets the state the phase leaves
-// and wraps its error.
+// wait is the wait phase, ending Initial when nothing is pending.
 func (e *Event) wait(timeout time.Duration) (bool, error) {
 	p, err := e.waitSources(timeout)
-	switch {
-	case err != nil:
-		e.state = Initial
-		return false, opErr("wait", err)
-	case p:
-		e.state = Pending
-	default:
-		e.state = Initial
-	}
-	return p, nil
+	return e.endPhase("wait", p, err, Initial)
 }
 
 // waitSources polls for at most timeout and turns what the kernel reported
