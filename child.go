@@ -295,13 +295,21 @@ func (e *Event) addChild(pid, pidfd, options int, h ChildHandler) (*Source, erro
 // childRegister puts the pidfd of an exit-only child source into epoll.
 func (e *Event) childRegister(s *Source, enabled source.Enabled) error {
 	c := s.child
-	if !c.watchPidfd() {
-		return nil
+	if !c.watchPidfd() || c.waited {
+		return nil // polled on SIGCHLD, or reaped: nothing left to watch
 	}
 	return e.pollRegister(s, c.pidfd, unix.EPOLLIN, enabled, &c.registered)
 }
 
 func (e *Event) childUnregister(s *Source) { e.pollUnregister(s.child.pidfd, &s.child.registered) }
+
+// childOnline: a source that watches stops and is back online polls what
+// it missed while off.
+func (e *Event) childOnline(s *Source) {
+	if s.online() && !s.child.watchPidfd() {
+		e.needChild = true
+	}
+}
 
 func (e *Event) disconnectChild(s *Source) {
 	c := s.child

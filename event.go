@@ -542,23 +542,9 @@ func (e *Event) processEvent(ev *unix.EpollEvent) error {
 	if data >= uint64(len(e.slots)) {
 		return nil
 	}
-	s := e.slots[data]
-	if s == nil {
-		return nil
+	if s := e.slots[data]; s != nil {
+		return e.ready(s, ev.Events)
 	}
-	if s.kind == source.Child {
-		return e.processPidfd(s)
-	}
-	if s.kind == source.MemoryPressure {
-		e.markReady(s, &s.mp.revents, ev.Events)
-		return nil
-	}
-	if s == e.inv.src {
-		if wakeOnly, err := e.drainBareWake(); wakeOnly {
-			return err // a wake-up only: nothing to run
-		}
-	}
-	e.markReady(s, &s.io.revents, ev.Events)
 	return nil
 }
 
@@ -901,9 +887,10 @@ func (e *Event) afterCallback(s *Source, err error) {
 	}
 }
 
-// dispatch runs one source's handler with all that sd-event does around it:
-// the rate limit check, clearing pending, marking post sources, switching
-// ONESHOT off before the handler, and the outcome afterwards.
+// dispatch runs one source's handler with all that sd-event's
+// source_dispatch does around it: the rate limit check, clearing pending,
+// marking post sources, the kind's work before the handler, switching
+// ONESHOT off, the handler and the kind's work after it, the outcome.
 func (e *Event) dispatch(s *Source) error {
 	if !s.rl.below() {
 		return e.enterRatelimited(s)
@@ -912,21 +899,13 @@ func (e *Event) dispatch(s *Source) error {
 		e.setPending(s, false)
 	}
 	if s.kind != source.Post {
-		for _, z := range e.post {
-			if !z.offline() {
-				e.setPending(z, true)
-			}
-		}
+		e.pendPost()
 	}
-	if s.kind == source.MemoryPressure {
-		run, err := e.mpBeforeHandler(s)
+	if run, err := e.beforeHandler(s); !run {
 		if err != nil {
 			e.afterCallback(s, err)
-			return nil
 		}
-		if !run {
-			return nil
-		}
+		return nil
 	}
 	// ONESHOT is switched off before the handler runs, so that the handler
 	// sees Off and may enable the source again.
@@ -935,12 +914,25 @@ func (e *Event) dispatch(s *Source) error {
 			return err
 		}
 	}
+	err := e.runHandler(s)
+	e.afterCallback(s, err)
+	if s.e == e {
+		e.afterDispatch(s)
+	}
+	return nil
+}
+
+// runHandler runs the handler of s as the loop's current source, then its
+// kind's afterHandler. Should the handler panic, the loop is left between
+// iterations and usable, and a source unreferenced in it is freed, before
+// the panic goes on.
+func (e *Event) runHandler(s *Source) error {
 	prev := e.current
 	e.current = s
 	s.dispatching = true
 	ok := false
 	defer func() {
-		if !ok { // the handler panicked: leave the loop usable
+		if !ok {
 			s.dispatching = false
 			e.current = prev
 			e.state = Initial
@@ -950,23 +942,11 @@ func (e *Event) dispatch(s *Source) error {
 		}
 	}()
 	err := s.call()
-	if s.kind == source.Child {
-		s.reapChild()
-	}
+	s.afterHandler()
 	ok = true
 	s.dispatching = false
 	e.current = prev
-	e.afterCallback(s, err)
-	if s.kind == source.Signal && s.e == e {
-		e.signalAgain(s)
-	}
-	if s.e == e && s.kind == source.Defer && s.enabled == source.On && s.pending {
-		// Equal-priority ON defer sources take turns: the one just run goes
-		// behind the others.
-		s.pendingSeq = e.nextSeq()
-		e.pending.Reshuffle(s)
-	}
-	return nil
+	return err
 }
 
 // Invoke runs fn on the loop's goroutine, inside a dispatch of its own
@@ -995,6 +975,16 @@ func (e *Event) invokeQueued() bool {
 	e.inv.mu.Lock()
 	defer e.inv.mu.Unlock()
 	return len(e.inv.queue) > 0
+}
+
+// invokeReady is the invoke eventfd's readiness: a bare wake-up only ends
+// the poll, else the private source is pending like any IO source.
+func (e *Event) invokeReady(s *Source, events uint32) error {
+	if wakeOnly, err := e.drainBareWake(); wakeOnly {
+		return err // a wake-up only: nothing to run
+	}
+	e.ioReady(s, events)
+	return nil
 }
 
 // drainBareWake is called when the invoke eventfd is readable. If no

@@ -293,6 +293,9 @@ func (e *Event) closeInodeFds() {
 }
 
 func (e *Event) disconnectInotify(s *Source) {
+	if s.pending {
+		e.setPending(s, false) // while it still counts in its inotify fd's nPending
+	}
 	in := s.inode
 	if in == nil {
 		return

@@ -102,6 +102,22 @@ func (e *Event) ioRegister(s *Source, enabled source.Enabled, events uint32) err
 
 func (e *Event) ioUnregister(s *Source) { e.pollUnregister(s.io.fd, &s.io.registered) }
 
+// ioReady makes the source pending with the events the poll reported.
+func (e *Event) ioReady(s *Source, events uint32) { e.markReady(s, &s.io.revents, events) }
+
+func (e *Event) disconnectIO(s *Source) {
+	e.ioUnregister(s)
+	e.releaseSlot(s)
+}
+
+// releaseIO closes the fd of a freed source that owns it.
+func (s *Source) releaseIO() {
+	if s.io.owned && s.io.fd >= 0 {
+		sys.Close(s.io.fd)
+		s.io.fd = -1
+	}
+}
+
 func (s *Source) ioOnly(op string) error {
 	if s == nil {
 		return opErr(op, unix.EINVAL)

@@ -203,6 +203,9 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 // written, else for the pressure events.
 func (e *Event) mpRegister(s *Source, enabled source.Enabled) error {
 	mp := s.mp
+	if mp.inWrite {
+		return nil // the next Prepare writes the trigger, then registers
+	}
 	events := mp.events
 	if len(mp.write) > 0 {
 		events, enabled = unix.EPOLLOUT, source.On
@@ -281,6 +284,19 @@ func (e *Event) mpBeforeHandler(s *Source) (bool, error) {
 	return true, nil
 }
 
+func (e *Event) mpUnregister(s *Source) { e.pollUnregister(s.mp.fd, &s.mp.registered) }
+
+// mpReady makes the source pending with the events the poll reported.
+func (e *Event) mpReady(s *Source, events uint32) { e.markReady(s, &s.mp.revents, events) }
+
+// releaseMemoryPressure closes the fd of a freed source.
+func (s *Source) releaseMemoryPressure() {
+	if s.mp.fd >= 0 {
+		sys.Close(s.mp.fd)
+		s.mp.fd = -1
+	}
+}
+
 func (e *Event) disconnectMemoryPressure(s *Source) {
 	mp := s.mp
 	if mp.inWrite {
@@ -292,7 +308,7 @@ func (e *Event) disconnectMemoryPressure(s *Source) {
 		}
 		mp.inWrite = false
 	}
-	e.pollUnregister(mp.fd, &mp.registered)
+	e.mpUnregister(s)
 	e.releaseSlot(s)
 }
 

@@ -168,6 +168,14 @@ func (e *Event) signalAgain(s *Source) {
 	}
 }
 
+// signalOnline: a signal that arrived while the source was off or
+// rate-limited is dispatched now that it is back.
+func (e *Event) signalOnline(s *Source) {
+	if s.online() {
+		e.signalAgain(s)
+	}
+}
+
 func (e *Event) disconnectSignal(s *Source) {
 	if e.sig.sources[s.signo] == s {
 		e.sig.sources[s.signo] = nil

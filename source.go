@@ -183,30 +183,7 @@ func (e *Event) disconnect(s *Source) {
 	if s.e != e || e == nil {
 		return
 	}
-	switch {
-	case s.kind == source.IO:
-		e.ioUnregister(s)
-		e.releaseSlot(s)
-	case s.kind.IsTime():
-		if !s.ratelimited {
-			e.timeRemove(s)
-		}
-	case s.kind == source.Signal:
-		e.disconnectSignal(s)
-	case s.kind == source.Child:
-		e.disconnectChild(s)
-	case s.kind == source.Inotify:
-		if s.pending {
-			e.setPending(s, false)
-		}
-		e.disconnectInotify(s)
-	case s.kind == source.MemoryPressure:
-		e.disconnectMemoryPressure(s)
-	case s.kind == source.Post:
-		e.removePost(s)
-	case s.kind == source.Exit:
-		e.exit.Remove(s)
-	}
+	e.disconnectKind(s)
 	if s.pending {
 		e.pending.Remove(s)
 		s.pending = false
@@ -246,17 +223,7 @@ func (s *Source) release() {
 	if s.e != nil {
 		s.e.disconnect(s)
 	}
-	if s.kind == source.IO && s.io.owned && s.io.fd >= 0 {
-		sys.Close(s.io.fd)
-		s.io.fd = -1
-	}
-	if s.kind == source.Child {
-		s.releaseChild()
-	}
-	if s.kind == source.MemoryPressure && s.mp.fd >= 0 {
-		sys.Close(s.mp.fd)
-		s.mp.fd = -1
-	}
+	s.releaseKind()
 	if fn := s.destroyFn; fn != nil {
 		s.destroyFn = nil
 		fn(s.userdata)
@@ -500,16 +467,7 @@ func (e *Event) offline(s *Source, enabled source.Enabled, ratelimited bool) {
 	}
 	e.setEnabledField(s, enabled)
 	s.ratelimited = ratelimited
-	switch s.kind {
-	case source.IO:
-		e.ioUnregister(s)
-	case source.Child:
-		e.childUnregister(s)
-	case source.MemoryPressure:
-		e.pollUnregister(s.mp.fd, &s.mp.registered)
-	case source.Exit:
-		e.exit.Reshuffle(s)
-	}
+	e.kindOffline(s)
 	e.timeReshuffle(s)
 }
 
@@ -526,38 +484,8 @@ func (e *Event) online(s *Source, enabled source.Enabled, ratelimited bool) erro
 	}
 	e.setEnabledField(s, enabled)
 	s.ratelimited = ratelimited
-	switch s.kind {
-	case source.Exit:
-		e.exit.Reshuffle(s)
-	case source.Signal:
-		if s.online() {
-			e.signalAgain(s)
-		}
-	case source.Child:
-		if s.online() && !s.child.watchPidfd() {
-			e.needChild = true // what it missed while off is still to be read
-		}
-	}
+	e.kindOnline(s)
 	e.timeReshuffle(s)
-	return nil
-}
-
-// register puts an online source's kernel object into epoll with the
-// enablement's flags.
-func (e *Event) register(s *Source, enabled source.Enabled) error {
-	switch s.kind {
-	case source.IO:
-		return e.ioRegister(s, enabled, s.io.events)
-	case source.Child:
-		if s.child.waited {
-			return nil // reaped: nothing left to watch
-		}
-		return e.childRegister(s, enabled)
-	case source.MemoryPressure:
-		if !s.mp.inWrite {
-			return e.mpRegister(s, enabled)
-		}
-	}
 	return nil
 }
 
@@ -781,35 +709,4 @@ func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
 	}
 	e.afterCallback(s, e.callback(s, s.expireFn))
 	return true, nil
-}
-
-// call runs the source's handler, or the default handler, which exits the
-// loop with the userdata as code when it is an int.
-func (s *Source) call() error {
-	switch {
-	case s.kind == source.IO:
-		if s.ioHandler != nil {
-			return s.ioHandler(s, s.io.fd, s.io.revents)
-		}
-	case s.kind.IsTime():
-		if s.timeHandler != nil {
-			return s.timeHandler(s, s.time.next)
-		}
-	case s.kind == source.Signal:
-		if s.signalHandler != nil {
-			return s.signalHandler(s, s.siginfo)
-		}
-	case s.kind == source.Child:
-		if s.childHandler != nil {
-			return s.childHandler(s, &s.child.info)
-		}
-	case s.kind == source.Inotify:
-		return s.callInotify()
-	default:
-		if s.handler != nil {
-			return s.handler(s)
-		}
-	}
-	code, _ := s.userdata.(int)
-	return s.e.Exit(code)
 }

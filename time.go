@@ -137,6 +137,15 @@ func (e *Event) timeRemove(s *Source) {
 	d.needsRearm = true
 }
 
+// disconnectTime takes a time source out of its clock's queues; while
+// rate-limited it sits in the monotonic queues instead, which disconnect
+// leaves.
+func (e *Event) disconnectTime(s *Source) {
+	if !s.ratelimited {
+		e.timeRemove(s)
+	}
+}
+
 // timeReshuffle re-sorts the source in its time queues after its time,
 // accuracy, pending, enablement or rate-limit state changed.
 func (e *Event) timeReshuffle(s *Source) {
