@@ -109,8 +109,9 @@ const (
 	validOptions = waitEvents | unix.WNOWAIT
 )
 
-// child is what a child source keeps.
+// child is a child source's part of Source.
 type child struct {
+	handler             ChildHandler
 	pid, pidfd, options int
 	info                ChildInfo
 	pidfdOwned          bool
@@ -267,7 +268,7 @@ func (e *Event) addChild(pid, pidfd, options int, h ChildHandler) (*Source, erro
 	}
 	s := e.newSource(source.Child, source.OneShot)
 	s.child = &child{pid: pid, pidfd: pidfd, options: options, pollIdx: -1}
-	s.childHandler = h
+	s.child.handler = h
 	if err := e.register(s, source.OneShot); err != nil {
 		s.nref = 0
 		s.release()

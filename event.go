@@ -1046,7 +1046,7 @@ func (e *Event) setupInvoke() error {
 	e.inv.fd = fd
 	s := e.initSource(&Source{kind: source.IO, internal: true, floating: true})
 	s.io.fd, s.io.events = fd, unix.EPOLLIN
-	s.ioHandler = e.runInvoke
+	s.io.handler = e.runInvoke
 	s.enabled = source.On
 	s.description = "invoke"
 	if err := e.ioRegister(s, source.On, s.io.events); err != nil {

@@ -36,13 +36,23 @@ func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	}
 	s := e.newSource(source.IO, source.On)
 	s.io.fd, s.io.events = fd, events
-	s.ioHandler = h
+	s.io.handler = h
 	if err := e.ioRegister(s, source.On, events); err != nil {
 		s.nref = 0
 		s.release()
 		return nil, opErr(op(), err)
 	}
 	return s, nil
+}
+
+// ioSource is an IO source's part of Source.
+type ioSource struct {
+	handler    IOHandler
+	fd         int
+	events     uint32
+	revents    uint32
+	registered bool
+	owned      bool
 }
 
 func (e *Event) takeSlot(s *Source) {

@@ -40,23 +40,27 @@ func (e *Event) beforeHandler(s *Source) (bool, error) {
 func (s *Source) call() error {
 	switch {
 	case s.kind == source.IO:
-		if s.ioHandler != nil {
-			return s.ioHandler(s, s.io.fd, s.io.revents)
+		if s.io.handler != nil {
+			return s.io.handler(s, s.io.fd, s.io.revents)
 		}
 	case s.kind.IsTime():
-		if s.timeHandler != nil {
-			return s.timeHandler(s, s.time.next)
+		if s.time.handler != nil {
+			return s.time.handler(s, s.time.next)
 		}
 	case s.kind == source.Signal:
-		if s.signalHandler != nil {
-			return s.signalHandler(s, s.siginfo)
+		if s.signal.handler != nil {
+			return s.signal.handler(s, s.signal.info)
 		}
 	case s.kind == source.Child:
-		if s.childHandler != nil {
-			return s.childHandler(s, &s.child.info)
+		if s.child.handler != nil {
+			return s.child.handler(s, &s.child.info)
 		}
 	case s.kind == source.Inotify:
 		return s.callInotify()
+	case s.kind == source.MemoryPressure:
+		if s.mp.handler != nil {
+			return s.mp.handler(s)
+		}
 	default:
 		if s.handler != nil {
 			return s.handler(s)

@@ -27,8 +27,9 @@ const (
 	memoryPressureWindow    = 2 * time.Second
 )
 
-// memoryPressure is what a memory pressure source keeps.
+// memoryPressure is a memory pressure source's part of Source.
 type memoryPressure struct {
+	handler    Handler
 	fd         int
 	events     uint32 // EPOLLPRI for PSI files, EPOLLIN for sockets and fifos
 	revents    uint32
@@ -71,9 +72,9 @@ func (e *Event) AddMemoryPressure(h Handler) (*Source, error) {
 	mp.write, mp.locked = write, locked
 	s := e.newSource(source.MemoryPressure, source.On)
 	s.mp = mp
-	s.handler = h
+	mp.handler = h
 	if h == nil {
-		s.handler = func(*Source) error { debug.FreeOSMemory(); return nil }
+		mp.handler = func(*Source) error { debug.FreeOSMemory(); return nil }
 	}
 	// The trigger must be written before the fd is polled; it is written
 	// at the next Prepare, so that its type and period may still change.

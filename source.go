@@ -27,18 +27,23 @@ type TimeHandler func(s *Source, t time.Duration) error
 // returned by an Add method holds one reference, the caller's, and (unless
 // floating) one on its loop.
 type Source struct {
-	e        *Event // nil once disconnected from its loop
-	kind     source.Type
-	nref     int
-	enabled  source.Enabled
-	priority priority.Priority
-	serial   uint64
-
+	// What the dispatch order (order.go) reads, together at the start.
+	enabled     source.Enabled
+	priority    priority.Priority
+	pendingSeq  uint64 // when it became pending
+	prepareIter uint64 // the iteration its prepare callback last ran in
+	serial      uint64 // when it was added
+	kind        source.Type
+	ratelimited bool
 	pending     bool
-	pendingSeq  uint64
+	rl          ratelimit
+	time        timeSource
+
+	e    *Event // nil once disconnected from its loop
+	nref int
+
 	pendingIdx  int
 	prepareIdx  int
-	prepareIter uint64
 	earliestIdx int
 	latestIdx   int
 	exitIdx     int
@@ -46,47 +51,28 @@ type Source struct {
 	slot        int
 	tclock      *clockData // the time queues the source sits in
 
+	prev, next *Source // the loop's list of sources, newest first
+
 	dispatching   bool
 	floating      bool
 	internal      bool
 	exitOnFailure bool
-	ratelimited   bool
 	hasDesc       bool
-
-	prev, next *Source // the loop's list of sources, newest first
 
 	description string
 	userdata    any
 	destroyFn   func(userdata any)
 	prepareFn   Handler
 	expireFn    Handler
-	rl          ratelimit
 
-	io struct {
-		fd         int
-		events     uint32
-		revents    uint32
-		registered bool
-		owned      bool
-	}
-	time struct {
-		next, accuracy time.Duration
-	}
-
-	signo       int
-	siginfo     *unix.SignalfdSiginfo
-	child       *child
-	inode       *inodeData
-	inotifyMask uint32
-	inotifyPath string
-	mp          *memoryPressure
-
-	handler        Handler
-	ioHandler      IOHandler
-	timeHandler    TimeHandler
-	signalHandler  SignalHandler
-	childHandler   ChildHandler
-	inotifyHandler InotifyHandler
+	// The kind's part, as the union of C's sd_event_source: only that of
+	// s.kind is used. Defer, post and exit sources have only a handler.
+	handler Handler
+	io      ioSource
+	signal  signalSource
+	child   *child
+	inotify inotifySource
+	mp      *memoryPressure
 }
 
 // ratelimit allows at most burst dispatches in each window of interval, a
@@ -514,11 +500,11 @@ func (e *Event) setPending(s *Source, b bool) {
 	if s.kind.IsTime() {
 		e.timeReshuffle(s)
 	}
-	if s.kind == source.Inotify && s.inode != nil {
+	if s.kind == source.Inotify && s.inotify.inode != nil {
 		if b {
-			s.inode.inotify.nPending++
+			s.inotify.inode.inotify.nPending++
 		} else {
-			s.inode.inotify.nPending--
+			s.inotify.inode.inotify.nPending--
 		}
 	}
 }

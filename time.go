@@ -78,9 +78,16 @@ func (e *Event) addTime(clock int, t, accuracy time.Duration, h TimeHandler) (*S
 	if accuracy == 0 {
 		s.time.accuracy = defaultAccuracy
 	}
-	s.timeHandler = h
+	s.time.handler = h
 	e.timePut(s, d)
 	return s, nil
+}
+
+// timeSource is a time source's part of Source; the dispatch order reads
+// next and accuracy.
+type timeSource struct {
+	next, accuracy time.Duration
+	handler        TimeHandler
 }
 
 // setupClock creates the clock's timerfd on first use.
