@@ -50,12 +50,14 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
-// Epoll user data: a source's slot below tagTimer, a clock's timerfd at
-// tagTimer+index, the signal eventfd at tagSignal.
+// Epoll user data: what each kind of fd in the loop's epoll is tagged with.
+// Data below tagTimer is the slot, in e.slots, of the source whose fd it is
+// (IO, child pidfd, memory pressure, the invoke eventfd).
 const (
-	tagTimer   = uint64(1) << 40
-	tagSignal  = tagTimer + nClocks
-	tagInotify = tagTimer + 1<<20 // + index in the inotify table
+	tagTimer    = uint64(1) << 40    // + clock index: that clock's timerfd
+	tagSignal   = tagTimer + nClocks // the eventfd the signal hub wakes
+	tagWatchdog = tagSignal + 1      // the watchdog's timerfd
+	tagInotify  = tagTimer + 1<<20   // + index in e.inotifyTable: an inotify fd
 )
 
 // clockData is the per-clock timer machinery: one timerfd, the sources of
@@ -105,6 +107,25 @@ func typeClockIndex(t source.Type) int {
 
 // Event is an event loop, the analogue of sd_event. It belongs to one
 // goroutine at a time; only Invoke may be called from others.
+//
+// The kernel objects the loop owns, each in one field, opened and closed in
+// one place (destroy closes what is left):
+//   - epfd, the epoll fd: New; destroy.
+//   - inv.fd, the eventfd behind Invoke: setupInvoke, from New; destroy.
+//   - clocks[i].fd, one timerfd per clock: setupClock, at the first time
+//     source or rate limit of the clock; destroy.
+//   - sig.fd, the eventfd the signal hub wakes: setupSignals, at the first
+//     signal source or child source that watches stops; closeSignals.
+//   - wd.fd, the watchdog's timerfd: SetWatchdog(true); closeWatchdog.
+//   - inotify[p].fd (also in inotifyTable), one inotify fd per priority:
+//     inotifyFor; gcInotify, when its last watched inode goes.
+//   - inodeData.fd, an O_PATH fd per newly watched inode: addInotify and
+//     moveInotify; closeInodeFds, at the next Prepare, or gcInode.
+//
+// Sources own theirs, closed when the source is freed: a memory pressure
+// source its fd (openMemoryPressure; releaseMemoryPressure), a child source
+// the pidfd AddChild or AddCommand opened, or any after SetChildPidfdOwn
+// (releaseChild), an IO source its fd after SetIOFdOwn (releaseIO).
 type Event struct {
 	nref  atomic.Int32
 	epfd  int
@@ -949,70 +970,6 @@ func (e *Event) runHandler(s *Source) error {
 	return err
 }
 
-// Invoke runs fn on the loop's goroutine, inside a dispatch of its own
-// (state Running, like any handler); it is the only method that may be
-// called from any goroutine. Functions run in the order they were invoked,
-// one per iteration, at priority Normal. After Exit was called they no
-// longer run; once the loop has finished Invoke returns ESTALE.
-func (e *Event) Invoke(fn func()) error {
-	if !e.valid() || fn == nil {
-		return opErr("invoke", unix.EINVAL)
-	}
-	e.inv.mu.Lock()
-	defer e.inv.mu.Unlock()
-	if e.inv.closed {
-		return opErr("invoke", unix.ESTALE)
-	}
-	e.inv.queue = append(e.inv.queue, fn)
-	if len(e.inv.queue) == 1 {
-		return opErr("invoke", sys.WriteCounter(e.inv.fd))
-	}
-	return nil
-}
-
-// invokeQueued reports whether functions wait to be invoked.
-func (e *Event) invokeQueued() bool {
-	e.inv.mu.Lock()
-	defer e.inv.mu.Unlock()
-	return len(e.inv.queue) > 0
-}
-
-// invokeReady is the invoke eventfd's readiness: a bare wake-up only ends
-// the poll, else the private source is pending like any IO source.
-func (e *Event) invokeReady(s *Source, events uint32) error {
-	if wakeOnly, err := e.drainBareWake(); wakeOnly {
-		return err // a wake-up only: nothing to run
-	}
-	e.ioReady(s, events)
-	return nil
-}
-
-// drainBareWake is called when the invoke eventfd is readable. If no
-// function waits, the readiness was a bare wake-up (LoopContext's, or one
-// whose function already ran): it drains the eventfd and reports true. The
-// look at the queue and the drain happen under the lock that Invoke holds
-// while it queues and writes, so an Invoke can come only before both (then
-// its function is seen here) or after both (then its write makes the
-// eventfd readable again): its wake-up is never drained unseen.
-func (e *Event) drainBareWake() (bool, error) {
-	e.inv.mu.Lock()
-	wakeOnly := len(e.inv.queue) == 0
-	var err error
-	if wakeOnly {
-		err = sys.ReadCounter(e.inv.fd)
-	}
-	e.inv.mu.Unlock()
-	if wakeOnly && testHookBareWakeDrained != nil {
-		testHookBareWakeDrained()
-	}
-	return wakeOnly, err
-}
-
-// testHookBareWakeDrained, when set by a test, runs right after the loop
-// found no function queued and drained a bare wake-up, where an Invoke
-// racing with the loop may land.
-var testHookBareWakeDrained func()
-
 // pollNew puts fd, a loop-owned kernel object just created as what
 // ("timerfd", "eventfd", ...), into the loop's epoll under data, closing it
 // if that fails; err is the error of its creation.
@@ -1026,118 +983,3 @@ func (e *Event) pollNew(fd int, err error, what string, data uint64) (int, error
 	}
 	return fd, nil
 }
-
-// wake makes a blocked Wait return, from any goroutine.
-func (e *Event) wake() {
-	e.inv.mu.Lock()
-	defer e.inv.mu.Unlock()
-	if !e.inv.closed {
-		sys.WriteCounter(e.inv.fd)
-	}
-}
-
-// setupInvoke creates the eventfd behind Invoke and the loop's private,
-// level-triggered IO source on it, which never counts as a user's source.
-func (e *Event) setupInvoke() error {
-	fd, err := sys.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return fmt.Errorf("create eventfd: %w", err)
-	}
-	e.inv.fd = fd
-	s := e.initSource(&Source{kind: source.IO, internal: true, floating: true})
-	s.io.fd, s.io.events = fd, unix.EPOLLIN
-	s.io.handler = e.runInvoke
-	s.enabled = source.On
-	s.description = "invoke"
-	if err := e.ioRegister(s, source.On, s.io.events); err != nil {
-		sys.Close(fd)
-		e.inv.fd = -1
-		return err
-	}
-	e.inv.src = s
-	return nil
-}
-
-func (e *Event) runInvoke(_ *Source, fd int, _ uint32) error {
-	e.inv.mu.Lock()
-	var fn func()
-	if q := e.inv.queue; len(q) > 0 {
-		fn = q[0]
-		q[0] = nil
-		e.inv.queue = q[1:]
-	}
-	if len(e.inv.queue) == 0 {
-		e.inv.queue = e.inv.queue[:0:0]
-		sys.ReadCounter(fd)
-	}
-	e.inv.mu.Unlock()
-	if fn != nil {
-		fn()
-	}
-	return nil
-}
-
-// --- the dispatch order, stated once ---
-
-// pendingBefore is the order in which pending sources are dispatched:
-// enabled before off, not rate-limited before rate-limited, lower priority
-// value first, then the one that became pending first.
-func pendingBefore(x, y *Source) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
-		return yo
-	}
-	if x.ratelimited != y.ratelimited {
-		return y.ratelimited
-	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.pendingSeq < y.pendingSeq
-}
-
-// prepareBefore orders prepare callbacks: enabled, not rate-limited,
-// prepared longest ago, then by priority.
-func prepareBefore(x, y *Source) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
-		return yo
-	}
-	if x.ratelimited != y.ratelimited {
-		return y.ratelimited
-	}
-	if x.prepareIter != y.prepareIter {
-		return x.prepareIter < y.prepareIter
-	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.serial < y.serial
-}
-
-// exitBefore orders exit sources: enabled first, then by priority, then by
-// age.
-func exitBefore(x, y *Source) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
-		return yo
-	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.serial < y.serial
-}
-
-// timerCandidate: a source worth looking at when its time comes, because it
-// is not pending yet or its rate limit may end.
-func (s *Source) timerCandidate() bool { return !s.pending || s.ratelimited }
-
-func timeBefore(x, y *Source, xt, yt time.Duration) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
-		return yo
-	}
-	if xc, yc := x.timerCandidate(), y.timerCandidate(); xc != yc {
-		return xc
-	}
-	return xt < yt
-}
-
-func earliestBefore(x, y *Source) bool { return timeBefore(x, y, x.timeNext(), y.timeNext()) }
-func latestBefore(x, y *Source) bool   { return timeBefore(x, y, x.timeLatest(), y.timeLatest()) }

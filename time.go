@@ -207,6 +207,14 @@ func (e *Event) armTimers() (due bool, err error) {
 	return due, nil
 }
 
+// addSat is a+b, saturated at Infinity.
+func addSat(a, b time.Duration) time.Duration {
+	if b >= Infinity-a {
+		return Infinity
+	}
+	return a + b
+}
+
 // sleepBetween picks the wake-up inside [a, b]: the latest point aligned on
 // the minute, else 10s, 1s or 250ms, each shifted by the per-boot offset, so
 // that loops all over the system wake together; else b.
