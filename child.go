@@ -531,8 +531,8 @@ func (s *Source) SendChildSignal(sig unix.Signal, si *unix.Siginfo, flags uint) 
 	}
 	var cp *unix.Siginfo
 	if si != nil {
-		copy := *si // the kernel may write to it
-		cp = &copy
+		info := *si // the kernel may write to it
+		cp = &info
 	}
 	return opErr(op, os.NewSyscallError("pidfd_send_signal", unix.PidfdSendSignal(c.pidfd, sig, cp, int(flags))))
 }

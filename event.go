@@ -132,12 +132,12 @@ type Event struct {
 	state State
 
 	iteration     uint64
-	seq           uint64 // orders sources that became pending, oldest first
+	seq           uint64 // stamps serial when a source is added, pendingSeq when it becomes pending
 	exitRequested bool
 	exitCode      int
 	exitErr       error
 	exitOnIdle    bool
-	nBusy         int // enabled sources that keep an exit-on-idle loop running
+	nKeepAlive    int // enabled sources that keep an exit-on-idle loop running
 
 	pending prioq.Queue[*Source]
 	prepare prioq.Queue[*Source]
@@ -428,7 +428,7 @@ func (e *Event) prepareSources() (bool, error) {
 // enabled source left (post and exit sources do not count) and reports
 // whether it did; otherwise the loop waits.
 func (e *Event) exitIfIdle() bool {
-	if !e.exitOnIdle || e.nBusy > 0 || e.invokeQueued() {
+	if !e.exitOnIdle || e.nKeepAlive > 0 || e.invokeQueued() {
 		return false
 	}
 	e.requestExit(0, nil)
@@ -845,7 +845,8 @@ func (e *Event) nextPending() *Source {
 	return p
 }
 
-// nextSeq returns the next pending-order stamp.
+// nextSeq returns the next stamp of e.seq, for a serial or a pendingSeq:
+// what was stamped earlier goes first among equals.
 func (e *Event) nextSeq() uint64 {
 	e.seq++
 	return e.seq

@@ -41,7 +41,7 @@ type inotifyData struct {
 	buf      []byte
 	filled   int
 	nPending int // its sources that are pending
-	nBusy    int // handlers running on its current event
+	nRunning int // handlers running on its current event
 	buffered bool
 	ev       InotifyEvent
 }
@@ -261,9 +261,9 @@ func (e *Event) gcInode(in *inodeData) {
 }
 
 // gcInotify frees an inotify fd without inodes, unless a handler is
-// running on its current event.
+// running on its current event (nRunning).
 func (e *Event) gcInotify(d *inotifyData) {
-	if len(d.inodes) > 0 || d.nBusy > 0 || e.inotify[d.priority] != d {
+	if len(d.inodes) > 0 || d.nRunning > 0 || e.inotify[d.priority] != d {
 		return
 	}
 	d.filled = 0
@@ -413,9 +413,9 @@ func (e *Event) dropInotify(d *inotifyData, size int) {
 	}
 }
 
-// dispatchInotify runs the handler of s on the current event of its
-// inotify fd, and drops the event once no source is pending on it. The
-// handler may free its source.
+// callInotify runs the handler of s on the current event of its inotify
+// fd, and drops the event once no source is pending on it, also when the
+// handler panics. The handler may free its source.
 func (s *Source) callInotify() error {
 	d := s.inotify.inode.inotify
 	e := s.e
@@ -423,9 +423,9 @@ func (s *Source) callInotify() error {
 	if err != nil {
 		return err
 	}
-	d.nBusy++
+	d.nRunning++
 	defer func() {
-		d.nBusy--
+		d.nRunning--
 		if d.nPending == 0 && d.filled >= size {
 			e.dropInotify(d, size)
 		}

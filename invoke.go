@@ -99,7 +99,7 @@ func (e *Event) setupInvoke() error {
 	s := e.initSource(&Source{kind: source.IO, internal: true, floating: true})
 	s.io.fd, s.io.events = fd, unix.EPOLLIN
 	s.io.handler = e.runInvoke
-	s.enabled = source.On
+	e.setEnabledField(s, source.On) // internal: it never keeps the loop alive
 	s.description = "invoke"
 	if err := e.ioRegister(s, source.On, s.io.events); err != nil {
 		sys.Close(fd)

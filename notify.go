@@ -44,7 +44,7 @@ func notify(state string) (bool, error) {
 	if len(addr) < 2 || addr[0] != '/' && addr[0] != '@' {
 		return false, fmt.Errorf("NOTIFY_SOCKET=%q is no absolute path or abstract name: %w", addr, unix.EINVAL)
 	}
-	if max := len(unix.RawSockaddrUnix{}.Path); len(addr) >= max {
+	if size := len(unix.RawSockaddrUnix{}.Path); len(addr) >= size {
 		err := unix.ENAMETOOLONG // a path needs room for its NUL
 		if addr[0] == '@' {
 			err = unix.EINVAL

@@ -77,8 +77,8 @@ type Source struct {
 func (s *Source) online() bool  { return s.enabled != source.Off && !s.ratelimited }
 func (s *Source) offline() bool { return !s.online() }
 
-// busy reports whether the source keeps an exit-on-idle loop running.
-func (s *Source) busy() bool {
+// keepsAlive reports whether the source keeps an exit-on-idle loop running.
+func (s *Source) keepsAlive() bool {
 	return !s.internal && s.enabled != source.Off && s.kind != source.Post && s.kind != source.Exit
 }
 
@@ -88,8 +88,7 @@ func (e *Event) initSource(s *Source) *Source {
 	s.nref = 1
 	s.pendingIdx, s.prepareIdx, s.earliestIdx, s.latestIdx, s.exitIdx, s.postIdx, s.slot = -1, -1, -1, -1, -1, -1, -1
 	s.io.fd = -1
-	e.seq++
-	s.serial = e.seq
+	s.serial = e.nextSeq()
 	return s
 }
 
@@ -108,16 +107,17 @@ func (e *Event) newSource(kind source.Type, enabled source.Enabled) *Source {
 	return s
 }
 
-// setEnabledField is the one place that writes s.enabled, keeping the count
-// of busy sources for exit-on-idle.
+// setEnabledField writes s.enabled of a source connected to e, keeping
+// e.nKeepAlive. Only a disconnected source, which counts for no loop, has
+// its field written directly (SetEnabled, afterCallback).
 func (e *Event) setEnabledField(s *Source, m source.Enabled) {
-	was := s.busy()
+	was := s.keepsAlive()
 	s.enabled = m
-	if now := s.busy(); now != was {
+	if now := s.keepsAlive(); now != was {
 		if now {
-			e.nBusy++
+			e.nKeepAlive++
 		} else {
-			e.nBusy--
+			e.nKeepAlive--
 		}
 	}
 }
@@ -139,8 +139,8 @@ func (e *Event) disconnect(s *Source) {
 	if s.ratelimited {
 		e.timeRemove(s)
 	}
-	if s.busy() {
-		e.nBusy--
+	if s.keepsAlive() {
+		e.nKeepAlive--
 	}
 	if s.internal {
 		s.e = nil

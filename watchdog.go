@@ -13,7 +13,7 @@ import (
 	"github.com/go-sdevent/sdevent/internal/sys"
 )
 
-// watchdog is the state of the service watchdog pings.
+// watchdogState is the state of the service watchdog pings.
 type watchdogState struct {
 	fd     int
 	period time.Duration
