@@ -349,30 +349,7 @@ func (e *Event) processInotify() error {
 			if err != nil {
 				return err
 			}
-			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
-				// The queue overflowed: everybody of this priority must know.
-				for _, in := range d.inodes {
-					for _, s := range in.sources {
-						if s.online() {
-							e.setPending(s, true)
-						}
-					}
-				}
-			} else if in := d.wds[ev.Wd]; in != nil {
-				if ev.Mask&unix.IN_IGNORED != 0 {
-					delete(d.wds, ev.Wd) // the kernel removed the watch
-					in.wd = -1
-				}
-				for _, s := range in.sources {
-					if s.offline() {
-						continue
-					}
-					if ev.Mask&(unix.IN_IGNORED|unix.IN_UNMOUNT) == 0 && s.inotify.mask&ev.Mask&unix.IN_ALL_EVENTS == 0 {
-						continue
-					}
-					e.setPending(s, true)
-				}
-			}
+			e.pendInotify(d, ev)
 			if d.nPending > 0 {
 				break
 			}
@@ -380,6 +357,38 @@ func (e *Event) processInotify() error {
 		}
 	}
 	return nil
+}
+
+// pendInotify makes the sources that want ev pending.
+func (e *Event) pendInotify(d *inotifyData, ev *InotifyEvent) {
+	if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+		// The queue overflowed: everybody of this priority must know.
+		for _, in := range d.inodes {
+			for _, s := range in.sources {
+				if s.online() {
+					e.setPending(s, true)
+				}
+			}
+		}
+		return
+	}
+	in := d.wds[ev.Wd]
+	if in == nil {
+		return
+	}
+	if ev.Mask&unix.IN_IGNORED != 0 {
+		delete(d.wds, ev.Wd) // the kernel removed the watch
+		in.wd = -1
+	}
+	for _, s := range in.sources {
+		if s.offline() {
+			continue
+		}
+		if ev.Mask&(unix.IN_IGNORED|unix.IN_UNMOUNT) == 0 && s.inotify.mask&ev.Mask&unix.IN_ALL_EVENTS == 0 {
+			continue
+		}
+		e.setPending(s, true)
+	}
 }
 
 // head parses the first buffered event.

@@ -138,18 +138,9 @@ func unifiedCgroup() (string, bool) {
 // openMemoryPressure opens what to watch, the way sd-event does for each
 // kind of file.
 func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPressure, error) {
-	pathFd, err := sys.Open(watch, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err == unix.ENOENT && fallback != "" {
-		pathFd, err = sys.Open(fallback, unix.O_PATH|unix.O_CLOEXEC, 0)
-		watch = fallback
-		if err == unix.ENOENT {
-			return nil, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
-		}
-	} else if err == unix.ENOENT && !locked {
-		return nil, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
-	}
+	pathFd, watch, err := openPressurePath(watch, fallback, locked)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: watch, Err: err}
+		return nil, err
 	}
 	defer sys.Close(pathFd)
 	var st unix.Stat_t
@@ -181,14 +172,9 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 		if st.Mode&unix.S_IFMT == unix.S_IFREG {
 			// A regular file must be a PSI file, where the kernel signals
 			// with EPOLLPRI.
-			var sfs unix.Statfs_t
-			if err := unix.Fstatfs(fd, &sfs); err != nil {
+			if err := checkPSI(fd, watch); err != nil {
 				sys.Close(fd)
-				return nil, os.NewSyscallError("fstatfs", err)
-			}
-			if sfs.Type != unix.PROC_SUPER_MAGIC && sfs.Type != unix.CGROUP2_SUPER_MAGIC {
-				sys.Close(fd)
-				return nil, fmt.Errorf("%s is neither in procfs nor in cgroupfs: %w", watch, unix.ENOTTY)
+				return nil, err
 			}
 			mp.events = unix.EPOLLPRI
 		}
@@ -198,6 +184,38 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 		return nil, &os.PathError{Op: "watch", Path: watch, Err: unix.EBADF}
 	}
 	return mp, nil
+}
+
+// openPressurePath opens watch, or fallback when watch does not exist,
+// with O_PATH, and returns it and which of them it is.
+func openPressurePath(watch, fallback string, locked bool) (int, string, error) {
+	pathFd, err := sys.Open(watch, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT && fallback != "" {
+		pathFd, err = sys.Open(fallback, unix.O_PATH|unix.O_CLOEXEC, 0)
+		watch = fallback
+		if err == unix.ENOENT {
+			return -1, watch, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
+		}
+	} else if err == unix.ENOENT && !locked {
+		return -1, watch, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
+	}
+	if err != nil {
+		return -1, watch, &os.PathError{Op: "open", Path: watch, Err: err}
+	}
+	return pathFd, watch, nil
+}
+
+// checkPSI refuses a regular file that is not in procfs or cgroupfs, where
+// PSI files are.
+func checkPSI(fd int, watch string) error {
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return os.NewSyscallError("fstatfs", err)
+	}
+	if sfs.Type != unix.PROC_SUPER_MAGIC && sfs.Type != unix.CGROUP2_SUPER_MAGIC {
+		return fmt.Errorf("%s is neither in procfs nor in cgroupfs: %w", watch, unix.ENOTTY)
+	}
+	return nil
 }
 
 // mpRegister polls the fd: for writability while the trigger is still being
