@@ -111,7 +111,8 @@ func typeClockIndex(t source.Type) int {
 // The kernel objects the loop owns, each in one field, opened and closed in
 // one place (destroy closes what is left):
 //   - epfd, the epoll fd: New; destroy.
-//   - inv.fd, the eventfd behind Invoke: setupInvoke, from New; destroy.
+//   - inv.fd, the eventfd behind Invoke: setupInvoke, from New;
+//     closeInvoke, from destroy.
 //   - clocks[i].fd, one timerfd per clock: setupClock, at the first time
 //     source or rate limit of the clock; destroy.
 //   - sig.fd, the eventfd the signal hub wakes: setupSignals, at the first
@@ -290,18 +291,7 @@ func (e *Event) destroy() {
 	e.closeSignals()
 	e.closeInodeFds()
 	e.closeWatchdog()
-	e.inv.mu.Lock()
-	e.inv.closed = true
-	e.inv.queue = nil
-	if src := e.inv.src; src != nil {
-		e.ioUnregister(src)
-		e.inv.src = nil
-	}
-	if e.inv.fd >= 0 {
-		sys.Close(e.inv.fd)
-		e.inv.fd = -1
-	}
-	e.inv.mu.Unlock()
+	e.closeInvoke()
 	for i := range e.clocks {
 		if d := &e.clocks[i]; d.fd >= 0 {
 			sys.Close(d.fd)

@@ -110,6 +110,25 @@ func (e *Event) setupInvoke() error {
 	return nil
 }
 
+// closeInvoke refuses further Invokes, drops the queued functions and
+// closes the eventfd.
+func (e *Event) closeInvoke() {
+	e.inv.mu.Lock()
+	defer e.inv.mu.Unlock()
+	e.inv.closed = true
+	e.inv.queue = nil
+	if src := e.inv.src; src != nil {
+		e.ioUnregister(src)
+		e.inv.src = nil
+	}
+	if e.inv.fd >= 0 {
+		sys.Close(e.inv.fd)
+		e.inv.fd = -1
+	}
+}
+
+// runInvoke is the private source's handler: it runs the first queued
+// function and drains the eventfd once the queue is empty.
 func (e *Event) runInvoke(_ *Source, fd int, _ uint32) error {
 	e.inv.mu.Lock()
 	var fn func()
