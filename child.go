@@ -109,8 +109,9 @@ const (
 	validOptions = waitEvents | unix.WNOWAIT
 )
 
-// child is what a child source keeps.
+// child is a child source's part of Source.
 type child struct {
+	handler             ChildHandler
 	pid, pidfd, options int
 	info                ChildInfo
 	pidfdOwned          bool
@@ -267,7 +268,7 @@ func (e *Event) addChild(pid, pidfd, options int, h ChildHandler) (*Source, erro
 	}
 	s := e.newSource(source.Child, source.OneShot)
 	s.child = &child{pid: pid, pidfd: pidfd, options: options, pollIdx: -1}
-	s.childHandler = h
+	s.child.handler = h
 	if err := e.register(s, source.OneShot); err != nil {
 		s.nref = 0
 		s.release()
@@ -295,13 +296,21 @@ func (e *Event) addChild(pid, pidfd, options int, h ChildHandler) (*Source, erro
 // childRegister puts the pidfd of an exit-only child source into epoll.
 func (e *Event) childRegister(s *Source, enabled source.Enabled) error {
 	c := s.child
-	if !c.watchPidfd() {
-		return nil
+	if !c.watchPidfd() || c.waited {
+		return nil // polled on SIGCHLD, or reaped: nothing left to watch
 	}
 	return e.pollRegister(s, c.pidfd, unix.EPOLLIN, enabled, &c.registered)
 }
 
 func (e *Event) childUnregister(s *Source) { e.pollUnregister(s.child.pidfd, &s.child.registered) }
+
+// childOnline: a source that watches stops and is back online polls what
+// it missed while off.
+func (e *Event) childOnline(s *Source) {
+	if s.online() && !s.child.watchPidfd() {
+		e.needChild = true
+	}
+}
 
 func (e *Event) disconnectChild(s *Source) {
 	c := s.child
@@ -522,8 +531,8 @@ func (s *Source) SendChildSignal(sig unix.Signal, si *unix.Siginfo, flags uint) 
 	}
 	var cp *unix.Siginfo
 	if si != nil {
-		copy := *si // the kernel may write to it
-		cp = &copy
+		info := *si // the kernel may write to it
+		cp = &info
 	}
 	return opErr(op, os.NewSyscallError("pidfd_send_signal", unix.PidfdSendSignal(c.pidfd, sig, cp, int(flags))))
 }

@@ -41,6 +41,25 @@ func (e *Event) AddPost(h Handler) (*Source, error) {
 	return s, nil
 }
 
+// pendPost makes the online post sources pending, as the dispatch of any
+// other source does.
+func (e *Event) pendPost() {
+	for _, z := range e.post {
+		if !z.offline() {
+			e.setPending(z, true)
+		}
+	}
+}
+
+// deferTakeTurn: equal-priority ON defer sources take turns, the one just
+// dispatched goes behind the others.
+func (e *Event) deferTakeTurn(s *Source) {
+	if s.enabled == source.On && s.pending {
+		s.pendingSeq = e.nextSeq()
+		e.pending.Reshuffle(s)
+	}
+}
+
 func (e *Event) removePost(s *Source) {
 	i := s.postIdx
 	if i < 0 {

@@ -40,15 +40,7 @@ func strto(s string, base uint64) (mag uint64, neg, overflow, whole bool) {
 	if s != "" && (s[0] == '+' || s[0] == '-') {
 		neg, s = s[0] == '-', s[1:]
 	}
-	if base == 0 && len(s) > 2 && s[0] == '0' && s[1]|0x20 == 'x' && digit(s[2]) < 16 {
-		base, s = 16, s[2:]
-	}
-	if base == 0 {
-		base = 10
-		if s != "" && s[0] == '0' {
-			base = 8
-		}
-	}
+	s, base = strtoBase(s, base)
 	n := 0
 	for ; n < len(s); n++ {
 		d := digit(s[n])
@@ -62,6 +54,21 @@ func strto(s string, base uint64) (mag uint64, neg, overflow, whole bool) {
 		}
 	}
 	return mag, neg, overflow, n > 0 && n == len(s)
+}
+
+// strtoBase is the base that base 0 stands for, read from the prefix as
+// strtoull does ("0x" hexadecimal, skipped; "0" octal; else decimal), and
+// s without a "0x".
+func strtoBase(s string, base uint64) (string, uint64) {
+	switch {
+	case base != 0:
+		return s, base
+	case len(s) > 2 && s[0] == '0' && s[1]|0x20 == 'x' && digit(s[2]) < 16:
+		return s[2:], 16
+	case s != "" && s[0] == '0':
+		return s, 8
+	}
+	return s, 10
 }
 
 // digit is the value of a digit of any base up to 36, or 36 for none.

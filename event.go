@@ -50,12 +50,14 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
-// Epoll user data: a source's slot below tagTimer, a clock's timerfd at
-// tagTimer+index, the signal eventfd at tagSignal.
+// Epoll user data: what each kind of fd in the loop's epoll is tagged with.
+// Data below tagTimer is the slot, in e.slots, of the source whose fd it is
+// (IO, child pidfd, memory pressure, the invoke eventfd).
 const (
-	tagTimer   = uint64(1) << 40
-	tagSignal  = tagTimer + nClocks
-	tagInotify = tagTimer + 1<<20 // + index in the inotify table
+	tagTimer    = uint64(1) << 40    // + clock index: that clock's timerfd
+	tagSignal   = tagTimer + nClocks // the eventfd the signal hub wakes
+	tagWatchdog = tagSignal + 1      // the watchdog's timerfd
+	tagInotify  = tagTimer + 1<<20   // + index in e.inotifyTable: an inotify fd
 )
 
 // clockData is the per-clock timer machinery: one timerfd, the sources of
@@ -105,18 +107,38 @@ func typeClockIndex(t source.Type) int {
 
 // Event is an event loop, the analogue of sd_event. It belongs to one
 // goroutine at a time; only Invoke may be called from others.
+//
+// The kernel objects the loop owns, each in one field, opened and closed in
+// one place (destroy closes what is left):
+//   - epfd, the epoll fd: New; destroy.
+//   - inv.fd, the eventfd behind Invoke: setupInvoke, from New;
+//     closeInvoke, from destroy.
+//   - clocks[i].fd, one timerfd per clock: setupClock, at the first time
+//     source or rate limit of the clock; destroy.
+//   - sig.fd, the eventfd the signal hub wakes: setupSignals, at the first
+//     signal source or child source that watches stops; closeSignals.
+//   - wd.fd, the watchdog's timerfd: SetWatchdog(true); closeWatchdog.
+//   - inotify[p].fd (also in inotifyTable), one inotify fd per priority:
+//     inotifyFor; gcInotify, when its last watched inode goes.
+//   - inodeData.fd, an O_PATH fd per newly watched inode: addInotify and
+//     moveInotify; closeInodeFds, at the next Prepare, or gcInode.
+//
+// Sources own theirs, closed when the source is freed: a memory pressure
+// source its fd (openMemoryPressure; releaseMemoryPressure), a child source
+// the pidfd AddChild or AddCommand opened, or any after SetChildPidfdOwn
+// (releaseChild), an IO source its fd after SetIOFdOwn (releaseIO).
 type Event struct {
 	nref  atomic.Int32
 	epfd  int
 	state State
 
 	iteration     uint64
-	seq           uint64 // orders sources that became pending, oldest first
+	seq           uint64 // stamps serial when a source is added, pendingSeq when it becomes pending
 	exitRequested bool
 	exitCode      int
 	exitErr       error
 	exitOnIdle    bool
-	nBusy         int // enabled sources that keep an exit-on-idle loop running
+	nKeepAlive    int // enabled sources that keep an exit-on-idle loop running
 
 	pending prioq.Queue[*Source]
 	prepare prioq.Queue[*Source]
@@ -269,18 +291,7 @@ func (e *Event) destroy() {
 	e.closeSignals()
 	e.closeInodeFds()
 	e.closeWatchdog()
-	e.inv.mu.Lock()
-	e.inv.closed = true
-	e.inv.queue = nil
-	if src := e.inv.src; src != nil {
-		e.ioUnregister(src)
-		e.inv.src = nil
-	}
-	if e.inv.fd >= 0 {
-		sys.Close(e.inv.fd)
-		e.inv.fd = -1
-	}
-	e.inv.mu.Unlock()
+	e.closeInvoke()
 	for i := range e.clocks {
 		if d := &e.clocks[i]; d.fd >= 0 {
 			sys.Close(d.fd)
@@ -343,47 +354,75 @@ func (e *Event) Prepare() (bool, error) {
 	return e.prepareIteration()
 }
 
+// prepareIteration is the prepare phase, ending Armed when nothing is
+// pending.
 func (e *Event) prepareIteration() (bool, error) {
+	p, err := e.prepareSources()
+	return e.endPhase("prepare", p, err, Armed)
+}
+
+// endPhase is the one exit of the prepare and wait phases, as C's finish:
+// label: it sets the state the phase leaves (Pending, idle when nothing is
+// pending, Initial on error) and wraps the error.
+func (e *Event) endPhase(op string, pending bool, err error, idle State) (bool, error) {
+	switch {
+	case err != nil:
+		e.state = Initial
+		return false, opErr(op, err)
+	case pending:
+		e.state = Pending
+	default:
+		e.state = idle
+	}
+	return pending, nil
+}
+
+// prepareSources runs the prepare callbacks, arms the timers and reports
+// whether something is pending. When something may be ready already, it
+// polls without blocking, as C's sd_event_prepare does at its pending
+// label, in state Armed, which an expire callback run by that poll sees.
+func (e *Event) prepareSources() (bool, error) {
 	if !e.exitRequested {
 		e.iteration++
 		e.state = Preparing
 		e.runPrepare()
 		e.state = Initial
 		if err := e.writeMemoryPressureTriggers(); err != nil {
-			return false, opErr("prepare", err)
+			return false, err
 		}
 		due, err := e.armTimers()
 		if err != nil {
-			return false, opErr("prepare", err)
+			return false, err
 		}
 		e.closeInodeFds()
-		if !due && !e.needChild && e.nBuffered == 0 && e.nextPending() == nil {
-			// Idle: nothing to dispatch now. With exit-on-idle and no
-			// enabled source left (post and exit sources do not count),
-			// exit instead of waiting for nothing.
-			if !e.exitOnIdle || e.nBusy > 0 || e.invokeQueued() {
-				e.state = Armed
-				return false, nil
-			}
-			e.requestExit(0, nil)
+		if !due && !e.needChild && e.nBuffered == 0 && e.nextPending() == nil && !e.exitIfIdle() {
+			return false, nil
 		}
 	}
 	e.state = Armed
-	p, err := e.wait(0)
-	if err == nil && !p {
-		// A rate limit's expire callback ended that poll early. What it
-		// brought back counts now, or an embedding poller on Fd, with no
-		// kernel timer armed, would sleep past it.
-		var due bool
-		if due, err = e.armTimers(); err == nil && (due || e.nextPending() != nil) {
-			e.state = Armed
-			p, err = e.wait(0)
-		}
+	p, err := e.waitSources(0)
+	if err != nil || p {
+		return p, err
 	}
-	if err == nil && !p {
-		e.state = Armed
+	// A rate limit's expire callback ended that poll early. What it
+	// brought back counts now, or an embedding poller on Fd, with no
+	// kernel timer armed, would sleep past it.
+	due, err := e.armTimers()
+	if err != nil || !due && e.nextPending() == nil {
+		return false, err
 	}
-	return p, err
+	return e.waitSources(0)
+}
+
+// exitIfIdle requests the exit of an idle exit-on-idle loop that has no
+// enabled source left (post and exit sources do not count) and reports
+// whether it did; otherwise the loop waits.
+func (e *Event) exitIfIdle() bool {
+	if !e.exitOnIdle || e.nKeepAlive > 0 || e.invokeQueued() {
+		return false
+	}
+	e.requestExit(0, nil)
+	return true
 }
 
 // Wait polls the kernel for at most timeout (Infinity: no limit) and turns
@@ -403,71 +442,69 @@ func (e *Event) Wait(timeout time.Duration) (bool, error) {
 	return e.wait(timeout)
 }
 
+// wait is the wait phase, ending Initial when nothing is pending.
 func (e *Event) wait(timeout time.Duration) (bool, error) {
+	p, err := e.waitSources(timeout)
+	return e.endPhase("wait", p, err, Initial)
+}
+
+// waitSources polls for at most timeout and turns what the kernel reported
+// into pending sources, in sd_event_wait's order: children, the watchdog,
+// inotify, then the timers of each clock. It reports whether a source is
+// pending.
+func (e *Event) waitSources(timeout time.Duration) (bool, error) {
 	if e.exitRequested {
-		e.state = Pending
 		return true, nil
 	}
+	timeout, err := e.pollTimeout(timeout)
+	if err != nil {
+		return false, err
+	}
+	if err := e.poll(timeout); err != nil {
+		return false, err
+	}
+	if e.needChild {
+		if err := e.processChildren(); err != nil {
+			return false, err
+		}
+	}
+	if err := e.processWatchdog(); err != nil {
+		return false, err
+	}
+	if e.nBuffered > 0 {
+		if err := e.processInotify(); err != nil {
+			return false, err
+		}
+	}
+	if ended, err := e.processTimers(); err != nil || ended {
+		// A rate limit ended and its expire callback ran: end this
+		// iteration so that what the callback changed is seen next time.
+		return false, err
+	}
+	return e.nextPending() != nil, nil
+}
+
+// pollTimeout is how long the poll may block: not at all when something is
+// ready already, -1 for no limit.
+func (e *Event) pollTimeout(timeout time.Duration) (time.Duration, error) {
 	if timeout != 0 {
 		// Callbacks since Prepare (a rate limit's expire callback) may have
 		// made a source pending or a timer due: then do not block.
 		due, err := e.armTimers()
 		if err != nil {
-			e.state = Initial
-			return false, opErr("wait", err)
+			return 0, err
 		}
 		if due || e.nextPending() != nil {
 			timeout = 0
 		}
 	}
 	if e.nBuffered > 0 {
-		timeout = 0 // buffered inotify events are ready now
-	} else if timeout == Infinity {
-		timeout = -1
+		return 0, nil // buffered inotify events are ready now
 	}
-	if err := e.poll(timeout); err != nil {
-		e.state = Initial
-		return false, opErr("wait", err)
+	if timeout == Infinity {
+		return -1, nil
 	}
-	if e.needChild {
-		if err := e.processChildren(); err != nil {
-			e.state = Initial
-			return false, opErr("wait", err)
-		}
-	}
-	if err := e.processWatchdog(); err != nil {
-		e.state = Initial
-		return false, opErr("wait", err)
-	}
-	if e.nBuffered > 0 {
-		if err := e.processInotify(); err != nil {
-			e.state = Initial
-			return false, opErr("wait", err)
-		}
-	}
-	for i := range e.clocks {
-		d := &e.clocks[i]
-		if d.earliest.Len() == 0 {
-			continue
-		}
-		expired, err := e.processTimer(d, e.timestamp(i))
-		if err != nil {
-			e.state = Initial
-			return false, opErr("wait", err)
-		}
-		if expired && i == clockMonotonic {
-			// A rate limit ended and its expire callback ran: end this
-			// iteration so that what the callback changed is seen next time.
-			e.state = Initial
-			return false, nil
-		}
-	}
-	if e.nextPending() != nil {
-		e.state = Pending
-		return true, nil
-	}
-	e.state = Initial
-	return false, nil
+	return timeout, nil
 }
 
 // poll waits once on the epoll fd and marks what it reports; when the event
@@ -516,23 +553,9 @@ func (e *Event) processEvent(ev *unix.EpollEvent) error {
 	if data >= uint64(len(e.slots)) {
 		return nil
 	}
-	s := e.slots[data]
-	if s == nil {
-		return nil
+	if s := e.slots[data]; s != nil {
+		return e.ready(s, ev.Events)
 	}
-	if s.kind == source.Child {
-		return e.processPidfd(s)
-	}
-	if s.kind == source.MemoryPressure {
-		e.markReady(s, &s.mp.revents, ev.Events)
-		return nil
-	}
-	if s == e.inv.src {
-		if wakeOnly, err := e.drainBareWake(); wakeOnly {
-			return err // a wake-up only: nothing to run
-		}
-	}
-	e.markReady(s, &s.io.revents, ev.Events)
 	return nil
 }
 
@@ -590,39 +613,48 @@ func (e *Event) Dispatch() (bool, error) {
 	return e.dispatchIteration()
 }
 
+// dispatchIteration is the dispatch phase: it runs the next pending source,
+// or once Exit was called the next exit source, and sets the state the
+// phase leaves. It reports false only when exiting has finished.
 func (e *Event) dispatchIteration() (bool, error) {
-	if e.exitRequested {
-		return e.dispatchExit()
+	s, state := e.nextDispatch()
+	if state == Finished {
+		e.finishExit()
+		return false, nil
 	}
-	p := e.nextPending()
-	if p == nil {
-		e.state = Initial
-		return true, nil
+	var err error
+	if s != nil {
+		e.protect()
+		defer e.Unref()
+		if state == Exiting {
+			e.iteration++
+		}
+		e.state = state
+		err = e.dispatch(s)
 	}
-	e.protect()
-	defer e.Unref()
-	e.state = Running
-	err := e.dispatch(p)
 	e.state = Initial
 	return true, opErr("dispatch", err)
 }
 
-func (e *Event) dispatchExit() (bool, error) {
-	p, ok := e.exit.Peek()
-	if !ok || p.offline() {
-		e.state = Finished
-		e.inv.mu.Lock()
-		e.inv.closed = true
-		e.inv.mu.Unlock()
-		return false, nil
+// nextDispatch returns the source to dispatch and the state its handler
+// runs in: Exiting for exit sources, Finished when none is left.
+func (e *Event) nextDispatch() (*Source, State) {
+	if !e.exitRequested {
+		return e.nextPending(), Running
 	}
-	e.protect()
-	defer e.Unref()
-	e.iteration++
-	e.state = Exiting
-	err := e.dispatch(p)
-	e.state = Initial
-	return true, opErr("dispatch", err)
+	if p, ok := e.exit.Peek(); ok && !p.offline() {
+		return p, Exiting
+	}
+	return nil, Finished
+}
+
+// finishExit ends the loop after its last exit source: Invoke refuses from
+// now on.
+func (e *Event) finishExit() {
+	e.state = Finished
+	e.inv.mu.Lock()
+	e.inv.closed = true
+	e.inv.mu.Unlock()
 }
 
 // Run runs one iteration, Prepare, Wait (for at most timeout) and Dispatch
@@ -803,7 +835,8 @@ func (e *Event) nextPending() *Source {
 	return p
 }
 
-// nextSeq returns the next pending-order stamp.
+// nextSeq returns the next stamp of e.seq, for a serial or a pendingSeq:
+// what was stamped earlier goes first among equals.
 func (e *Event) nextSeq() uint64 {
 	e.seq++
 	return e.seq
@@ -866,9 +899,10 @@ func (e *Event) afterCallback(s *Source, err error) {
 	}
 }
 
-// dispatch runs one source's handler with all that sd-event does around it:
-// the rate limit check, clearing pending, marking post sources, switching
-// ONESHOT off before the handler, and the outcome afterwards.
+// dispatch runs one source's handler with all that sd-event's
+// source_dispatch does around it: the rate limit check, clearing pending,
+// marking post sources, the kind's work before the handler, switching
+// ONESHOT off, the handler and the kind's work after it, the outcome.
 func (e *Event) dispatch(s *Source) error {
 	if !s.rl.below() {
 		return e.enterRatelimited(s)
@@ -877,21 +911,13 @@ func (e *Event) dispatch(s *Source) error {
 		e.setPending(s, false)
 	}
 	if s.kind != source.Post {
-		for _, z := range e.post {
-			if !z.offline() {
-				e.setPending(z, true)
-			}
-		}
+		e.pendPost()
 	}
-	if s.kind == source.MemoryPressure {
-		run, err := e.mpBeforeHandler(s)
+	if run, err := e.beforeHandler(s); !run {
 		if err != nil {
 			e.afterCallback(s, err)
-			return nil
 		}
-		if !run {
-			return nil
-		}
+		return nil
 	}
 	// ONESHOT is switched off before the handler runs, so that the handler
 	// sees Off and may enable the source again.
@@ -900,12 +926,25 @@ func (e *Event) dispatch(s *Source) error {
 			return err
 		}
 	}
+	err := e.runHandler(s)
+	e.afterCallback(s, err)
+	if s.e == e {
+		e.afterDispatch(s)
+	}
+	return nil
+}
+
+// runHandler runs the handler of s as the loop's current source, then its
+// kind's afterHandler. Should the handler panic, the loop is left between
+// iterations and usable, and a source unreferenced in it is freed, before
+// the panic goes on.
+func (e *Event) runHandler(s *Source) error {
 	prev := e.current
 	e.current = s
 	s.dispatching = true
 	ok := false
 	defer func() {
-		if !ok { // the handler panicked: leave the loop usable
+		if !ok {
 			s.dispatching = false
 			e.current = prev
 			e.state = Initial
@@ -915,78 +954,12 @@ func (e *Event) dispatch(s *Source) error {
 		}
 	}()
 	err := s.call()
-	if s.kind == source.Child {
-		s.reapChild()
-	}
+	s.afterHandler()
 	ok = true
 	s.dispatching = false
 	e.current = prev
-	e.afterCallback(s, err)
-	if s.kind == source.Signal && s.e == e {
-		e.signalAgain(s)
-	}
-	if s.e == e && s.kind == source.Defer && s.enabled == source.On && s.pending {
-		// Equal-priority ON defer sources take turns: the one just run goes
-		// behind the others.
-		s.pendingSeq = e.nextSeq()
-		e.pending.Reshuffle(s)
-	}
-	return nil
+	return err
 }
-
-// Invoke runs fn on the loop's goroutine, inside a dispatch of its own
-// (state Running, like any handler); it is the only method that may be
-// called from any goroutine. Functions run in the order they were invoked,
-// one per iteration, at priority Normal. After Exit was called they no
-// longer run; once the loop has finished Invoke returns ESTALE.
-func (e *Event) Invoke(fn func()) error {
-	if !e.valid() || fn == nil {
-		return opErr("invoke", unix.EINVAL)
-	}
-	e.inv.mu.Lock()
-	defer e.inv.mu.Unlock()
-	if e.inv.closed {
-		return opErr("invoke", unix.ESTALE)
-	}
-	e.inv.queue = append(e.inv.queue, fn)
-	if len(e.inv.queue) == 1 {
-		return opErr("invoke", sys.WriteCounter(e.inv.fd))
-	}
-	return nil
-}
-
-// invokeQueued reports whether functions wait to be invoked.
-func (e *Event) invokeQueued() bool {
-	e.inv.mu.Lock()
-	defer e.inv.mu.Unlock()
-	return len(e.inv.queue) > 0
-}
-
-// drainBareWake is called when the invoke eventfd is readable. If no
-// function waits, the readiness was a bare wake-up (LoopContext's, or one
-// whose function already ran): it drains the eventfd and reports true. The
-// look at the queue and the drain happen under the lock that Invoke holds
-// while it queues and writes, so an Invoke can come only before both (then
-// its function is seen here) or after both (then its write makes the
-// eventfd readable again): its wake-up is never drained unseen.
-func (e *Event) drainBareWake() (bool, error) {
-	e.inv.mu.Lock()
-	wakeOnly := len(e.inv.queue) == 0
-	var err error
-	if wakeOnly {
-		err = sys.ReadCounter(e.inv.fd)
-	}
-	e.inv.mu.Unlock()
-	if wakeOnly && testHookBareWakeDrained != nil {
-		testHookBareWakeDrained()
-	}
-	return wakeOnly, err
-}
-
-// testHookBareWakeDrained, when set by a test, runs right after the loop
-// found no function queued and drained a bare wake-up, where an Invoke
-// racing with the loop may land.
-var testHookBareWakeDrained func()
 
 // pollNew puts fd, a loop-owned kernel object just created as what
 // ("timerfd", "eventfd", ...), into the loop's epoll under data, closing it
@@ -1001,118 +974,3 @@ func (e *Event) pollNew(fd int, err error, what string, data uint64) (int, error
 	}
 	return fd, nil
 }
-
-// wake makes a blocked Wait return, from any goroutine.
-func (e *Event) wake() {
-	e.inv.mu.Lock()
-	defer e.inv.mu.Unlock()
-	if !e.inv.closed {
-		sys.WriteCounter(e.inv.fd)
-	}
-}
-
-// setupInvoke creates the eventfd behind Invoke and the loop's private,
-// level-triggered IO source on it, which never counts as a user's source.
-func (e *Event) setupInvoke() error {
-	fd, err := sys.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return fmt.Errorf("create eventfd: %w", err)
-	}
-	e.inv.fd = fd
-	s := e.initSource(&Source{kind: source.IO, internal: true, floating: true})
-	s.io.fd, s.io.events = fd, unix.EPOLLIN
-	s.ioHandler = e.runInvoke
-	s.enabled = source.On
-	s.description = "invoke"
-	if err := e.ioRegister(s, source.On, s.io.events); err != nil {
-		sys.Close(fd)
-		e.inv.fd = -1
-		return err
-	}
-	e.inv.src = s
-	return nil
-}
-
-func (e *Event) runInvoke(_ *Source, fd int, _ uint32) error {
-	e.inv.mu.Lock()
-	var fn func()
-	if q := e.inv.queue; len(q) > 0 {
-		fn = q[0]
-		q[0] = nil
-		e.inv.queue = q[1:]
-	}
-	if len(e.inv.queue) == 0 {
-		e.inv.queue = e.inv.queue[:0:0]
-		sys.ReadCounter(fd)
-	}
-	e.inv.mu.Unlock()
-	if fn != nil {
-		fn()
-	}
-	return nil
-}
-
-// --- the dispatch order, stated once ---
-
-// pendingBefore is the order in which pending sources are dispatched:
-// enabled before off, not rate-limited before rate-limited, lower priority
-// value first, then the one that became pending first.
-func pendingBefore(x, y *Source) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
-		return yo
-	}
-	if x.ratelimited != y.ratelimited {
-		return y.ratelimited
-	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.pendingSeq < y.pendingSeq
-}
-
-// prepareBefore orders prepare callbacks: enabled, not rate-limited,
-// prepared longest ago, then by priority.
-func prepareBefore(x, y *Source) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
-		return yo
-	}
-	if x.ratelimited != y.ratelimited {
-		return y.ratelimited
-	}
-	if x.prepareIter != y.prepareIter {
-		return x.prepareIter < y.prepareIter
-	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.serial < y.serial
-}
-
-// exitBefore orders exit sources: enabled first, then by priority, then by
-// age.
-func exitBefore(x, y *Source) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
-		return yo
-	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.serial < y.serial
-}
-
-// timerCandidate: a source worth looking at when its time comes, because it
-// is not pending yet or its rate limit may end.
-func (s *Source) timerCandidate() bool { return !s.pending || s.ratelimited }
-
-func timeBefore(x, y *Source, xt, yt time.Duration) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
-		return yo
-	}
-	if xc, yc := x.timerCandidate(), y.timerCandidate(); xc != yc {
-		return xc
-	}
-	return xt < yt
-}
-
-func earliestBefore(x, y *Source) bool { return timeBefore(x, y, x.timeNext(), y.timeNext()) }
-func latestBefore(x, y *Source) bool   { return timeBefore(x, y, x.timeLatest(), y.timeLatest()) }

@@ -41,9 +41,17 @@ type inotifyData struct {
 	buf      []byte
 	filled   int
 	nPending int // its sources that are pending
-	nBusy    int // handlers running on its current event
+	nRunning int // handlers running on its current event
 	buffered bool
 	ev       InotifyEvent
+}
+
+// inotifySource is an inotify source's part of Source.
+type inotifySource struct {
+	handler InotifyHandler
+	inode   *inodeData
+	mask    uint32
+	path    string
 }
 
 type inodeKey struct{ dev, ino uint64 }
@@ -87,7 +95,7 @@ func (e *Event) AddInotify(path string, mask uint32, h InotifyHandler) (*Source,
 	if err != nil {
 		return nil, opErr(op, err)
 	}
-	s.inotifyPath = path
+	s.inotify.path = path
 	s.description, s.hasDesc = path, true
 	return s, nil
 }
@@ -106,7 +114,7 @@ func (e *Event) AddInotifyFd(fd int, mask uint32, h InotifyHandler) (*Source, er
 	if err != nil {
 		return nil, opErr(op, err)
 	}
-	s.inotifyPath, _ = os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	s.inotify.path, _ = os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 	return s, nil
 }
 
@@ -131,8 +139,8 @@ func (e *Event) addInotify(fd int, donate bool, mask uint32, h InotifyHandler) (
 		enabled = source.OneShot
 	}
 	s := e.newSource(source.Inotify, enabled)
-	s.inotifyMask = mask
-	s.inotifyHandler = h
+	s.inotify.mask = mask
+	s.inotify.handler = h
 	d, err := e.inotifyFor(priority.Normal)
 	if err != nil {
 		s.nref = 0
@@ -152,7 +160,7 @@ func (e *Event) addInotify(fd int, donate bool, mask uint32, h InotifyHandler) (
 		e.inodesToClose = append(e.inodesToClose, in)
 	}
 	in.sources = append(in.sources, s)
-	s.inode = in
+	s.inotify.inode = in
 	if err := e.realizeWatch(in); err != nil {
 		s.nref = 0
 		s.release()
@@ -206,10 +214,10 @@ func (e *Event) realizeWatch(in *inodeData) error {
 	var combined uint32
 	exclUnlink := true
 	for _, s := range in.sources {
-		if s.inotifyMask&unix.IN_EXCL_UNLINK == 0 {
+		if s.inotify.mask&unix.IN_EXCL_UNLINK == 0 {
 			exclUnlink = false
 		}
-		combined |= s.inotifyMask
+		combined |= s.inotify.mask
 	}
 	combined &^= unix.IN_ONESHOT | unix.IN_DONT_FOLLOW | unix.IN_ONLYDIR | unix.IN_EXCL_UNLINK
 	if exclUnlink {
@@ -253,9 +261,9 @@ func (e *Event) gcInode(in *inodeData) {
 }
 
 // gcInotify frees an inotify fd without inodes, unless a handler is
-// running on its current event.
+// running on its current event (nRunning).
 func (e *Event) gcInotify(d *inotifyData) {
-	if len(d.inodes) > 0 || d.nBusy > 0 || e.inotify[d.priority] != d {
+	if len(d.inodes) > 0 || d.nRunning > 0 || e.inotify[d.priority] != d {
 		return
 	}
 	d.filled = 0
@@ -293,7 +301,10 @@ func (e *Event) closeInodeFds() {
 }
 
 func (e *Event) disconnectInotify(s *Source) {
-	in := s.inode
+	if s.pending {
+		e.setPending(s, false) // while it still counts in its inotify fd's nPending
+	}
+	in := s.inotify.inode
 	if in == nil {
 		return
 	}
@@ -303,7 +314,7 @@ func (e *Event) disconnectInotify(s *Source) {
 			break
 		}
 	}
-	s.inode = nil
+	s.inotify.inode = nil
 	// The kernel mask is not shrunk: events nobody wants are dropped.
 	e.gcInode(in)
 }
@@ -338,30 +349,7 @@ func (e *Event) processInotify() error {
 			if err != nil {
 				return err
 			}
-			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
-				// The queue overflowed: everybody of this priority must know.
-				for _, in := range d.inodes {
-					for _, s := range in.sources {
-						if s.online() {
-							e.setPending(s, true)
-						}
-					}
-				}
-			} else if in := d.wds[ev.Wd]; in != nil {
-				if ev.Mask&unix.IN_IGNORED != 0 {
-					delete(d.wds, ev.Wd) // the kernel removed the watch
-					in.wd = -1
-				}
-				for _, s := range in.sources {
-					if s.offline() {
-						continue
-					}
-					if ev.Mask&(unix.IN_IGNORED|unix.IN_UNMOUNT) == 0 && s.inotifyMask&ev.Mask&unix.IN_ALL_EVENTS == 0 {
-						continue
-					}
-					e.setPending(s, true)
-				}
-			}
+			e.pendInotify(d, ev)
 			if d.nPending > 0 {
 				break
 			}
@@ -369,6 +357,38 @@ func (e *Event) processInotify() error {
 		}
 	}
 	return nil
+}
+
+// pendInotify makes the sources that want ev pending.
+func (e *Event) pendInotify(d *inotifyData, ev *InotifyEvent) {
+	if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+		// The queue overflowed: everybody of this priority must know.
+		for _, in := range d.inodes {
+			for _, s := range in.sources {
+				if s.online() {
+					e.setPending(s, true)
+				}
+			}
+		}
+		return
+	}
+	in := d.wds[ev.Wd]
+	if in == nil {
+		return
+	}
+	if ev.Mask&unix.IN_IGNORED != 0 {
+		delete(d.wds, ev.Wd) // the kernel removed the watch
+		in.wd = -1
+	}
+	for _, s := range in.sources {
+		if s.offline() {
+			continue
+		}
+		if ev.Mask&(unix.IN_IGNORED|unix.IN_UNMOUNT) == 0 && s.inotify.mask&ev.Mask&unix.IN_ALL_EVENTS == 0 {
+			continue
+		}
+		e.setPending(s, true)
+	}
 }
 
 // head parses the first buffered event.
@@ -402,29 +422,29 @@ func (e *Event) dropInotify(d *inotifyData, size int) {
 	}
 }
 
-// dispatchInotify runs the handler of s on the current event of its
-// inotify fd, and drops the event once no source is pending on it. The
-// handler may free its source.
+// callInotify runs the handler of s on the current event of its inotify
+// fd, and drops the event once no source is pending on it, also when the
+// handler panics. The handler may free its source.
 func (s *Source) callInotify() error {
-	d := s.inode.inotify
+	d := s.inotify.inode.inotify
 	e := s.e
 	ev, size, err := d.head()
 	if err != nil {
 		return err
 	}
-	d.nBusy++
+	d.nRunning++
 	defer func() {
-		d.nBusy--
+		d.nRunning--
 		if d.nPending == 0 && d.filled >= size {
 			e.dropInotify(d, size)
 		}
 		e.gcInotify(d)
 	}()
-	if s.inotifyHandler == nil {
+	if s.inotify.handler == nil {
 		code, _ := s.userdata.(int)
 		return e.Exit(code)
 	}
-	return s.inotifyHandler(s, ev)
+	return s.inotify.handler(s, ev)
 }
 
 func (s *Source) inotifyOnly(op string) error {
@@ -443,7 +463,7 @@ func (s *Source) InotifyMask() (uint32, error) {
 	if err := s.inotifyOnly("inotify mask"); err != nil {
 		return 0, err
 	}
-	return s.inotifyMask, nil
+	return s.inotify.mask, nil
 }
 
 // InotifyPath returns the path an inotify source watches
@@ -453,17 +473,17 @@ func (s *Source) InotifyPath() (string, error) {
 	if err := s.inotifyOnly("inotify path"); err != nil {
 		return "", err
 	}
-	if s.inotifyPath == "" {
+	if s.inotify.path == "" {
 		return "", opErr("inotify path", unix.ENOSYS)
 	}
-	return s.inotifyPath, nil
+	return s.inotify.path, nil
 }
 
 // moveInotify moves s to the inotify fd of priority p. That needs the
 // inode's O_PATH fd, which is closed at the first iteration after the
 // source was added: later it gives EOPNOTSUPP, as in C.
 func (e *Event) moveInotify(s *Source, p priority.Priority) error {
-	old := s.inode
+	old := s.inotify.inode
 	if old.fd < 0 {
 		return unix.EOPNOTSUPP
 	}
@@ -493,7 +513,7 @@ func (e *Event) moveInotify(s *Source, p priority.Priority) error {
 			break
 		}
 	}
-	s.inode = in
+	s.inotify.inode = in
 	if pending {
 		// The event it was pending for stays with the old inotify fd.
 		e.gcInotify(old.inotify)

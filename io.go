@@ -36,13 +36,23 @@ func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	}
 	s := e.newSource(source.IO, source.On)
 	s.io.fd, s.io.events = fd, events
-	s.ioHandler = h
+	s.io.handler = h
 	if err := e.ioRegister(s, source.On, events); err != nil {
 		s.nref = 0
 		s.release()
 		return nil, opErr(op(), err)
 	}
 	return s, nil
+}
+
+// ioSource is an IO source's part of Source.
+type ioSource struct {
+	handler    IOHandler
+	fd         int
+	events     uint32
+	revents    uint32
+	registered bool
+	owned      bool
 }
 
 func (e *Event) takeSlot(s *Source) {
@@ -101,6 +111,22 @@ func (e *Event) ioRegister(s *Source, enabled source.Enabled, events uint32) err
 }
 
 func (e *Event) ioUnregister(s *Source) { e.pollUnregister(s.io.fd, &s.io.registered) }
+
+// ioReady makes the source pending with the events the poll reported.
+func (e *Event) ioReady(s *Source, events uint32) { e.markReady(s, &s.io.revents, events) }
+
+func (e *Event) disconnectIO(s *Source) {
+	e.ioUnregister(s)
+	e.releaseSlot(s)
+}
+
+// releaseIO closes the fd of a freed source that owns it.
+func (s *Source) releaseIO() {
+	if s.io.owned && s.io.fd >= 0 {
+		sys.Close(s.io.fd)
+		s.io.fd = -1
+	}
+}
 
 func (s *Source) ioOnly(op string) error {
 	if s == nil {

@@ -27,8 +27,9 @@ const (
 	memoryPressureWindow    = 2 * time.Second
 )
 
-// memoryPressure is what a memory pressure source keeps.
+// memoryPressure is a memory pressure source's part of Source.
 type memoryPressure struct {
+	handler    Handler
 	fd         int
 	events     uint32 // EPOLLPRI for PSI files, EPOLLIN for sockets and fifos
 	revents    uint32
@@ -71,9 +72,9 @@ func (e *Event) AddMemoryPressure(h Handler) (*Source, error) {
 	mp.write, mp.locked = write, locked
 	s := e.newSource(source.MemoryPressure, source.On)
 	s.mp = mp
-	s.handler = h
+	mp.handler = h
 	if h == nil {
-		s.handler = func(*Source) error { debug.FreeOSMemory(); return nil }
+		mp.handler = func(*Source) error { debug.FreeOSMemory(); return nil }
 	}
 	// The trigger must be written before the fd is polled; it is written
 	// at the next Prepare, so that its type and period may still change.
@@ -137,18 +138,9 @@ func unifiedCgroup() (string, bool) {
 // openMemoryPressure opens what to watch, the way sd-event does for each
 // kind of file.
 func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPressure, error) {
-	pathFd, err := sys.Open(watch, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err == unix.ENOENT && fallback != "" {
-		pathFd, err = sys.Open(fallback, unix.O_PATH|unix.O_CLOEXEC, 0)
-		watch = fallback
-		if err == unix.ENOENT {
-			return nil, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
-		}
-	} else if err == unix.ENOENT && !locked {
-		return nil, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
-	}
+	pathFd, watch, err := openPressurePath(watch, fallback, locked)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: watch, Err: err}
+		return nil, err
 	}
 	defer sys.Close(pathFd)
 	var st unix.Stat_t
@@ -180,14 +172,9 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 		if st.Mode&unix.S_IFMT == unix.S_IFREG {
 			// A regular file must be a PSI file, where the kernel signals
 			// with EPOLLPRI.
-			var sfs unix.Statfs_t
-			if err := unix.Fstatfs(fd, &sfs); err != nil {
+			if err := checkPSI(fd, watch); err != nil {
 				sys.Close(fd)
-				return nil, os.NewSyscallError("fstatfs", err)
-			}
-			if sfs.Type != unix.PROC_SUPER_MAGIC && sfs.Type != unix.CGROUP2_SUPER_MAGIC {
-				sys.Close(fd)
-				return nil, fmt.Errorf("%s is neither in procfs nor in cgroupfs: %w", watch, unix.ENOTTY)
+				return nil, err
 			}
 			mp.events = unix.EPOLLPRI
 		}
@@ -199,10 +186,45 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 	return mp, nil
 }
 
+// openPressurePath opens watch, or fallback when watch does not exist,
+// with O_PATH, and returns it and which of them it is.
+func openPressurePath(watch, fallback string, locked bool) (int, string, error) {
+	pathFd, err := sys.Open(watch, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT && fallback != "" {
+		pathFd, err = sys.Open(fallback, unix.O_PATH|unix.O_CLOEXEC, 0)
+		watch = fallback
+		if err == unix.ENOENT {
+			return -1, watch, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
+		}
+	} else if err == unix.ENOENT && !locked {
+		return -1, watch, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
+	}
+	if err != nil {
+		return -1, watch, &os.PathError{Op: "open", Path: watch, Err: err}
+	}
+	return pathFd, watch, nil
+}
+
+// checkPSI refuses a regular file that is not in procfs or cgroupfs, where
+// PSI files are.
+func checkPSI(fd int, watch string) error {
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return os.NewSyscallError("fstatfs", err)
+	}
+	if sfs.Type != unix.PROC_SUPER_MAGIC && sfs.Type != unix.CGROUP2_SUPER_MAGIC {
+		return fmt.Errorf("%s is neither in procfs nor in cgroupfs: %w", watch, unix.ENOTTY)
+	}
+	return nil
+}
+
 // mpRegister polls the fd: for writability while the trigger is still being
 // written, else for the pressure events.
 func (e *Event) mpRegister(s *Source, enabled source.Enabled) error {
 	mp := s.mp
+	if mp.inWrite {
+		return nil // the next Prepare writes the trigger, then registers
+	}
 	events := mp.events
 	if len(mp.write) > 0 {
 		events, enabled = unix.EPOLLOUT, source.On
@@ -281,6 +303,19 @@ func (e *Event) mpBeforeHandler(s *Source) (bool, error) {
 	return true, nil
 }
 
+func (e *Event) mpUnregister(s *Source) { e.pollUnregister(s.mp.fd, &s.mp.registered) }
+
+// mpReady makes the source pending with the events the poll reported.
+func (e *Event) mpReady(s *Source, events uint32) { e.markReady(s, &s.mp.revents, events) }
+
+// releaseMemoryPressure closes the fd of a freed source.
+func (s *Source) releaseMemoryPressure() {
+	if s.mp.fd >= 0 {
+		sys.Close(s.mp.fd)
+		s.mp.fd = -1
+	}
+}
+
 func (e *Event) disconnectMemoryPressure(s *Source) {
 	mp := s.mp
 	if mp.inWrite {
@@ -292,7 +327,7 @@ func (e *Event) disconnectMemoryPressure(s *Source) {
 		}
 		mp.inWrite = false
 	}
-	e.pollUnregister(mp.fd, &mp.registered)
+	e.mpUnregister(s)
 	e.releaseSlot(s)
 }
 

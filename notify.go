@@ -44,7 +44,7 @@ func notify(state string) (bool, error) {
 	if len(addr) < 2 || addr[0] != '/' && addr[0] != '@' {
 		return false, fmt.Errorf("NOTIFY_SOCKET=%q is no absolute path or abstract name: %w", addr, unix.EINVAL)
 	}
-	if max := len(unix.RawSockaddrUnix{}.Path); len(addr) >= max {
+	if size := len(unix.RawSockaddrUnix{}.Path); len(addr) >= size {
 		err := unix.ENAMETOOLONG // a path needs room for its NUL
 		if addr[0] == '@' {
 			err = unix.EINVAL
@@ -237,7 +237,14 @@ func listenFds() ([]listenFd, error) {
 			return nil, fmt.Errorf("LISTEN_FDNAMES=%q: %d names for %d fds: %w", namesVar, len(names), n, unix.EINVAL)
 		}
 	}
-	for fd := listenFdsStart; fd < listenFdsStart+int(n); fd++ {
+	return takeListenFds(int(n), names, fdsVar)
+}
+
+// takeListenFds checks that the n passed fds are open, then sets
+// FD_CLOEXEC on each, as sd_listen_fds does; names are their
+// LISTEN_FDNAMES, if any.
+func takeListenFds(n int, names []string, fdsVar string) ([]listenFd, error) {
+	for fd := listenFdsStart; fd < listenFdsStart+n; fd++ {
 		if _, err := sys.FdFlags(fd); err != nil {
 			return nil, fmt.Errorf("LISTEN_FDS=%q: fd %d: %w", fdsVar, fd, os.NewSyscallError("fcntl F_GETFD", err))
 		}

@@ -19,6 +19,13 @@ import (
 // pid and uid, si_code or a sigqueue payload.
 type SignalHandler func(s *Source, si *unix.SignalfdSiginfo) error
 
+// signalSource is a signal source's part of Source.
+type signalSource struct {
+	handler SignalHandler
+	signo   int
+	info    *unix.SignalfdSiginfo
+}
+
 // signals is a loop's end of the process-wide signal hub: the eventfd the
 // hub wakes it through, the signal sources by number, and how many child
 // sources need SIGCHLD.
@@ -78,9 +85,9 @@ func (e *Event) addSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
 		return nil, err
 	}
 	s := e.newSource(source.Signal, source.On)
-	s.signo = int(sig)
-	s.siginfo = &unix.SignalfdSiginfo{Signo: uint32(sig)}
-	s.signalHandler = h
+	s.signal.signo = int(sig)
+	s.signal.info = &unix.SignalfdSiginfo{Signo: uint32(sig)}
+	s.signal.handler = h
 	s.description, s.hasDesc = signalString(sig), true
 	e.sig.sources[sig] = s
 	sighub.Subscribe(&e.sig.sub, int(sig))
@@ -152,7 +159,7 @@ func (e *Event) processSignals() error {
 		case s.offline() || s.pending:
 		default:
 			take |= bit
-			*s.siginfo = unix.SignalfdSiginfo{Signo: uint32(sig)}
+			*s.signal.info = unix.SignalfdSiginfo{Signo: uint32(sig)}
 			e.setPending(s, true)
 		}
 	}
@@ -163,15 +170,23 @@ func (e *Event) processSignals() error {
 // signalAgain wakes the loop when the signal of s arrived again while it
 // was pending or off, so that it is dispatched once more.
 func (e *Event) signalAgain(s *Source) {
-	if e.sig.sub.Mask.Load()&sighub.Bit(s.signo) != 0 {
+	if e.sig.sub.Mask.Load()&sighub.Bit(s.signal.signo) != 0 {
 		e.sig.sub.Wake()
 	}
 }
 
+// signalOnline: a signal that arrived while the source was off or
+// rate-limited is dispatched now that it is back.
+func (e *Event) signalOnline(s *Source) {
+	if s.online() {
+		e.signalAgain(s)
+	}
+}
+
 func (e *Event) disconnectSignal(s *Source) {
-	if e.sig.sources[s.signo] == s {
-		e.sig.sources[s.signo] = nil
-		sighub.Unsubscribe(&e.sig.sub, s.signo)
+	if e.sig.sources[s.signal.signo] == s {
+		e.sig.sources[s.signal.signo] = nil
+		sighub.Unsubscribe(&e.sig.sub, s.signal.signo)
 	}
 }
 
@@ -238,5 +253,5 @@ func (s *Source) Signal() (unix.Signal, error) {
 	if s.kind != source.Signal {
 		return 0, opErr("signal", unix.EDOM)
 	}
-	return unix.Signal(s.signo), nil
+	return unix.Signal(s.signal.signo), nil
 }

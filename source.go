@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/go-sdevent/sdevent/internal/sys"
 	"github.com/go-sdevent/sdevent/priority"
 	"github.com/go-sdevent/sdevent/source"
 )
@@ -27,18 +26,23 @@ type TimeHandler func(s *Source, t time.Duration) error
 // returned by an Add method holds one reference, the caller's, and (unless
 // floating) one on its loop.
 type Source struct {
-	e        *Event // nil once disconnected from its loop
-	kind     source.Type
-	nref     int
-	enabled  source.Enabled
-	priority priority.Priority
-	serial   uint64
-
+	// What the dispatch order (order.go) reads, together at the start.
+	enabled     source.Enabled
+	priority    priority.Priority
+	pendingSeq  uint64 // when it became pending
+	prepareIter uint64 // the iteration its prepare callback last ran in
+	serial      uint64 // when it was added
+	kind        source.Type
+	ratelimited bool
 	pending     bool
-	pendingSeq  uint64
+	rl          ratelimit
+	time        timeSource
+
+	e    *Event // nil once disconnected from its loop
+	nref int
+
 	pendingIdx  int
 	prepareIdx  int
-	prepareIter uint64
 	earliestIdx int
 	latestIdx   int
 	exitIdx     int
@@ -46,94 +50,35 @@ type Source struct {
 	slot        int
 	tclock      *clockData // the time queues the source sits in
 
+	prev, next *Source // the loop's list of sources, newest first
+
 	dispatching   bool
 	floating      bool
 	internal      bool
 	exitOnFailure bool
-	ratelimited   bool
 	hasDesc       bool
-
-	prev, next *Source // the loop's list of sources, newest first
 
 	description string
 	userdata    any
 	destroyFn   func(userdata any)
 	prepareFn   Handler
 	expireFn    Handler
-	rl          ratelimit
 
-	io struct {
-		fd         int
-		events     uint32
-		revents    uint32
-		registered bool
-		owned      bool
-	}
-	time struct {
-		next, accuracy time.Duration
-	}
-
-	signo       int
-	siginfo     *unix.SignalfdSiginfo
-	child       *child
-	inode       *inodeData
-	inotifyMask uint32
-	inotifyPath string
-	mp          *memoryPressure
-
-	handler        Handler
-	ioHandler      IOHandler
-	timeHandler    TimeHandler
-	signalHandler  SignalHandler
-	childHandler   ChildHandler
-	inotifyHandler InotifyHandler
-}
-
-// ratelimit allows at most burst dispatches in each window of interval, a
-// window beginning with the first dispatch after the previous one ended.
-type ratelimit struct {
-	interval time.Duration
-	burst    uint
-	begin    time.Duration
-	num      uint
-}
-
-func (r *ratelimit) configured() bool { return r.interval > 0 && r.burst > 0 }
-
-// below counts a dispatch attempt on the live monotonic clock and reports
-// whether it is within the limit.
-func (r *ratelimit) below() bool {
-	if !r.configured() {
-		return true
-	}
-	now := sys.Monotonic()
-	if r.begin <= 0 || now-r.begin > r.interval {
-		r.begin, r.num = now, 1
-		return true
-	}
-	if r.num < ^uint(0) {
-		r.num++
-	}
-	return r.num <= r.burst
-}
-
-func (r *ratelimit) reset() { r.begin, r.num = 0, 0 }
-
-// end is when the current window closes.
-func (r *ratelimit) end() time.Duration { return addSat(r.begin, r.interval) }
-
-func addSat(a, b time.Duration) time.Duration {
-	if b >= Infinity-a {
-		return Infinity
-	}
-	return a + b
+	// The kind's part, as the union of C's sd_event_source: only that of
+	// s.kind is used. Defer, post and exit sources have only a handler.
+	handler Handler
+	io      ioSource
+	signal  signalSource
+	child   *child
+	inotify inotifySource
+	mp      *memoryPressure
 }
 
 func (s *Source) online() bool  { return s.enabled != source.Off && !s.ratelimited }
 func (s *Source) offline() bool { return !s.online() }
 
-// busy reports whether the source keeps an exit-on-idle loop running.
-func (s *Source) busy() bool {
+// keepsAlive reports whether the source keeps an exit-on-idle loop running.
+func (s *Source) keepsAlive() bool {
 	return !s.internal && s.enabled != source.Off && s.kind != source.Post && s.kind != source.Exit
 }
 
@@ -143,8 +88,7 @@ func (e *Event) initSource(s *Source) *Source {
 	s.nref = 1
 	s.pendingIdx, s.prepareIdx, s.earliestIdx, s.latestIdx, s.exitIdx, s.postIdx, s.slot = -1, -1, -1, -1, -1, -1, -1
 	s.io.fd = -1
-	e.seq++
-	s.serial = e.seq
+	s.serial = e.nextSeq()
 	return s
 }
 
@@ -163,16 +107,17 @@ func (e *Event) newSource(kind source.Type, enabled source.Enabled) *Source {
 	return s
 }
 
-// setEnabledField is the one place that writes s.enabled, keeping the count
-// of busy sources for exit-on-idle.
+// setEnabledField writes s.enabled of a source connected to e, keeping
+// e.nKeepAlive. Only a disconnected source, which counts for no loop, has
+// its field written directly (SetEnabled, afterCallback).
 func (e *Event) setEnabledField(s *Source, m source.Enabled) {
-	was := s.busy()
+	was := s.keepsAlive()
 	s.enabled = m
-	if now := s.busy(); now != was {
+	if now := s.keepsAlive(); now != was {
 		if now {
-			e.nBusy++
+			e.nKeepAlive++
 		} else {
-			e.nBusy--
+			e.nKeepAlive--
 		}
 	}
 }
@@ -183,30 +128,7 @@ func (e *Event) disconnect(s *Source) {
 	if s.e != e || e == nil {
 		return
 	}
-	switch {
-	case s.kind == source.IO:
-		e.ioUnregister(s)
-		e.releaseSlot(s)
-	case s.kind.IsTime():
-		if !s.ratelimited {
-			e.timeRemove(s)
-		}
-	case s.kind == source.Signal:
-		e.disconnectSignal(s)
-	case s.kind == source.Child:
-		e.disconnectChild(s)
-	case s.kind == source.Inotify:
-		if s.pending {
-			e.setPending(s, false)
-		}
-		e.disconnectInotify(s)
-	case s.kind == source.MemoryPressure:
-		e.disconnectMemoryPressure(s)
-	case s.kind == source.Post:
-		e.removePost(s)
-	case s.kind == source.Exit:
-		e.exit.Remove(s)
-	}
+	e.disconnectKind(s)
 	if s.pending {
 		e.pending.Remove(s)
 		s.pending = false
@@ -217,8 +139,8 @@ func (e *Event) disconnect(s *Source) {
 	if s.ratelimited {
 		e.timeRemove(s)
 	}
-	if s.busy() {
-		e.nBusy--
+	if s.keepsAlive() {
+		e.nKeepAlive--
 	}
 	if s.internal {
 		s.e = nil
@@ -246,17 +168,7 @@ func (s *Source) release() {
 	if s.e != nil {
 		s.e.disconnect(s)
 	}
-	if s.kind == source.IO && s.io.owned && s.io.fd >= 0 {
-		sys.Close(s.io.fd)
-		s.io.fd = -1
-	}
-	if s.kind == source.Child {
-		s.releaseChild()
-	}
-	if s.kind == source.MemoryPressure && s.mp.fd >= 0 {
-		sys.Close(s.mp.fd)
-		s.mp.fd = -1
-	}
+	s.releaseKind()
 	if fn := s.destroyFn; fn != nil {
 		s.destroyFn = nil
 		fn(s.userdata)
@@ -500,16 +412,7 @@ func (e *Event) offline(s *Source, enabled source.Enabled, ratelimited bool) {
 	}
 	e.setEnabledField(s, enabled)
 	s.ratelimited = ratelimited
-	switch s.kind {
-	case source.IO:
-		e.ioUnregister(s)
-	case source.Child:
-		e.childUnregister(s)
-	case source.MemoryPressure:
-		e.pollUnregister(s.mp.fd, &s.mp.registered)
-	case source.Exit:
-		e.exit.Reshuffle(s)
-	}
+	e.kindOffline(s)
 	e.timeReshuffle(s)
 }
 
@@ -526,38 +429,8 @@ func (e *Event) online(s *Source, enabled source.Enabled, ratelimited bool) erro
 	}
 	e.setEnabledField(s, enabled)
 	s.ratelimited = ratelimited
-	switch s.kind {
-	case source.Exit:
-		e.exit.Reshuffle(s)
-	case source.Signal:
-		if s.online() {
-			e.signalAgain(s)
-		}
-	case source.Child:
-		if s.online() && !s.child.watchPidfd() {
-			e.needChild = true // what it missed while off is still to be read
-		}
-	}
+	e.kindOnline(s)
 	e.timeReshuffle(s)
-	return nil
-}
-
-// register puts an online source's kernel object into epoll with the
-// enablement's flags.
-func (e *Event) register(s *Source, enabled source.Enabled) error {
-	switch s.kind {
-	case source.IO:
-		return e.ioRegister(s, enabled, s.io.events)
-	case source.Child:
-		if s.child.waited {
-			return nil // reaped: nothing left to watch
-		}
-		return e.childRegister(s, enabled)
-	case source.MemoryPressure:
-		if !s.mp.inWrite {
-			return e.mpRegister(s, enabled)
-		}
-	}
 	return nil
 }
 
@@ -586,11 +459,11 @@ func (e *Event) setPending(s *Source, b bool) {
 	if s.kind.IsTime() {
 		e.timeReshuffle(s)
 	}
-	if s.kind == source.Inotify && s.inode != nil {
+	if s.kind == source.Inotify && s.inotify.inode != nil {
 		if b {
-			s.inode.inotify.nPending++
+			s.inotify.inode.inotify.nPending++
 		} else {
-			s.inode.inotify.nPending--
+			s.inotify.inode.inotify.nPending--
 		}
 	}
 }
@@ -658,158 +531,4 @@ func (s *Source) SetDestroyCallback(cb func(userdata any)) error {
 	}
 	s.destroyFn = cb
 	return nil
-}
-
-// SetRatelimit allows at most burst dispatches per interval
-// (sd_event_source_set_ratelimit). A zero interval or burst means no limit,
-// as in C: (0, 0) removes it. Setting it starts afresh, not rate-limited.
-// Child, post and exit sources: EDOM; a negative interval: EINVAL.
-func (s *Source) SetRatelimit(interval time.Duration, burst uint) error {
-	const op = "set ratelimit"
-	if s == nil {
-		return opErr(op, unix.EINVAL)
-	}
-	if !s.kind.CanRatelimit() {
-		return opErr(op, unix.EDOM)
-	}
-	if interval < 0 {
-		return opErr(op, unix.EINVAL)
-	}
-	if s.e == nil {
-		return opErr(op, unix.ESTALE)
-	}
-	if _, err := s.e.leaveRatelimit(s, false); err != nil {
-		return opErr(op, err)
-	}
-	s.rl = ratelimit{interval: interval, burst: burst}
-	return nil
-}
-
-// Ratelimit returns the rate limit (sd_event_source_get_ratelimit); ENOEXEC
-// when none is set, EDOM for kinds that take none.
-func (s *Source) Ratelimit() (interval time.Duration, burst uint, err error) {
-	const op = "ratelimit"
-	if s == nil {
-		return 0, 0, opErr(op, unix.EINVAL)
-	}
-	if !s.kind.CanRatelimit() {
-		return 0, 0, opErr(op, unix.EDOM)
-	}
-	if !s.rl.configured() {
-		return 0, 0, opErr(op, unix.ENOEXEC)
-	}
-	return s.rl.interval, s.rl.burst, nil
-}
-
-// IsRatelimited reports whether the source is held back by its rate limit
-// (sd_event_source_is_ratelimited).
-func (s *Source) IsRatelimited() bool {
-	return s != nil && s.kind.CanRatelimit() && s.rl.configured() && s.ratelimited
-}
-
-// SetRatelimitExpireCallback sets a callback run when the source leaves its
-// rate limit because the window ended
-// (sd_event_source_set_ratelimit_expire_callback). As in C, any kind of
-// source takes one, though only those that can be rate-limited run it.
-func (s *Source) SetRatelimitExpireCallback(h Handler) error {
-	if s == nil {
-		return opErr("set ratelimit expire callback", unix.EINVAL)
-	}
-	s.expireFn = h
-	return nil
-}
-
-// LeaveRatelimit ends the rate-limited state early, without calling the
-// expire callback, and reports whether the source was rate-limited
-// (sd_event_source_leave_ratelimit).
-func (s *Source) LeaveRatelimit() (bool, error) {
-	const op = "leave ratelimit"
-	if s == nil {
-		return false, opErr(op, unix.EINVAL)
-	}
-	if !s.kind.CanRatelimit() || !s.rl.configured() || !s.ratelimited || s.e == nil {
-		return false, nil
-	}
-	if _, err := s.e.leaveRatelimit(s, false); err != nil {
-		return false, opErr(op, err)
-	}
-	return true, nil
-}
-
-// enterRatelimited takes the source offline until its window ends, keeping
-// its enablement and pending state; the end of the window is watched like a
-// CLOCK_MONOTONIC timer.
-func (e *Event) enterRatelimited(s *Source) error {
-	if s.ratelimited {
-		return nil
-	}
-	mono := &e.clocks[clockMonotonic]
-	if err := e.setupClock(mono); err != nil {
-		return err
-	}
-	if s.kind.IsTime() {
-		e.timeRemove(s)
-	}
-	e.timePut(s, mono)
-	e.offline(s, s.enabled, true)
-	e.ppReshuffle(s)
-	return nil
-}
-
-// leaveRatelimit brings the source back online; with runCallback (the
-// window ended) it calls the expire callback and reports that it did.
-func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
-	if !s.ratelimited {
-		return false, nil
-	}
-	e.timeRemove(s)
-	if s.kind.IsTime() {
-		e.timePut(s, &e.clocks[typeClockIndex(s.kind)])
-	}
-	if err := e.online(s, s.enabled, false); err != nil {
-		// Stay rate-limited; the next iteration may do better.
-		if s.kind.IsTime() {
-			e.timeRemove(s)
-		}
-		e.timePut(s, &e.clocks[clockMonotonic])
-		return false, err
-	}
-	e.ppReshuffle(s)
-	s.rl.reset()
-	if !runCallback || s.expireFn == nil {
-		return false, nil
-	}
-	e.afterCallback(s, e.callback(s, s.expireFn))
-	return true, nil
-}
-
-// call runs the source's handler, or the default handler, which exits the
-// loop with the userdata as code when it is an int.
-func (s *Source) call() error {
-	switch {
-	case s.kind == source.IO:
-		if s.ioHandler != nil {
-			return s.ioHandler(s, s.io.fd, s.io.revents)
-		}
-	case s.kind.IsTime():
-		if s.timeHandler != nil {
-			return s.timeHandler(s, s.time.next)
-		}
-	case s.kind == source.Signal:
-		if s.signalHandler != nil {
-			return s.signalHandler(s, s.siginfo)
-		}
-	case s.kind == source.Child:
-		if s.childHandler != nil {
-			return s.childHandler(s, &s.child.info)
-		}
-	case s.kind == source.Inotify:
-		return s.callInotify()
-	default:
-		if s.handler != nil {
-			return s.handler(s)
-		}
-	}
-	code, _ := s.userdata.(int)
-	return s.e.Exit(code)
 }

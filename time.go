@@ -78,9 +78,16 @@ func (e *Event) addTime(clock int, t, accuracy time.Duration, h TimeHandler) (*S
 	if accuracy == 0 {
 		s.time.accuracy = defaultAccuracy
 	}
-	s.timeHandler = h
+	s.time.handler = h
 	e.timePut(s, d)
 	return s, nil
+}
+
+// timeSource is a time source's part of Source; the dispatch order reads
+// next and accuracy.
+type timeSource struct {
+	next, accuracy time.Duration
+	handler        TimeHandler
 }
 
 // setupClock creates the clock's timerfd on first use.
@@ -137,6 +144,15 @@ func (e *Event) timeRemove(s *Source) {
 	d.needsRearm = true
 }
 
+// disconnectTime takes a time source out of its clock's queues; while
+// rate-limited it sits in the monotonic queues instead, which disconnect
+// leaves.
+func (e *Event) disconnectTime(s *Source) {
+	if !s.ratelimited {
+		e.timeRemove(s)
+	}
+}
+
 // timeReshuffle re-sorts the source in its time queues after its time,
 // accuracy, pending, enablement or rate-limit state changed.
 func (e *Event) timeReshuffle(s *Source) {
@@ -191,6 +207,14 @@ func (e *Event) armTimers() (due bool, err error) {
 	return due, nil
 }
 
+// addSat is a+b, saturated at Infinity.
+func addSat(a, b time.Duration) time.Duration {
+	if b >= Infinity-a {
+		return Infinity
+	}
+	return a + b
+}
+
 // sleepBetween picks the wake-up inside [a, b]: the latest point aligned on
 // the minute, else 10s, 1s or 250ms, each shifted by the per-boot offset, so
 // that loops all over the system wake together; else b.
@@ -218,6 +242,23 @@ func sleepBetween(a, b time.Duration) time.Duration {
 		}
 	}
 	return b
+}
+
+// processTimers processes the timers of every clock that has some,
+// monotonic last. It reports whether a rate limit ended on the monotonic
+// clock and its expire callback ran.
+func (e *Event) processTimers() (bool, error) {
+	for i := range e.clocks {
+		d := &e.clocks[i]
+		if d.earliest.Len() == 0 {
+			continue
+		}
+		expired, err := e.processTimer(d, e.timestamp(i))
+		if err != nil || expired && i == clockMonotonic {
+			return expired, err
+		}
+	}
+	return false, nil
 }
 
 // processTimer marks the timers of d that are due at now pending, and lets

@@ -13,10 +13,7 @@ import (
 	"github.com/go-sdevent/sdevent/internal/sys"
 )
 
-// tagWatchdog is the epoll user data of the watchdog's timerfd.
-const tagWatchdog = tagSignal + 1
-
-// watchdog is the state of the service watchdog pings.
+// watchdogState is the state of the service watchdog pings.
 type watchdogState struct {
 	fd     int
 	period time.Duration
