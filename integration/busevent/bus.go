@@ -141,12 +141,12 @@ func Attach(e *sdevent.Event, dial Dialer, opts ...Option) (*Bus, error) {
 	if e == nil || dial == nil || cfg.batch < 1 || cfg.queueLen < 1 || cfg.queueBytes < 1 {
 		return nil, fmt.Errorf("busevent: attach: %w", unix.EINVAL)
 	}
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	efd, err := newEventfd()
 	if err != nil {
 		return nil, fmt.Errorf("busevent: attach: create eventfd: %w", err)
 	}
 	b := &Bus{q: newQueue(efd, cfg.queueLen, cfg.queueBytes), batch: cfg.batch}
-	b.input, err = e.AddIO(efd, unix.EPOLLIN, b.dispatch)
+	b.input, err = e.AddIO(efd, epollIn, b.dispatch)
 	if err != nil {
 		unix.Close(efd)
 		return nil, fmt.Errorf("busevent: attach: %w", err)
