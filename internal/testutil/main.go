@@ -66,8 +66,8 @@ func RunWith(m *testing.M, o Options) int {
 // the first to use it is not blamed for it.
 func warmUp() {
 	if r, w, err := os.Pipe(); err == nil {
-		r.Close()
-		w.Close()
+		_ = r.Close()
+		_ = w.Close()
 	}
 }
 
