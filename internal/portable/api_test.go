@@ -1,3 +1,5 @@
+//go:build linux
+
 package portable
 
 import (
@@ -13,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/go-sdevent/sdevent/internal/testutil"
 )
 
 const root = "github.com/go-sdevent/sdevent"
@@ -34,6 +38,7 @@ var standIns = map[string]string{
 // name, a signature, a constant's value, a struct field or a method missing
 // or different on either side fails.
 func TestOthersAPIMatchesLinux(t *testing.T) {
+	testutil.Check(t)
 	linux := exportedAPI(t, "linux")
 	for _, goos := range []string{"darwin", "freebsd", "windows"} {
 		t.Run(goos, func(t *testing.T) {
