@@ -2,26 +2,356 @@
 
 package sdevent
 
+// The public API off Linux: every exported name of the Linux build, with the
+// same signature, so that code written against the package compiles
+// everywhere and finds out at run time. The constructors return an *Error
+// wrapping errors.ErrUnsupported, and so does every method that returns an
+// error; the others return zero values. internal/portable's test compares
+// this file's API with the Linux build's and fails on any difference.
+//
+// Two types of x/sys/unix exist only on Linux: SignalHandler and
+// SendChildSignal take the unexported stand-ins signalfdSiginfo and siginfo
+// instead, which no code off Linux can name, so it can pass only nil. The
+// stub uses syscall.Signal, which unix.Signal is an alias of, so that the
+// package also compiles where x/sys/unix does not (Windows).
+//
+// Error, State and ChildInfo carry no kernel object; their methods behave as
+// on Linux. They are copies of errors.go's, event.go's and child.go's until
+// those move to files without a build tag (issue 9, after its merge).
+
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"os/exec"
+	"syscall"
 	"time"
+
+	"github.com/go-sdevent/sdevent/priority"
+	"github.com/go-sdevent/sdevent/source"
 )
 
-// Infinity stands for sd-event's USEC_INFINITY.
+// Infinity stands for sd-event's USEC_INFINITY: a time that never comes, a
+// timeout that never ends.
 const Infinity time.Duration = math.MaxInt64
 
-// Event is an event loop. It exists only on Linux.
+// State is the phase a loop is in, with the values of sd-event's SD_EVENT_*
+// states.
+type State int
+
+// The loop states, in C's order and with C's values.
+const (
+	Initial   State = iota // SD_EVENT_INITIAL: between iterations
+	Armed                  // SD_EVENT_ARMED: prepared, about to wait
+	Pending                // SD_EVENT_PENDING: something is ready to dispatch
+	Running                // SD_EVENT_RUNNING: a handler runs
+	Exiting                // SD_EVENT_EXITING: an exit handler runs
+	Finished               // SD_EVENT_FINISHED: exit processing is complete
+	Preparing              // SD_EVENT_PREPARING: prepare callbacks run
+)
+
+var stateNames = [...]string{"initial", "armed", "pending", "running", "exiting", "finished", "preparing"}
+
+// String returns the state's name in lower case, as sd-event logs it.
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Error is what every failing call of this package returns: the operation
+// that failed and why. Off Linux, Err wraps errors.ErrUnsupported.
+type Error struct {
+	Op  string // "new", "add io", ...
+	Err error
+}
+
+func (e *Error) Error() string { return "sdevent: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+var errNeedLinux = fmt.Errorf("event loops need Linux: %w", errors.ErrUnsupported)
+
+// unsupported is the error of every operation off Linux.
+func unsupported(op string) error { return &Error{Op: op, Err: errNeedLinux} }
+
+// Event is an event loop, the analogue of sd_event. It exists only on Linux:
+// New and Default return an error here.
 type Event struct{}
 
-// Source is an event source. It exists only on Linux.
+// Source is an event source, the analogue of sd_event_source. It exists
+// only on Linux.
 type Source struct{}
 
-var errUnsupported = fmt.Errorf("sdevent: event loops need Linux: %w", errors.ErrUnsupported)
-
 // New returns an error wrapping errors.ErrUnsupported on this platform.
-func New() (*Event, error) { return nil, errUnsupported }
+func New() (*Event, error) { return nil, unsupported("new") }
 
 // Default returns an error wrapping errors.ErrUnsupported on this platform.
-func Default() (*Event, error) { return nil, errUnsupported }
+func Default() (*Event, error) { return nil, unsupported("default") }
+
+// The si_code values of SIGCHLD (x/sys/unix has no names for them).
+const (
+	CLDExited    = 1
+	CLDKilled    = 2
+	CLDDumped    = 3
+	CLDTrapped   = 4
+	CLDStopped   = 5
+	CLDContinued = 6
+)
+
+// ChildInfo is what waitid(2) reported: Signo is SIGCHLD, Code one of the
+// CLD* values above, Status the exit status or the signal number.
+type ChildInfo struct {
+	Signo, Code, Pid, Uid, Status int
+}
+
+// Exited reports whether the child exited normally.
+func (ci *ChildInfo) Exited() bool { return ci != nil && ci.Code == CLDExited }
+
+// ExitStatus returns the exit status of a child that exited, else -1.
+func (ci *ChildInfo) ExitStatus() int {
+	if !ci.Exited() {
+		return -1
+	}
+	return ci.Status
+}
+
+// Signaled reports whether a signal killed the child (with or without a
+// core dump).
+func (ci *ChildInfo) Signaled() bool {
+	return ci != nil && (ci.Code == CLDKilled || ci.Code == CLDDumped)
+}
+
+// Signal returns the signal that killed, stopped or trapped the child (or
+// continued it: SIGCONT), else 0.
+func (ci *ChildInfo) Signal() syscall.Signal {
+	if ci == nil || ci.Code < CLDKilled || ci.Code > CLDContinued {
+		return 0
+	}
+	return syscall.Signal(ci.Status)
+}
+
+// String describes the child's state change as on Linux, except that a
+// signal goes by its number ("killed by signal 15").
+func (ci *ChildInfo) String() string {
+	if ci == nil {
+		return "<nil>"
+	}
+	sig := fmt.Sprintf("signal %d", ci.Status)
+	switch ci.Code {
+	case CLDExited:
+		return fmt.Sprintf("exited %d", ci.Status)
+	case CLDKilled:
+		return "killed by " + sig
+	case CLDDumped:
+		return "dumped core (" + sig + ")"
+	case CLDTrapped:
+		return "trapped (" + sig + ")"
+	case CLDStopped:
+		return "stopped (" + sig + ")"
+	case CLDContinued:
+		return "continued"
+	case 0:
+		return "reaped elsewhere"
+	}
+	return fmt.Sprintf("code %d status %d", ci.Code, ci.Status)
+}
+
+// InotifyEvent is one inotify event as the kernel reported it.
+type InotifyEvent struct {
+	Wd     int32
+	Mask   uint32
+	Cookie uint32
+	Name   string
+}
+
+// signalfdSiginfo stands for unix.SignalfdSiginfo, which exists only on
+// Linux.
+type signalfdSiginfo struct{ Signo uint32 }
+
+// siginfo stands for unix.Siginfo, which exists only on Linux.
+type siginfo struct{ Signo int32 }
+
+// The handler types, as on Linux.
+type (
+	Handler        func(s *Source) error
+	IOHandler      func(s *Source, fd int, revents uint32) error
+	TimeHandler    func(s *Source, t time.Duration) error
+	SignalHandler  func(s *Source, si *signalfdSiginfo) error
+	ChildHandler   func(s *Source, si *ChildInfo) error
+	InotifyHandler func(s *Source, ev *InotifyEvent) error
+)
+
+// Notify reports false, and no error, when $NOTIFY_SOCKET is unset, as on
+// Linux; a set $NOTIFY_SOCKET gives an error wrapping errors.ErrUnsupported.
+func Notify(state string) (bool, error) {
+	if os.Getenv("NOTIFY_SOCKET") == "" {
+		return false, nil
+	}
+	return false, unsupported("notify")
+}
+
+// NotifyReady is Notify("READY=1").
+func NotifyReady() (bool, error) { return Notify("READY=1") }
+
+// NotifyStopping is Notify("STOPPING=1").
+func NotifyStopping() (bool, error) { return Notify("STOPPING=1") }
+
+// NotifyStatus is Notify("STATUS=" + status).
+func NotifyStatus(status string) (bool, error) { return Notify("STATUS=" + status) }
+
+// The methods of Event: see the Linux documentation.
+
+func (e *Event) Ref() *Event                                  { return e }
+func (e *Event) Unref()                                       {}
+func (e *Event) Prepare() (bool, error)                       { return false, unsupported("prepare") }
+func (e *Event) Wait(timeout time.Duration) (bool, error)     { return false, unsupported("wait") }
+func (e *Event) Dispatch() (bool, error)                      { return false, unsupported("dispatch") }
+func (e *Event) Run(timeout time.Duration) (bool, error)      { return false, unsupported("run") }
+func (e *Event) Loop() (int, error)                           { return 0, unsupported("loop") }
+func (e *Event) LoopContext(ctx context.Context) (int, error) { return 0, unsupported("loop") }
+func (e *Event) Exit(code int) error                          { return unsupported("exit") }
+func (e *Event) ExitCode() (int, error)                       { return 0, unsupported("get exit code") }
+func (e *Event) Now(clock int) (time.Duration, error)         { return 0, unsupported("now") }
+func (e *Event) Fd() int                                      { return -1 }
+func (e *Event) State() State                                 { return Finished }
+func (e *Event) Iteration() uint64                            { return 0 }
+func (e *Event) SetWatchdog(on bool) (bool, error)            { return false, unsupported("set watchdog") }
+func (e *Event) Watchdog() bool                               { return false }
+func (e *Event) SetSignalExit(on bool) (bool, error)          { return false, unsupported("set signal exit") }
+func (e *Event) SetExitOnIdle(on bool) error                  { return unsupported("set exit on idle") }
+func (e *Event) ExitOnIdle() bool                             { return false }
+func (e *Event) Invoke(fn func()) error                       { return unsupported("invoke") }
+
+func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
+	return nil, unsupported("add io")
+}
+
+func (e *Event) AddTime(clock int, t, accuracy time.Duration, h TimeHandler) (*Source, error) {
+	return nil, unsupported("add time")
+}
+
+func (e *Event) AddTimeRelative(clock int, d, accuracy time.Duration, h TimeHandler) (*Source, error) {
+	return nil, unsupported("add time")
+}
+
+func (e *Event) AddSignal(sig syscall.Signal, h SignalHandler) (*Source, error) {
+	return nil, unsupported("add signal")
+}
+
+func (e *Event) AddChild(pid int, options int, h ChildHandler) (*Source, error) {
+	return nil, unsupported("add child")
+}
+
+func (e *Event) AddChildPidfd(pidfd int, options int, h ChildHandler) (*Source, error) {
+	return nil, unsupported("add child")
+}
+
+func (e *Event) AddCommand(cmd *exec.Cmd, options int, h ChildHandler) (*Source, error) {
+	return nil, unsupported("add child")
+}
+
+func (e *Event) AddInotify(path string, mask uint32, h InotifyHandler) (*Source, error) {
+	return nil, unsupported("add inotify")
+}
+
+func (e *Event) AddInotifyFd(fd int, mask uint32, h InotifyHandler) (*Source, error) {
+	return nil, unsupported("add inotify")
+}
+
+func (e *Event) AddDefer(h Handler) (*Source, error) { return nil, unsupported("add defer") }
+func (e *Event) AddPost(h Handler) (*Source, error)  { return nil, unsupported("add post") }
+func (e *Event) AddExit(h Handler) (*Source, error)  { return nil, unsupported("add exit") }
+
+func (e *Event) AddMemoryPressure(h Handler) (*Source, error) {
+	return nil, unsupported("add memory pressure")
+}
+
+func (e *Event) AddListenFds(events uint32, h IOHandler) ([]*Source, error) {
+	return nil, unsupported("add listen fds")
+}
+
+func (e *Event) AddListenFiles(events uint32, h IOHandler) ([]*Source, []*os.File, error) {
+	return nil, nil, unsupported("add listen fds")
+}
+
+// The methods of Source: see the Linux documentation.
+
+func (s *Source) Ref() *Source                          { return s }
+func (s *Source) Unref()                                {}
+func (s *Source) DisableUnref()                         {}
+func (s *Source) Event() *Event                         { return nil }
+func (s *Source) Userdata() any                         { return nil }
+func (s *Source) SetUserdata(v any) (old any)           { return nil }
+func (s *Source) SetDescription(d string) error         { return unsupported("set description") }
+func (s *Source) Description() (string, error)          { return "", unsupported("get description") }
+func (s *Source) SetPrepare(h Handler) error            { return unsupported("set prepare") }
+func (s *Source) Pending() (bool, error)                { return false, unsupported("get pending") }
+func (s *Source) Priority() (priority.Priority, error)  { return 0, unsupported("get priority") }
+func (s *Source) SetPriority(p priority.Priority) error { return unsupported("set priority") }
+func (s *Source) Enabled() (source.Enabled, error)      { return source.Off, unsupported("get enabled") }
+func (s *Source) SetEnabled(m source.Enabled) error     { return unsupported("set enabled") }
+func (s *Source) Floating() bool                        { return false }
+func (s *Source) SetFloating(b bool) error              { return unsupported("set floating") }
+func (s *Source) ExitOnFailure() bool                   { return false }
+func (s *Source) SetExitOnFailure(b bool) error         { return unsupported("set exit on failure") }
+func (s *Source) SetDestroyCallback(cb func(userdata any)) error {
+	return unsupported("set destroy callback")
+}
+
+func (s *Source) SetRatelimit(interval time.Duration, burst uint) error {
+	return unsupported("set ratelimit")
+}
+
+func (s *Source) Ratelimit() (interval time.Duration, burst uint, err error) {
+	return 0, 0, unsupported("get ratelimit")
+}
+
+func (s *Source) IsRatelimited() bool { return false }
+
+func (s *Source) SetRatelimitExpireCallback(h Handler) error {
+	return unsupported("set ratelimit expire callback")
+}
+
+func (s *Source) LeaveRatelimit() (bool, error) { return false, unsupported("leave ratelimit") }
+
+func (s *Source) IOFd() (int, error)              { return -1, unsupported("get io fd") }
+func (s *Source) SetIOFd(fd int) error            { return unsupported("set io fd") }
+func (s *Source) IOFdOwn() (bool, error)          { return false, unsupported("get io fd own") }
+func (s *Source) SetIOFdOwn(own bool) error       { return unsupported("set io fd own") }
+func (s *Source) IOEvents() (uint32, error)       { return 0, unsupported("get io events") }
+func (s *Source) SetIOEvents(events uint32) error { return unsupported("set io events") }
+func (s *Source) IORevents() (uint32, error)      { return 0, unsupported("get io revents") }
+func (s *Source) Time() (time.Duration, error)    { return 0, unsupported("get time") }
+func (s *Source) SetTime(t time.Duration) error   { return unsupported("set time") }
+func (s *Source) SetTimeRelative(d time.Duration) error {
+	return unsupported("set time relative")
+}
+func (s *Source) TimeAccuracy() (time.Duration, error)  { return 0, unsupported("get time accuracy") }
+func (s *Source) SetTimeAccuracy(a time.Duration) error { return unsupported("set time accuracy") }
+func (s *Source) TimeClock() (int, error)               { return 0, unsupported("get time clock") }
+func (s *Source) Signal() (syscall.Signal, error)       { return 0, unsupported("get signal") }
+func (s *Source) ChildPid() (int, error)                { return 0, unsupported("get child pid") }
+func (s *Source) ChildPidfd() (int, error)              { return -1, unsupported("get child pidfd") }
+func (s *Source) ChildPidfdOwn() (bool, error)          { return false, unsupported("get child pidfd own") }
+func (s *Source) SetChildPidfdOwn(own bool) error       { return unsupported("set child pidfd own") }
+func (s *Source) ChildProcessOwn() (bool, error)        { return false, unsupported("get child process own") }
+func (s *Source) SetChildProcessOwn(own bool) error     { return unsupported("set child process own") }
+func (s *Source) InotifyMask() (uint32, error)          { return 0, unsupported("get inotify mask") }
+func (s *Source) InotifyPath() (string, error)          { return "", unsupported("get inotify path") }
+
+func (s *Source) SendChildSignal(sig syscall.Signal, si *siginfo, flags uint) error {
+	return unsupported("send child signal")
+}
+
+func (s *Source) SetMemoryPressureType(ty string) (bool, error) {
+	return false, unsupported("set memory pressure type")
+}
+
+func (s *Source) SetMemoryPressurePeriod(threshold, window time.Duration) (bool, error) {
+	return false, unsupported("set memory pressure period")
+}

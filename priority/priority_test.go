@@ -3,7 +3,7 @@ package priority
 import "testing"
 
 func TestOrderAndNames(t *testing.T) {
-	if !(Important < Normal && Normal < Idle) {
+	if Important >= Normal || Normal >= Idle {
 		t.Fatalf("levels out of order: %d %d %d", Important, Normal, Idle)
 	}
 	for _, tc := range []struct {

@@ -5,7 +5,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"regexp"
 
@@ -40,25 +39,25 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		return rc
 	}
 	if *rounds < 1 || *rounds > 1000 {
-		fmt.Fprintf(stderr, "sdevent bench: -rounds %d: want 1 to 1000\n", *rounds)
+		sayf(stderr, "sdevent bench: -rounds %d: want 1 to 1000\n", *rounds)
 		return exitUsage
 	}
 	if *div < 1 || *div > 1000000 {
-		fmt.Fprintf(stderr, "sdevent bench: -div %d: want 1 to 1000000\n", *div)
+		sayf(stderr, "sdevent bench: -div %d: want 1 to 1000000\n", *div)
 		return exitUsage
 	}
 	cfg := bench.Config{Rounds: *rounds, Div: *div, Contenders: bench.Contenders(), ScaleChildren: 4}
 	if *match != "" {
 		re, err := regexp.Compile(*match)
 		if err != nil {
-			fmt.Fprintf(stderr, "sdevent bench: -run: %v\n", err)
+			sayf(stderr, "sdevent bench: -run: %v\n", err)
 			return exitUsage
 		}
 		cfg.Match = re
 	}
 	rep, err := bench.Run(cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "sdevent bench: %v\n", err)
+		sayf(stderr, "sdevent bench: %v\n", err)
 		if errors.Is(err, bench.ErrNoMatch) {
 			return exitUsage
 		}
@@ -72,7 +71,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		err = rep.WriteTable(stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "sdevent bench: %v\n", err)
+		sayf(stderr, "sdevent bench: %v\n", err)
 		return exitFailure
 	}
 	return exitOK

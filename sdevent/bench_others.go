@@ -3,12 +3,11 @@
 package main
 
 import (
-	"fmt"
 	"io"
 )
 
 // benchCommand needs Linux, like the library: see demo.
 func benchCommand(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "sdevent bench: go-sdevent runs on Linux only")
+	sayln(stderr, "sdevent bench: go-sdevent runs on Linux only")
 	return exitFailure
 }

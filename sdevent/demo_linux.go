@@ -35,15 +35,15 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		return rc
 	}
 	if *ticks < 1 || *ticks > 1000 {
-		fmt.Fprintf(stderr, "sdevent demo: -ticks %d: want 1 to 1000\n", *ticks)
+		sayf(stderr, "sdevent demo: -ticks %d: want 1 to 1000\n", *ticks)
 		return exitUsage
 	}
 	if *interval < time.Millisecond || *interval > 10*time.Second {
-		fmt.Fprintf(stderr, "sdevent demo: -interval %v: want 1ms to 10s\n", *interval)
+		sayf(stderr, "sdevent demo: -interval %v: want 1ms to 10s\n", *interval)
 		return exitUsage
 	}
 	if err := runDemo(stdout, *ticks, *interval); err != nil {
-		fmt.Fprintf(stderr, "sdevent demo: %v\n", err)
+		sayf(stderr, "sdevent demo: %v\n", err)
 		return exitFailure
 	}
 	return exitOK
@@ -82,7 +82,7 @@ func (d *demoLoop) line(s *sdevent.Source, format string, a ...any) {
 		}
 	}
 	ms := float64(time.Since(d.start).Microseconds()) / 1000
-	fmt.Fprintf(d.out, "%8.1fms %4d  %-15s %-9s %-7s %-8s %s\n",
+	sayf(d.out, "%8.1fms %4d  %-15s %-9s %-7s %-8s %s\n",
 		ms, d.e.Iteration(), desc, prio, enabled, d.e.State(), fmt.Sprintf(format, a...))
 }
 
@@ -162,17 +162,17 @@ func runDemo(out io.Writer, ticks int, interval time.Duration) (err error) {
 		return fmt.Errorf("pipe2: %w", err)
 	}
 	d.wfd = p[1]
-	defer unix.Close(p[1])
+	defer func() { _ = unix.Close(p[1]) }() // the write end; a pipe's close cannot fail usefully
 
 	// The read end: the source owns it and closes it when freed.
 	rs, err := named("pipe-reader", priority.Important)(e.AddIO(p[0], unix.EPOLLIN, d.onPipe))
 	if err != nil {
-		unix.Close(p[0])
+		_ = unix.Close(p[0])
 		return err
 	}
 	sources = append(sources, rs)
 	if err := rs.SetIOFdOwn(true); err != nil {
-		unix.Close(p[0])
+		_ = unix.Close(p[0])
 		return fmt.Errorf("own pipe fd: %w", err)
 	}
 
@@ -212,8 +212,8 @@ func runDemo(out io.Writer, ticks int, interval time.Duration) (err error) {
 		}()
 	}
 
-	fmt.Fprintf(out, "sdevent demo: %d ticks every %v, one line per dispatch\n", ticks, interval)
-	fmt.Fprintf(out, "%10s %4s  %-15s %-9s %-7s %-8s %s\n", "time", "iter", "source", "priority", "enabled", "loop", "what happened")
+	sayf(out, "sdevent demo: %d ticks every %v, one line per dispatch\n", ticks, interval)
+	sayf(out, "%10s %4s  %-15s %-9s %-7s %-8s %s\n", "time", "iter", "source", "priority", "enabled", "loop", "what happened")
 
 	// The demo ends by itself well before this; the deadline only keeps a
 	// broken loop from hanging the terminal.
@@ -227,7 +227,7 @@ func runDemo(out io.Writer, ticks int, interval time.Duration) (err error) {
 		select {
 		case ierr := <-invokeErr:
 			if ierr != nil {
-				return fmt.Errorf("loop: %w (invoke: %v)", err, ierr)
+				return fmt.Errorf("loop: %w (invoke: %w)", err, ierr)
 			}
 		default:
 		}
@@ -301,7 +301,7 @@ func (d *demoLoop) maybeExit() {
 		return
 	}
 	if err := d.e.Exit(0); err != nil {
-		fmt.Fprintf(d.out, "exit: %v\n", err)
+		sayf(d.out, "exit: %v\n", err)
 	}
 }
 

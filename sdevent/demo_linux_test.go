@@ -102,8 +102,8 @@ func TestDemo(t *testing.T) {
 			posts++
 		case "tick":
 			tickSeen++
-			if min := float64(tickSeen*int(interval/time.Millisecond)) - 0.1; d.ms < min {
-				t.Errorf("tick %d at %.1fms, before its deadline %.1fms", tickSeen, d.ms, min)
+			if due := float64(tickSeen*int(interval/time.Millisecond)) - 0.1; d.ms < due {
+				t.Errorf("tick %d at %.1fms, before its deadline %.1fms", tickSeen, d.ms, due)
 			}
 			wantEnabled := "on"
 			if tickSeen == ticks {

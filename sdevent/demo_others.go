@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 )
 
@@ -14,18 +13,18 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	if rc := parseFlags(fs, args); rc >= 0 {
 		return rc
 	}
-	fmt.Fprintln(stderr, "sdevent demo: go-sdevent runs on Linux only")
+	sayln(stderr, "sdevent demo: go-sdevent runs on Linux only")
 	return exitFailure
 }
 
 // runCommand needs Linux: see demo.
 func runCommand(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "sdevent run: go-sdevent runs on Linux only")
+	sayln(stderr, "sdevent run: go-sdevent runs on Linux only")
 	return exitFailure
 }
 
 // doctor needs Linux: see demo.
 func doctor(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "sdevent doctor: go-sdevent runs on Linux only")
+	sayln(stderr, "sdevent doctor: go-sdevent runs on Linux only")
 	return exitFailure
 }

@@ -43,7 +43,7 @@ func probes() []probe {
 		{"PSI memory", false, "memory pressure sources (/proc/pressure/memory)", func() error {
 			f, err := os.Open("/proc/pressure/memory")
 			if err == nil {
-				f.Close()
+				_ = f.Close() // a probe: the open was the question
 			}
 			return err
 		}},
@@ -77,13 +77,13 @@ func doctor(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			line += ": " + err.Error()
 		}
-		fmt.Fprintln(stdout, line)
+		sayln(stdout, line)
 	}
 	for _, v := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "MEMORY_PRESSURE_WATCH"} {
 		if val, ok := os.LookupEnv(v); ok {
-			fmt.Fprintf(stdout, "%-8s %-30s %s\n", "set", v, val)
+			sayf(stdout, "%-8s %-30s %s\n", "set", v, val)
 		} else {
-			fmt.Fprintf(stdout, "%-8s %s\n", "unset", v)
+			sayf(stdout, "%-8s %s\n", "unset", v)
 		}
 	}
 	return status
@@ -91,7 +91,7 @@ func doctor(args []string, stdout, stderr io.Writer) int {
 
 func closeFd(fd int, err error) error {
 	if err == nil {
-		unix.Close(fd)
+		_ = unix.Close(fd) // a probe: the create was the question
 	}
 	return err
 }
@@ -105,7 +105,7 @@ func probeEpollPwait2() error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(epfd)
+	defer func() { _ = unix.Close(epfd) }()
 	var ev [1]unix.EpollEvent
 	var ts unix.Timespec
 	_, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(&ev[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0)
@@ -120,7 +120,7 @@ func probePidfdSendSignal() error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	return unix.PidfdSendSignal(fd, 0, nil, 0)
 }
 
@@ -134,12 +134,12 @@ func probeClonePidfd() error {
 		waitidErr = err
 		return err
 	}
-	defer cmd.Wait()
+	defer func() { _ = cmd.Wait() }() // reaps /bin/true; its status is not the question
 	if pidfd < 0 {
 		waitidErr = unix.ENOSYS
 		return unix.ENOSYS
 	}
-	defer unix.Close(pidfd)
+	defer func() { _ = unix.Close(pidfd) }()
 	var si unix.Siginfo
 	waitidErr = unix.Waitid(unix.P_PIDFD, pidfd, &si, unix.WEXITED|unix.WNOWAIT, nil)
 	return nil

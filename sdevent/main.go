@@ -93,17 +93,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, p := range planned {
 		if p.name == name {
-			fmt.Fprintf(stderr, "sdevent: %s is not implemented yet; it will\n  %s\n", name, indent(p.summary, "  "))
+			sayf(stderr, "sdevent: %s is not implemented yet; it will\n  %s\n", name, indent(p.summary, "  "))
 			return exitNotImplemented
 		}
 	}
-	fmt.Fprintf(stderr, "sdevent: unknown command %q\n\n", name)
+	sayf(stderr, "sdevent: unknown command %q\n\n", name)
 	usage(stderr)
 	return exitUsage
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `sdevent - companion tool of go-sdevent, a Go port of systemd's sd-event loop
+	say(w, `sdevent - companion tool of go-sdevent, a Go port of systemd's sd-event loop
 
 Usage:
   sdevent <command> [flags]
@@ -111,15 +111,15 @@ Usage:
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, indent(c.summary, "            "))
+		sayf(w, "  %-9s %s\n", c.name, indent(c.summary, "            "))
 	}
 	if len(planned) > 0 {
-		fmt.Fprint(w, "\nPlanned, not implemented yet (they exit with status 3 for now):\n")
+		say(w, "\nPlanned, not implemented yet (they exit with status 3 for now):\n")
 		for _, p := range planned {
-			fmt.Fprintf(w, "  %-9s %s\n", p.name, indent(p.summary, "            "))
+			sayf(w, "  %-9s %s\n", p.name, indent(p.summary, "            "))
 		}
 	}
-	fmt.Fprint(w, `
+	say(w, `
 Run 'sdevent help <command>' or 'sdevent <command> -h' for a command's flags.
 The library's manual is man/sd-event.3 in the source tree ('man -l man/sd-event.3').
 `)
@@ -153,13 +153,13 @@ func help(args []string, stdout, stderr io.Writer) int {
 		}
 		for _, p := range planned {
 			if p.name == args[0] {
-				fmt.Fprintf(stdout, "sdevent %s (not implemented yet): %s\n", p.name, indent(p.summary, "  "))
+				sayf(stdout, "sdevent %s (not implemented yet): %s\n", p.name, indent(p.summary, "  "))
 				return exitOK
 			}
 		}
-		fmt.Fprintf(stderr, "sdevent help: unknown command %q\n\n", args[0])
+		sayf(stderr, "sdevent help: unknown command %q\n\n", args[0])
 	default:
-		fmt.Fprint(stderr, "sdevent help: takes at most one command name\n\n")
+		say(stderr, "sdevent help: takes at most one command name\n\n")
 	}
 	usage(stderr)
 	return exitUsage
@@ -171,11 +171,11 @@ func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sdevent "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: sdevent %s %s\n\n%s\n", name, synopsis, about)
+		sayf(fs.Output(), "Usage: sdevent %s %s\n\n%s\n", name, synopsis, about)
 		n := 0
 		fs.VisitAll(func(*flag.Flag) { n++ })
 		if n > 0 {
-			fmt.Fprint(fs.Output(), "\nFlags:\n")
+			say(fs.Output(), "\nFlags:\n")
 			fs.PrintDefaults()
 		}
 	}
@@ -192,7 +192,7 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		sayf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 		fs.Usage()
 		return exitUsage
 	}
@@ -204,7 +204,7 @@ func version(args []string, stdout, stderr io.Writer) int {
 	if rc := parseFlags(fs, args); rc >= 0 {
 		return rc
 	}
-	fmt.Fprintf(stdout, "sdevent %s\n", buildVersion())
+	sayf(stdout, "sdevent %s\n", buildVersion())
 	return exitOK
 }
 
@@ -217,3 +217,13 @@ func buildVersion() string {
 	}
 	return "(devel)"
 }
+
+// say, sayf and sayln write the command's output and diagnostics to its
+// stdout or stderr. A write that fails there has nowhere else to be
+// reported (and a closed pipe already ends the process with SIGPIPE), so
+// their errors are dropped here, the one place that does it.
+func say(w io.Writer, a ...any) { _, _ = fmt.Fprint(w, a...) }
+
+func sayf(w io.Writer, format string, a ...any) { _, _ = fmt.Fprintf(w, format, a...) }
+
+func sayln(w io.Writer, a ...any) { _, _ = fmt.Fprintln(w, a...) }

@@ -87,17 +87,17 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	argv := fs.Args()
 	if len(argv) == 0 {
-		fmt.Fprintln(stderr, "sdevent run: no COMMAND given")
+		sayln(stderr, "sdevent run: no COMMAND given")
 		fs.Usage()
 		return exitUsage
 	}
 	if *killAfter <= 0 {
-		fmt.Fprintln(stderr, "sdevent run: -kill-after must be positive")
+		sayln(stderr, "sdevent run: -kill-after must be positive")
 		return exitUsage
 	}
 	st, err := supervise(argv, *killAfter, *subreaper, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "sdevent run: %v\n", err)
+		sayf(stderr, "sdevent run: %v\n", err)
 		return st
 	}
 	return st
@@ -135,12 +135,15 @@ func supervise(argv []string, killAfter time.Duration, subreaper bool, stderr io
 				return nil // it exited already; its handler finishes the loop
 			}
 			if stops(sig) && killTimer == nil {
-				sdevent.NotifyStopping()
+				if _, err := sdevent.NotifyStopping(); err != nil {
+					sayf(stderr, "sdevent run: %v\n", err)
+				}
 				killTimer, err = e.AddTimeRelative(unix.CLOCK_MONOTONIC, killAfter, 0,
 					func(*sdevent.Source, time.Duration) error {
 						// Act first: the line may fail, the kill must not.
-						child.SendChildSignal(unix.SIGKILL, nil, 0)
-						fmt.Fprintf(stderr, "sdevent run: %s did not exit %v after %v, sent SIGKILL\n", argv[0], killAfter, unix.SignalName(sig))
+						// It fails only when the child is gone already.
+						_ = child.SendChildSignal(unix.SIGKILL, nil, 0)
+						sayf(stderr, "sdevent run: %s did not exit %v after %v, sent SIGKILL\n", argv[0], killAfter, unix.SignalName(sig))
 						return nil
 					})
 				return err
@@ -151,7 +154,9 @@ func supervise(argv []string, killAfter time.Duration, subreaper bool, stderr io
 			return exitFailure, err
 		}
 		// The child's exit goes before signals that came with it.
-		s.SetPriority(priority.Normal + 1)
+		if err := s.SetPriority(priority.Normal + 1); err != nil {
+			return exitFailure, err
+		}
 		sigs = append(sigs, s)
 	}
 	var commandPid int
@@ -163,7 +168,9 @@ func supervise(argv []string, killAfter time.Duration, subreaper bool, stderr io
 		if err != nil {
 			return exitFailure, err
 		}
-		s.SetPriority(priority.Normal + 1)
+		if err := s.SetPriority(priority.Normal + 1); err != nil {
+			return exitFailure, err
+		}
 		sigs = append(sigs, s)
 	}
 
@@ -178,14 +185,16 @@ func supervise(argv []string, killAfter time.Duration, subreaper bool, stderr io
 		return int(exitcode.Exec), fmt.Errorf("cannot start %s: %w", argv[0], unwrapStart(err))
 	}
 	defer child.Unref()
-	child.SetChildProcessOwn(true)
+	if err := child.SetChildProcessOwn(true); err != nil {
+		return exitFailure, err
+	}
 	commandPid = cmd.Process.Pid
 
 	if _, err := sdevent.NotifyReady(); err != nil {
-		fmt.Fprintf(stderr, "sdevent run: %v\n", err)
+		sayf(stderr, "sdevent run: %v\n", err)
 	}
 	if _, err := e.SetWatchdog(true); err != nil {
-		fmt.Fprintf(stderr, "sdevent run: %v\n", err)
+		sayf(stderr, "sdevent run: %v\n", err)
 	}
 	_, err = e.Loop()
 	if reaper {
@@ -275,10 +284,12 @@ func dieOfSignal(sig unix.Signal) {
 		flags   uint64
 		rest    [4]uint64
 	}
-	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+	// Best effort, each step: should one fail, the signal does not end us
+	// and os.Exit below does.
+	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
 	set := uint64(1) << (uint(sig) - 1)
-	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
-	unix.Tgkill(unix.Getpid(), unix.Gettid(), sig)
+	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+	_ = unix.Tgkill(unix.Getpid(), unix.Gettid(), sig)
 	// A signal whose default is to stop or be ignored cannot end us.
 	time.Sleep(100 * time.Millisecond)
 	os.Exit(128 + int(sig))

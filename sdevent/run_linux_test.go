@@ -100,19 +100,18 @@ func TestRunCannotStart(t *testing.T) {
 
 // started runs sdevent with a shell script that prints "up" once its traps
 // are set, and waits for that line.
-func started(t *testing.T, env []string, script string, args ...string) (*exec.Cmd, *bufio.Reader) {
+func started(t *testing.T, env []string, script string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := sdeventCmd(t, env, append(append([]string{"run"}, args...), "--", "sh", "-c", script)...)
-	line, r := startCmd(t, cmd)
-	if line != "up\n" {
+	if line := startCmd(t, cmd); line != "up\n" {
 		t.Fatalf("COMMAND did not come up: %q", line)
 	}
-	return cmd, r
+	return cmd
 }
 
 // startCmd starts cmd, an sdevent, and returns the first line COMMAND
-// prints and the rest of its output.
-func startCmd(t *testing.T, cmd *exec.Cmd) (string, *bufio.Reader) {
+// prints.
+func startCmd(t *testing.T, cmd *exec.Cmd) string {
 	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -121,10 +120,13 @@ func startCmd(t *testing.T, cmd *exec.Cmd) (string, *bufio.Reader) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(out)
-	line, _ := r.ReadString('\n')
-	return line, r
+	t.Cleanup(func() {
+		// Best effort: the test has usually waited for it already.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	return line
 }
 
 // TestRunForwardsSignals: SIGUSR1, SIGUSR2 and SIGHUP reach COMMAND.
@@ -132,8 +134,10 @@ func TestRunForwardsSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			n := strconv.Itoa(int(sig))
-			cmd, _ := started(t, nil, "trap 'exit "+n+"' "+n+"; echo up; while :; do sleep 0.05; done")
-			cmd.Process.Signal(sig)
+			cmd := started(t, nil, "trap 'exit "+n+"' "+n+"; echo up; while :; do sleep 0.05; done")
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
 			err := cmd.Wait()
 			if code, _ := status(t, err, cmd.ProcessState); code != int(sig) {
 				t.Fatalf("status %d, want %d: the signal did not reach COMMAND", code, sig)
@@ -146,11 +150,13 @@ func TestRunForwardsSignals(t *testing.T) {
 // ignores it gets SIGKILL after -kill-after; sdevent then dies of SIGKILL.
 func TestRunStopKillAfter(t *testing.T) {
 	m := testutil.NewManager(t)
-	cmd, _ := started(t, []string{m.Env}, "trap '' TERM; echo up; while :; do sleep 0.05; done", "-kill-after", "200ms")
+	cmd := started(t, []string{m.Env}, "trap '' TERM; echo up; while :; do sleep 0.05; done", "-kill-after", "200ms")
 	if got := m.Next(time.Second); got != "READY=1" {
 		t.Fatalf("manager got %q, want READY=1", got)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	if got := m.Next(5 * time.Second); got != "STOPPING=1" {
 		t.Fatalf("manager got %q, want STOPPING=1", got)
 	}
@@ -163,7 +169,7 @@ func TestRunStopKillAfter(t *testing.T) {
 // TestRunWatchdog: with WATCHDOG_USEC set, sdevent keeps the watchdog fed.
 func TestRunWatchdog(t *testing.T) {
 	m := testutil.NewManager(t)
-	cmd, _ := started(t, []string{m.Env, "WATCHDOG_USEC=200000"}, "echo up; sleep 0.6")
+	cmd := started(t, []string{m.Env, "WATCHDOG_USEC=200000"}, "echo up; sleep 0.6")
 	if got := m.Next(time.Second); got != "READY=1" && got != "WATCHDOG=1" {
 		t.Fatalf("first message %q", got)
 	}
@@ -173,7 +179,9 @@ func TestRunWatchdog(t *testing.T) {
 			pings++
 		}
 	}
-	cmd.Wait()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sdevent run: %v", err)
+	}
 	if pings < 2 {
 		t.Fatalf("%d watchdog pings while COMMAND ran ~600ms with a 200ms period", pings)
 	}
@@ -333,7 +341,7 @@ func TestRunBrokenStderrNotify(t *testing.T) {
 func TestRunBrokenStderrKillAfter(t *testing.T) {
 	cmd := sdeventCmd(t, nil, "run", "-kill-after", "100ms", "--", "sh", "-c", "trap '' TERM; echo $$; while :; do sleep 0.05; done")
 	cmd.Stderr = brokenPipe(t)
-	line, _ := startCmd(t, cmd)
+	line := startCmd(t, cmd)
 	pid, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
 		t.Fatalf("COMMAND did not come up: %q", line)
@@ -344,8 +352,11 @@ func TestRunBrokenStderrKillAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(pidfd)
-	t.Cleanup(func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) })
-	cmd.Process.Signal(syscall.SIGTERM)
+	// Best effort: COMMAND is normally dead by now.
+	t.Cleanup(func() { _ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	err = cmd.Wait()
 	if _, sig := status(t, err, cmd.ProcessState); sig != syscall.SIGKILL {
 		t.Errorf("sdevent ended with %v, want death by SIGKILL", cmd.ProcessState)
@@ -372,7 +383,8 @@ func TestReapOrphans(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() {
-					sys.WaitPidfd(pidfd, unix.WEXITED)
+					// reapOrphans may have reaped it: ECHILD then.
+					_, _, _ = sys.WaitPidfd(pidfd, unix.WEXITED)
 					unix.Close(pidfd)
 				})
 				return pid, pidfd
@@ -392,7 +404,9 @@ func TestReapOrphans(t *testing.T) {
 				if time.Now().After(deadline) {
 					t.Fatal("the children did not exit within 5s")
 				}
-				unix.Poll(fds, 100)
+				if _, err := unix.Poll(fds, 100); err != nil && !errors.Is(err, unix.EINTR) {
+					t.Fatal(err)
+				}
 				n = 0
 				for _, f := range fds {
 					if f.Revents&unix.POLLIN != 0 {

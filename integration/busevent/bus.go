@@ -141,14 +141,14 @@ func Attach(e *sdevent.Event, dial Dialer, opts ...Option) (*Bus, error) {
 	if e == nil || dial == nil || cfg.batch < 1 || cfg.queueLen < 1 || cfg.queueBytes < 1 {
 		return nil, fmt.Errorf("busevent: attach: %w", unix.EINVAL)
 	}
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	efd, err := newEventfd()
 	if err != nil {
 		return nil, fmt.Errorf("busevent: attach: create eventfd: %w", err)
 	}
 	b := &Bus{q: newQueue(efd, cfg.queueLen, cfg.queueBytes), batch: cfg.batch}
-	b.input, err = e.AddIO(efd, unix.EPOLLIN, b.dispatch)
+	b.input, err = e.AddIO(efd, epollIn, b.dispatch)
 	if err != nil {
-		unix.Close(efd)
+		_ = unix.Close(efd) // never handed out; the AddIO error is the news
 		return nil, fmt.Errorf("busevent: attach: %w", err)
 	}
 	if err := b.setup(e, cfg.priority); err != nil {
@@ -166,7 +166,7 @@ func Attach(e *sdevent.Event, dial Dialer, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("busevent: attach: %w", err)
 	}
 	if !applied.Load() {
-		conn.Close()
+		_ = conn.Close() // the refusal is the error to report
 		b.release()
 		return nil, fmt.Errorf("busevent: attach: dial did not apply the options it was given: %w", unix.EINVAL)
 	}
@@ -187,7 +187,7 @@ func (b *Bus) setup(e *sdevent.Event, p priority.Priority) error {
 	}
 	var err error
 	b.exit, err = e.AddExit(func(*sdevent.Source) error {
-		b.Close()
+		_ = b.Close() // the loop is exiting: no one is left to tell
 		return nil
 	})
 	if err != nil {
@@ -286,7 +286,7 @@ func (b *Bus) disconnect() {
 		err = fmt.Errorf("%w: %w", ErrDisconnected, cause)
 	}
 	b.release()
-	b.conn.Close()
+	_ = b.conn.Close() // gone already; onClose gets the reason
 	if b.onClose != nil {
 		b.onClose(err)
 	}

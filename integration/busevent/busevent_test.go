@@ -177,7 +177,9 @@ func TestSignalsInOrderOnLoop(t *testing.T) {
 		got = append(got, s.Body[0].(uint32))
 		seqs = append(seqs, s.Sequence)
 		if len(got) == n {
-			e.Exit(0)
+			if err := e.Exit(0); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 	l.start(t, e)
@@ -310,10 +312,12 @@ func TestFloodDoesNotStarveTimer(t *testing.T) {
 		received++
 		perDispatch[e.Iteration()]++
 		// A handler that does some work, so that the flood outruns it.
-		for start := time.Now(); time.Since(start) < 50*time.Microsecond; {
+		for start := time.Now(); time.Since(start) < 50*time.Microsecond; { //nolint:revive // busy on purpose
 		}
 		if i == total-1 { // the newest signal is never the one dropped
-			e.Exit(0)
+			if err := e.Exit(0); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 	timer, err := e.AddTimeRelative(unix.CLOCK_MONOTONIC, time.Millisecond, time.Microsecond,
@@ -526,7 +530,9 @@ func TestDaemonGone(t *testing.T) {
 		calls++
 		closeErr, onLoop = err, l.onLoop()
 		srcFreed, connected = b.Source() == nil, b.Conn().Connected()
-		e.Exit(0)
+		if err := e.Exit(0); err != nil {
+			t.Error(err)
+		}
 	})
 	l.start(t, e)
 	d.kill()
@@ -582,8 +588,8 @@ func startCall(t *testing.T, d *daemon) (*exec.Cmd, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	})
 	return cmd, &out
 }
@@ -682,7 +688,9 @@ func TestAttachErrors(t *testing.T) {
 	if err == nil {
 		t.Error("a dialer that fails did not fail Attach")
 	}
-	e.SetExitOnIdle(true) // nothing of the failed attaches may remain
+	if err := e.SetExitOnIdle(true); err != nil { // nothing of the failed attaches may remain
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if code, err := e.LoopContext(ctx); code != 0 || err != nil {

@@ -42,8 +42,13 @@ func Example() {
 		log.Fatal(err)
 	}
 	b.OnSignal(func(s *dbus.Signal) { fmt.Println(s.Name, s.Body) })
-	b.OnClose(func(err error) { e.Exit(1) }) // the bus went away
-	e.SetSignalExit(true)                    // SIGINT, SIGTERM: exit, which closes b
+	// The bus went away: exit. Exit fails only when the loop is exiting
+	// already, which is fine here.
+	b.OnClose(func(err error) { _ = e.Exit(1) })
+	// SIGINT, SIGTERM: exit, which closes b.
+	if _, err := e.SetSignalExit(true); err != nil {
+		log.Fatal(err)
+	}
 
 	if code, err := e.Loop(); err != nil || code != 0 {
 		log.Fatal(code, err)

@@ -90,7 +90,7 @@ func startDaemon(t *testing.T) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	conf := filepath.Join(dir, "bus.conf")
 	if err := os.WriteFile(conf, fmt.Appendf(nil, busConfig, filepath.Join(dir, "bus")), 0o600); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func startDaemon(t *testing.T) *daemon {
 	case <-time.After(20 * time.Second):
 	}
 	go func() {
-		cmd.Wait()
+		_ = cmd.Wait()
 		close(d.done)
 	}()
 	t.Cleanup(d.kill)
@@ -130,7 +130,7 @@ func startDaemon(t *testing.T) *daemon {
 
 // kill kills the daemon and waits until it was reaped.
 func (d *daemon) kill() {
-	d.cmd.Process.Kill()
+	_ = d.cmd.Process.Kill()
 	<-d.done
 }
 
@@ -229,7 +229,11 @@ func (l *loop) wait(t *testing.T) {
 // exit asks the loop to exit, from any goroutine.
 func exit(t *testing.T, e *sdevent.Event) {
 	t.Helper()
-	if err := e.Invoke(func() { e.Exit(0) }); err != nil {
+	if err := e.Invoke(func() {
+		if err := e.Exit(0); err != nil {
+			t.Error(err)
+		}
+	}); err != nil {
 		t.Fatalf("invoke: %v", err)
 	}
 }

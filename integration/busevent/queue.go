@@ -108,7 +108,7 @@ func (q *queue) kick() {
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
 	// Cannot fail: the counter is 0 whenever kicked is false.
-	unix.Write(q.efd, one[:])
+	_, _ = unix.Write(q.efd, one[:])
 }
 
 // unkick resets the eventfd so that the IO source stops being pending.
@@ -119,7 +119,7 @@ func (q *queue) unkick() {
 	}
 	q.kicked = false
 	var buf [8]byte
-	unix.Read(q.efd, buf[:])
+	_, _ = unix.Read(q.efd, buf[:])
 }
 
 // DeliverSignal implements dbus.SignalHandler. godbus calls it on its

@@ -52,8 +52,8 @@ func TestSocketActivation(t *testing.T) {
 	waited := false
 	defer func() {
 		if !waited {
-			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(out.Name())
@@ -69,7 +69,9 @@ func TestSocketActivation(t *testing.T) {
 		return err == nil
 	})
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := fmt.Fprintf(conn, "hello from %s\n", t.Name()); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +109,7 @@ func serveOne() error {
 		return err
 	}
 	defer e.Unref()
-	var served error = errors.New("no connection served")
+	served := errors.New("no connection served")
 	sources, err := e.AddListenFds(unix.EPOLLIN, func(s *sdevent.Source, fd int, revents uint32) error {
 		served = echo(s, fd)
 		return s.Event().Exit(0)
@@ -157,7 +159,9 @@ func echo(s *sdevent.Source, fd int) error {
 	}
 	c := os.NewFile(uintptr(nfd), "connection")
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		return fmt.Errorf("read: %w", err)

@@ -120,7 +120,7 @@ func manager(t *testing.T) *Manager {
 		}
 		setup.manager, setup.managerErr = StartManager(paths["systemd"], dir, 30*time.Second)
 		if setup.managerErr != nil {
-			os.RemoveAll(dir)
+			_ = os.RemoveAll(dir)
 		}
 	})
 	if setup.managerErr != nil {
@@ -143,7 +143,7 @@ func sdeventBinary(t *testing.T) string {
 		bin := filepath.Join(dir, "sdevent")
 		out, err := exec.Command("go", "build", "-o", bin, "github.com/go-sdevent/sdevent/sdevent").CombinedOutput()
 		if err != nil {
-			setup.buildErr = fmt.Errorf("go build sdevent: %v\n%s", err, out)
+			setup.buildErr = fmt.Errorf("go build sdevent: %w\n%s", err, out)
 			return
 		}
 		setup.sdevent = bin
@@ -166,7 +166,7 @@ func teardown() error {
 		if left := strings.TrimSpace(out); left != "" {
 			errs = append(errs, "test units left loaded after their tests:\n"+left)
 			for _, line := range strings.Split(left, "\n") {
-				m.Systemctl("stop", strings.Fields(line)[0])
+				_, _ = m.Systemctl("stop", strings.Fields(line)[0]) // reported above already
 			}
 		}
 		if _, err := m.Systemctl("reset-failed"); err != nil {
@@ -195,7 +195,7 @@ func teardown() error {
 		}
 	}
 	if setup.madeMarker {
-		os.Remove(bootedMarker)
+		_ = os.Remove(bootedMarker)
 	}
 	if setup.buildDir != "" {
 		if err := os.RemoveAll(setup.buildDir); err != nil {

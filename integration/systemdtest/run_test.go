@@ -55,7 +55,7 @@ func TestRunWatchdog(t *testing.T) {
 	}
 	// sleep died of the SIGTERM and sdevent of the same signal, which
 	// systemd counts as a clean exit.
-	if got, want := u.ended(10*time.Second), "success killed TERM"; got != want {
+	if got, want := u.ended(), "success killed TERM"; got != want {
 		t.Errorf("ExecStopPost saw %q, want %q", got, want)
 	}
 }
@@ -140,7 +140,7 @@ while :; do sleep 0.1; done
 		if got, _ := os.ReadFile(u.path("mark")); strings.TrimSpace(string(got)) != "got-term" {
 			t.Errorf("COMMAND recorded %q, want got-term: SIGTERM was not forwarded", got)
 		}
-		if got, want := u.ended(10*time.Second), "success exited 0"; got != want {
+		if got, want := u.ended(), "success exited 0"; got != want {
 			t.Errorf("ExecStopPost saw %q, want %q", got, want)
 		}
 		u.expect(u.show(), map[string]string{"ActiveState": "inactive"})
@@ -162,7 +162,7 @@ while :; do sleep 0.1; done
 		// sdevent killed COMMAND and died of the same SIGKILL; had systemd
 		// had to kill it at TimeoutStopSec, Result would be timeout.
 		u.expect(u.show(), map[string]string{"ActiveState": "failed", "Result": "signal", "ExecMainCode": "2", "ExecMainStatus": "9"})
-		if got, want := u.ended(10*time.Second), "signal killed KILL"; got != want {
+		if got, want := u.ended(), "signal killed KILL"; got != want {
 			t.Errorf("ExecStopPost saw %q, want %q", got, want)
 		}
 		if out := u.output(); !strings.Contains(out, "sent SIGKILL") {
@@ -192,7 +192,7 @@ func TestRunCannotStart(t *testing.T) {
 	if out := u.output(); !strings.Contains(out, "sdevent run: cannot start") {
 		t.Errorf("sdevent's output does not say it could not start COMMAND:\n%s", out)
 	}
-	if got, want := u.ended(10*time.Second), "exit-code exited "+strconv.Itoa(203); got != want {
+	if got, want := u.ended(), "exit-code exited "+strconv.Itoa(203); got != want {
 		t.Errorf("ExecStopPost saw %q, want %q", got, want)
 	}
 }

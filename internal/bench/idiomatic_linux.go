@@ -59,12 +59,12 @@ func (Idiomatic) IO(n, idle int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ping.Close()
+	defer func() { _ = ping.Close() }()
 	pong, err := eventfdFile("pong")
 	if err != nil {
 		return 0, err
 	}
-	defer pong.Close()
+	defer func() { _ = pong.Close() }()
 
 	stopIdle, err := idleReaders(idle)
 	defer stopIdle()
@@ -115,7 +115,7 @@ func idleReaders(n int) (stop func(), err error) {
 	var wg sync.WaitGroup
 	stop = func() {
 		for _, f := range files {
-			f.Close()
+			_ = f.Close()
 		}
 		wg.Wait()
 	}
@@ -132,7 +132,7 @@ func idleReaders(n int) (stop func(), err error) {
 			defer wg.Done()
 			started.Done()
 			var buf [8]byte
-			f.Read(buf[:]) // until closed
+			_, _ = f.Read(buf[:]) // until closed
 		}()
 	}
 	started.Wait()
@@ -210,8 +210,8 @@ func (Idiomatic) Children(n int) (ChildrenRun, error) {
 	if err != nil {
 		return run, err
 	}
-	defer r.Close()
-	defer w.Close()
+	defer func() { _ = r.Close() }()
+	defer func() { _ = w.Close() }()
 	run.ThreadsBefore = osThreads()
 	var (
 		wg      sync.WaitGroup
@@ -224,7 +224,7 @@ func (Idiomatic) Children(n int) (ChildrenRun, error) {
 		cmd := exec.Command(shPath, shArgv[1:]...)
 		cmd.Stdin = r
 		if err := cmd.Start(); err != nil {
-			w.Close() // the children started so far exit
+			_ = w.Close() // the children started so far exit
 			return run, err
 		}
 		wg.Add(1)
@@ -232,7 +232,8 @@ func (Idiomatic) Children(n int) (ChildrenRun, error) {
 			defer wg.Done()
 			waiting.Add(1)
 			err := cmd.Wait()
-			if ee, ok := err.(*exec.ExitError); ok && ee.Exited() {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) && ee.Exited() {
 				err = nil // read's status at end of file
 			}
 			if err != nil {
@@ -242,13 +243,13 @@ func (Idiomatic) Children(n int) (ChildrenRun, error) {
 			}
 		}()
 	}
-	r.Close()
+	_ = r.Close()
 	for waiting.Load() < int64(n) {
 		runtime.Gosched()
 	}
 	run.Threads = settledThreads()
 	t0 := time.Now()
-	w.Close()
+	_ = w.Close()
 	wg.Wait()
 	run.Elapsed = time.Since(t0)
 	return run, errors.Join(errs...)

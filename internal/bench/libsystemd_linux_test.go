@@ -4,6 +4,7 @@ package bench
 
 import (
 	"os"
+	"os/signal"
 	"runtime"
 	"testing"
 
@@ -24,8 +25,8 @@ func TestLibsystemdBuilt(t *testing.T) {
 func TestLibsystemdSignalMask(t *testing.T) {
 	check(t)
 	ch := make(chan os.Signal, 1)
-	sigusr1Watch(ch)
-	defer sigusr1Stop(ch)
+	signal.Notify(ch, unix.SIGUSR1)
+	defer signal.Stop(ch)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	mask := func() unix.Sigset_t {

@@ -324,9 +324,9 @@ func Run(cfg Config) (*Report, error) {
 		}
 		goNs, okGo := row.Median[cs[0].Name()]
 		cNs, okC := row.Median[cs[1].Name()]
-		idNs, okId := row.Median[cs[2].Name()]
+		idNs, okID := row.Median[cs[2].Name()]
 		row.GoC = ratio(goNs, cNs, okGo, okC)
-		row.IdiomC = ratio(idNs, cNs, okId, okC)
+		row.IdiomC = ratio(idNs, cNs, okID, okC)
 	}
 	for _, t := range threads {
 		if t != nil {

@@ -93,7 +93,7 @@ func (GoSdevent) IO(n, idle int) (time.Duration, error) {
 	if err != nil {
 		return 0, os.NewSyscallError("eventfd", err)
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	count := 0
 	var buf [8]byte
 	h := func(_ *sdevent.Source, fd int, _ uint32) error {
@@ -139,12 +139,12 @@ func addIdleIO(e *sdevent.Event, h sdevent.IOHandler) (*sdevent.Source, error) {
 	}
 	s, err := e.AddIO(fd, unix.EPOLLIN, h)
 	if err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, err
 	}
 	if err := s.SetIOFdOwn(true); err != nil {
 		s.Unref()
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, err
 	}
 	return s, nil
@@ -267,8 +267,8 @@ func (GoSdevent) Children(n int) (ChildrenRun, error) {
 	if err != nil {
 		return run, err
 	}
-	defer r.Close()
-	defer w.Close()
+	defer func() { _ = r.Close() }()
+	defer func() { _ = w.Close() }()
 	e, err := sdevent.New()
 	if err != nil {
 		return run, err
@@ -308,19 +308,19 @@ func (GoSdevent) Children(n int) (ChildrenRun, error) {
 			err = errors.Join(s.SetChildPidfdOwn(true), s.SetChildProcessOwn(true))
 			srcs = append(srcs, s)
 		} else {
-			unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
 			var ws unix.WaitStatus
-			unix.Wait4(pid, &ws, 0, nil)
-			unix.Close(pidfd)
+			_, _ = unix.Wait4(pid, &ws, 0, nil)
+			_ = unix.Close(pidfd)
 		}
 		if err != nil {
 			return run, err
 		}
 	}
-	r.Close()
+	_ = r.Close()
 	run.Threads = osThreads()
 	t0 := time.Now()
-	w.Close()
+	_ = w.Close()
 	_, err = loop(e)
 	run.Elapsed, err = counted(time.Since(t0), err, count, n)
 	return run, err

@@ -24,5 +24,5 @@
 // "Differences from C", or libsystemd 252 lacking a newer call), so the
 // comparison is exact with named exceptions: the untagged test checks
 // go-sdevent against its lines, the libsystemd test checks sd-event against
-// its own.
+// its own. It builds only on Linux, where both sides run.
 package difftest

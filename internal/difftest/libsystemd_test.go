@@ -1,4 +1,4 @@
-//go:build libsystemd && cgo
+//go:build linux && libsystemd && cgo
 
 package difftest
 

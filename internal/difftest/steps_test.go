@@ -1,3 +1,5 @@
+//go:build linux
+
 package difftest
 
 import (
@@ -43,7 +45,7 @@ func setPrepare(s int64) Step              { return Step{Op: OpSetPrepare, Src: 
 func setTime(s, t int64) Step              { return Step{Op: OpSetTime, Src: s, A: t} }
 func getTime(s int64) Step                 { return Step{Op: OpGetTime, Src: s} }
 func setAccuracy(s, a int64) Step          { return Step{Op: OpSetTimeAccuracy, Src: s, A: a} }
-func getAccuracy(s int64) Step             { return Step{Op: OpGetTimeAccuracy, Src: s} }
+func getAccuracy(s int64) Step             { return Step{Op: OpGetTimeAccuracy, Src: s} } //nolint:unparam // a step takes what its sd-event call takes
 func setIOEvents(s int64, ev uint32) Step  { return Step{Op: OpSetIOEvents, Src: s, A: int64(ev)} }
 func getRevents(s int64) Step              { return Step{Op: OpGetIORevents, Src: s} }
 func setFloating(s int64, b bool) Step     { return Step{Op: OpSetFloating, Src: s, A: b2i(b)} }
@@ -54,7 +56,7 @@ func setExitOnFailure(s int64, b bool) Step {
 func unref(s int64) Step        { return Step{Op: OpUnref, Src: s} }
 func disableUnref(s int64) Step { return Step{Op: OpDisableUnref, Src: s} }
 func prepare() Step             { return Step{Op: OpPrepare} }
-func wait(timeout int64) Step   { return Step{Op: OpWait, A: timeout} }
+func wait(timeout int64) Step   { return Step{Op: OpWait, A: timeout} } //nolint:unparam // as getAccuracy
 func dispatch() Step            { return Step{Op: OpDispatch} }
 func run(timeout int64) Step    { return Step{Op: OpRun, A: timeout} }
 

@@ -14,6 +14,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,18 +34,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "man", "directory holding the pages")
 	check := fs.Bool("check", false, "write nothing; fail if a generated page differs from its source")
 	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
+		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mangen: unexpected argument %q\n", fs.Arg(0))
+		sayf(stderr, "mangen: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	pages, err := generate(*dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "mangen: %v\n", err)
+		sayf(stderr, "mangen: %v\n", err)
 		return 1
 	}
 	stale := 0
@@ -54,22 +55,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		if *check {
-			fmt.Fprintf(stderr, "mangen: %s is not up to date with %s\n", p.out, p.src)
+			sayf(stderr, "mangen: %s is not up to date with %s\n", p.out, p.src)
 			stale++
 			continue
 		}
 		if err := os.WriteFile(p.out, p.roff, 0o644); err != nil {
-			fmt.Fprintf(stderr, "mangen: %v\n", err)
+			sayf(stderr, "mangen: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "wrote %s\n", p.out)
+		sayf(stdout, "wrote %s\n", p.out)
 	}
 	if stale > 0 {
-		fmt.Fprint(stderr, "mangen: run 'go run ./internal/mangen' from the repository root\n")
+		sayf(stderr, "mangen: run 'go run ./internal/mangen' from the repository root\n")
 		return 1
 	}
 	return 0
 }
+
+// sayf writes a progress line or a diagnostic: one that cannot be written
+// has nowhere else to go, so the error is dropped here.
+func sayf(w io.Writer, format string, a ...any) { _, _ = fmt.Fprintf(w, format, a...) }
 
 // sourceName matches the file name of a page's source: NAME.SECTION.md.
 var sourceName = regexp.MustCompile(`^([A-Za-z0-9_.+-]+)\.([1-9][a-z]*)\.md$`)

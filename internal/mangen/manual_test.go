@@ -65,7 +65,7 @@ func loadPackage(t *testing.T, dir string) *goPackage {
 		}
 		p.members[typ][name] = true
 	}
-	print := func(node any) string {
+	show := func(node any) string {
 		var b bytes.Buffer
 		if err := (&printer.Config{Mode: printer.UseSpaces, Tabwidth: 8}).Fprint(&b, fset, node); err != nil {
 			t.Fatal(err)
@@ -83,7 +83,7 @@ func loadPackage(t *testing.T, dir string) *goPackage {
 				if !d.Name.IsExported() {
 					continue
 				}
-				sig := print(&ast.FuncDecl{Recv: d.Recv, Name: d.Name, Type: d.Type})
+				sig := show(&ast.FuncDecl{Recv: d.Recv, Name: d.Name, Type: d.Type})
 				if d.Recv == nil {
 					p.top[d.Name.Name] = true
 					p.decls[d.Name.Name] = sig
@@ -106,7 +106,7 @@ func loadPackage(t *testing.T, dir string) *goPackage {
 							continue
 						}
 						p.top[s.Name.Name] = true
-						decl := "type " + print(&ast.TypeSpec{Name: s.Name, Assign: s.Assign, Type: s.Type})
+						decl := "type " + show(&ast.TypeSpec{Name: s.Name, Assign: s.Assign, Type: s.Type})
 						p.decls["type "+s.Name.Name], _, _ = strings.Cut(decl, "\n")
 						if st, ok := s.Type.(*ast.StructType); ok {
 							for _, fld := range st.Fields.List {

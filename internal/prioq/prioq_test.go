@@ -55,14 +55,14 @@ func TestAgainstSortedModel(t *testing.T) {
 			}
 		}
 		if len(live) > 0 {
-			min := live[0].key
+			least := live[0].key
 			for _, it := range live {
-				if it.key < min {
-					min = it.key
+				if it.key < least {
+					least = it.key
 				}
 			}
-			if top, _ := q.Peek(); top.key != min {
-				t.Fatalf("step %d: peek %d, model min %d", step, top.key, min)
+			if top, _ := q.Peek(); top.key != least {
+				t.Fatalf("step %d: peek %d, model min %d", step, top.key, least)
 			}
 		}
 	}

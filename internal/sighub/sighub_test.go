@@ -88,9 +88,10 @@ func forwarders() int {
 	return n
 }
 
-// waitForwarders waits until the hub runs n goroutines. Nothing can be
+// waitNoForwarders waits until the hub runs no goroutine. Nothing can be
 // waited on for a goroutine's end, so it polls.
-func waitForwarders(t *testing.T, n int) {
+func waitNoForwarders(t *testing.T) {
+	const n = 0
 	t.Helper()
 	deadline := time.Now().Add(long)
 	for forwarders() != n {
@@ -136,7 +137,7 @@ func TestSignalHubEverySubscriberSees(t *testing.T) {
 	}
 
 	Unsubscribe(&b.Subscriber, int(sig))
-	waitForwarders(t, 0)
+	waitNoForwarders(t)
 }
 
 // Subscriptions are counted: a subscriber that subscribed twice keeps
@@ -154,7 +155,7 @@ func TestSignalHubCountedSubscriptions(t *testing.T) {
 	kill(t, sig)
 	a.waitBit(t, sig)
 	Unsubscribe(&a.Subscriber, int(sig))
-	waitForwarders(t, 0)
+	waitNoForwarders(t)
 }
 
 // Signals are separate: a subscriber sees only the signals it subscribed
@@ -183,7 +184,7 @@ func TestSignalHubSeparateSignals(t *testing.T) {
 	Unsubscribe(&a.Subscriber, int(syscall.SIGUSR1))
 	Unsubscribe(&b.Subscriber, int(syscall.SIGUSR1))
 	Unsubscribe(&b.Subscriber, int(syscall.SIGUSR2))
-	waitForwarders(t, 0)
+	waitNoForwarders(t)
 }
 
 // The hub never calls signal.Reset or signal.Ignore: another user of
@@ -215,7 +216,7 @@ func TestSignalHubLeavesOtherUsersAlone(t *testing.T) {
 	}
 	kill(t, sig)
 	wait("after the hub gave the signal up")
-	waitForwarders(t, 0)
+	waitNoForwarders(t)
 }
 
 // Every signal has a bit of its own, the first and the last included: a
@@ -241,5 +242,5 @@ func TestSignalHubSignal64(t *testing.T) {
 	if Watched(int(sig)) {
 		t.Errorf("signal 64 unsubscribed, Watched says yes")
 	}
-	waitForwarders(t, 0)
+	waitNoForwarders(t)
 }

@@ -34,7 +34,7 @@ func OpenFds() (FdTable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open /proc/self/fd: %w", err)
 	}
-	defer unix.Close(dir)
+	defer func() { _ = unix.Close(dir) }()
 
 	var names []string
 	buf := make([]byte, 8192)
@@ -138,27 +138,28 @@ func track(t testing.TB, fd int) {
 		defer trackMu.Unlock()
 		if e.open {
 			e.open = false
-			unix.Close(e.fd)
+			_ = unix.Close(e.fd)
 		}
 	})
 }
 
-func untrack(t testing.TB, fd int) (*tracked, bool) {
+// untrack reports whether fd was tracked and open, and forgets it.
+func untrack(t testing.TB, fd int) bool {
 	trackMu.Lock()
 	defer trackMu.Unlock()
 	e, ok := trackTab[t][fd]
 	if !ok || !e.open {
-		return nil, false
+		return false
 	}
 	e.open = false
 	delete(trackTab[t], fd)
-	return e, true
+	return true
 }
 
 // Close closes a descriptor made by Pipe or Eventfd before the test ends.
 func Close(t testing.TB, fd int) {
 	t.Helper()
-	if _, ok := untrack(t, fd); !ok {
+	if !untrack(t, fd) {
 		t.Fatalf("testutil.Close: fd %d is not an open descriptor of this test", fd)
 	}
 	if err := unix.Close(fd); err != nil {
@@ -170,7 +171,7 @@ func Close(t testing.TB, fd int) {
 // elsewhere (an IO source with SetIOFdOwn(true), say).
 func Disown(t testing.TB, fd int) {
 	t.Helper()
-	if _, ok := untrack(t, fd); !ok {
+	if !untrack(t, fd) {
 		t.Fatalf("testutil.Disown: fd %d is not an open descriptor of this test", fd)
 	}
 }

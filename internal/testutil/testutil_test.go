@@ -214,7 +214,7 @@ func TestZombieChildDetected(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := cmd.Process.Pid
-	defer cmd.Wait()
+	defer func() { _ = cmd.Wait() }()
 
 	// The child exits by itself; until it is waited for it is a zombie.
 	// Poll /proc until the kernel shows that.

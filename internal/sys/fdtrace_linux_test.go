@@ -28,7 +28,9 @@ func TestTraceRecordsOpenerForgetsOnClose(t *testing.T) {
 	if _, ok := OpenedAt(fd, "anon_inode:[timerfd]"); ok {
 		t.Errorf("OpenedAt(%d) shows a stack for a timerfd, but the fd is an eventfd", fd)
 	}
-	Close(fd)
+	if err := Close(fd); err != nil {
+		t.Fatal(err)
+	}
 	again, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +81,9 @@ func TestTraceOffCostsNothing(t *testing.T) {
 		if _, ok := OpenedAt(fd, "anon_inode:[eventfd]"); ok {
 			t.Fatal("a descriptor opened with tracing off has a record")
 		}
-		Close(fd)
+		if err := Close(fd); err != nil {
+			t.Fatal(err)
+		}
 	})
 	if allocs != 0 {
 		t.Errorf("opening and closing with tracing off allocates %v times", allocs)
