@@ -113,4 +113,14 @@
 //     252's rules and errnos, except that an empty value counts as unset
 //     ("VAR=" is how Go code clears one), where C refuses it with EINVAL. A
 //     watchdog period past time.Duration's 292 years saturates.
+//
+// # Other platforms
+//
+// The loop needs Linux. Elsewhere the whole API compiles, so that code
+// written against it builds for every target, but New and Default, and every
+// method that returns an error, return an *Error for which
+// errors.Is(err, errors.ErrUnsupported) holds; the other methods return zero
+// values (Fd returns -1). Notify reports (false, nil) when $NOTIFY_SOCKET is
+// unset, as on Linux. SignalHandler's siginfo and SendChildSignal's siginfo
+// name types that x/sys/unix has only on Linux: there they take nil.
 package sdevent
