@@ -121,6 +121,7 @@
 // method that returns an error, return an *Error for which
 // errors.Is(err, errors.ErrUnsupported) holds; the other methods return zero
 // values (Fd returns -1). Notify reports (false, nil) when $NOTIFY_SOCKET is
-// unset, as on Linux. SignalHandler's siginfo and SendChildSignal's siginfo
-// name types that x/sys/unix has only on Linux: there they take nil.
+// unset, as on Linux. The siginfo of a SignalHandler and of SendChildSignal
+// are types that x/sys/unix has only on Linux; elsewhere they stand for
+// unexported types, and only nil can be passed.
 package sdevent
