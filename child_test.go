@@ -48,7 +48,10 @@ func TestChildHelperProcess(t *testing.T) {
 		// The child of TEST(basic): wait for SIGUSR2, then exit 78.
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGUSR2)
-		os.Stdout.WriteString("ready\n")
+		if _, err := os.Stdout.WriteString("ready\n"); err != nil {
+			fmt.Fprintf(os.Stderr, "write ready: %v\n", err)
+			os.Exit(2)
+		}
 		<-ch
 		os.Exit(78)
 	case "autoreap":
@@ -90,18 +93,21 @@ func spawn(t *testing.T, cmd *exec.Cmd) kid {
 		t.Fatalf("start %v: %v", cmd.Args, err)
 	}
 	k := kid{pid: cmd.Process.Pid, pidfd: pidfd}
-	cmd.Process.Release()
+	_ = cmd.Process.Release() // an error only on Windows
 	t.Cleanup(func() {
-		unix.PidfdSendSignal(k.pidfd, unix.SIGKILL, nil, 0)
-		waitPidfd(k.pidfd, unix.WEXITED) // ECHILD when the loop reaped it
+		// Best effort: ESRCH once it has exited, ECHILD when the loop
+		// reaped it.
+		_ = unix.PidfdSendSignal(k.pidfd, unix.SIGKILL, nil, 0)
+		_, _ = waitPidfd(k.pidfd, unix.WEXITED)
 		unix.Close(k.pidfd)
 	})
 	return k
 }
 
 // kill sends the child SIGKILL through the test's pidfd (never a recycled
-// pid); it may be called from any goroutine.
-func (k kid) kill() { unix.PidfdSendSignal(k.pidfd, unix.SIGKILL, nil, 0) }
+// pid); it may be called from any goroutine. Best effort: the child may
+// have exited already.
+func (k kid) kill() { _ = unix.PidfdSendSignal(k.pidfd, unix.SIGKILL, nil, 0) }
 
 // spawnSh runs /bin/sh -c script as a kid.
 func spawnSh(t *testing.T, script string) kid {
@@ -435,9 +441,9 @@ func autoreapHelper() int {
 		return 1
 	}
 	pid := cmd.Process.Pid
-	cmd.Process.Release()
+	_ = cmd.Process.Release() // an error only on Windows
 	defer func() {
-		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) // best effort, as in spawn
 		unix.Close(pidfd)
 	}()
 
@@ -469,7 +475,7 @@ func autoreapHelper() int {
 	}
 	if c.Process != nil {
 		fail("AddCommand with SIGCHLD ignored started the command")
-		c.Wait()
+		_ = c.Wait() // reaps it; the failure is reported above
 	}
 	if failed {
 		return 1
@@ -489,7 +495,7 @@ func TestChildSignalForkChain(t *testing.T) {
 	var k kid
 	var child *sdevent.Source
 
-	childHandler := func(s *sdevent.Source, ci *sdevent.ChildInfo) error {
+	var childHandler sdevent.ChildHandler = func(s *sdevent.Source, ci *sdevent.ChildInfo) error {
 		chain = append(chain, "child")
 		checkInfo(t, ci, k.pid, sdevent.CLDExited, 78)
 		if err := s.Event().Exit(0); err != nil {
@@ -498,7 +504,7 @@ func TestChildSignalForkChain(t *testing.T) {
 		s.Unref()
 		return nil
 	}
-	readyHandler := func(s *sdevent.Source, fd int, _ uint32) error {
+	var readyHandler sdevent.IOHandler = func(s *sdevent.Source, fd int, _ uint32) error {
 		buf := make([]byte, 64)
 		n, _ := unix.Read(fd, buf)
 		if !bytes.Contains(buf[:max(n, 0)], []byte("ready")) {
@@ -638,7 +644,7 @@ func TestChildAddErrors(t *testing.T) {
 	}
 	startedCmd := exec.Command("true")
 	ok(t, "start", startedCmd.Start())
-	t.Cleanup(func() { startedCmd.Wait() })
+	t.Cleanup(func() { _ = startedCmd.Wait() }) // reaps it; its status is not what this test is about
 
 	rows := []struct {
 		name  string
@@ -700,8 +706,8 @@ func TestChildAddErrors(t *testing.T) {
 	for _, c := range started {
 		if c.Process != nil {
 			t.Errorf("a failed AddCommand started %v", c.Args)
-			c.Process.Kill()
-			c.Wait()
+			_ = c.Process.Kill() // cleanup after the failure above
+			_ = c.Wait()
 		}
 	}
 	for _, fd := range []int{foreignPidfd, free.pidfd, watched.pidfd, notPidfd} {
@@ -919,12 +925,12 @@ func TestChildProcessOwnKillOnFree(t *testing.T) {
 			s := must(t)(e.AddCommand(cmd, options, nil))
 			t.Cleanup(func() {
 				if cmd.ProcessState == nil {
-					cmd.Process.Kill()
-					cmd.Wait()
+					_ = cmd.Process.Kill() // best effort: it may have exited
+					_ = cmd.Wait()
 				}
 			})
 			p := cmd.Process
-			return added{s: s, pid: p.Pid, cmd: cmd, kill: func() { p.Kill() }}
+			return added{s: s, pid: p.Pid, cmd: cmd, kill: func() { _ = p.Kill() }}
 		}},
 	}
 	for _, ad := range adders {
@@ -1146,8 +1152,8 @@ func TestChildHandlerSeesZombie(t *testing.T) {
 					pid = cmd.Process.Pid
 					t.Cleanup(func() {
 						if cmd.ProcessState == nil {
-							cmd.Process.Kill()
-							cmd.Wait()
+							_ = cmd.Process.Kill() // best effort: it may have exited
+							_ = cmd.Wait()
 						}
 					})
 				}
@@ -1420,12 +1426,12 @@ func TestChildLeavesOtherChildrenAlone(t *testing.T) {
 	concurrentDone := false
 	t.Cleanup(func() { // when the test failed half-way
 		if !concurrentDone {
-			concurrent.Process.Kill()
-			<-waited
+			_ = concurrent.Process.Kill() // best effort: it may have exited
+			t.Logf("the concurrent child, killed in cleanup: %v", <-waited)
 		}
 		if later.ProcessState == nil {
-			later.Process.Kill()
-			later.Wait()
+			_ = later.Process.Kill() // best effort: it may have exited
+			_ = later.Wait()
 		}
 	})
 
@@ -1450,8 +1456,8 @@ func TestChildLeavesOtherChildrenAlone(t *testing.T) {
 			keep(t)(e.AddCommand(c, options, h))
 			t.Cleanup(func() {
 				if c.ProcessState == nil {
-					c.Process.Kill()
-					c.Wait()
+					_ = c.Process.Kill() // best effort: it may have exited
+					_ = c.Wait()
 				}
 			})
 		} else {
@@ -1639,7 +1645,7 @@ func TestChildThousand(t *testing.T) {
 				break
 			}
 			en.pid = cmd.Process.Pid
-			cmd.Process.Release()
+			_ = cmd.Process.Release() // an error only on Windows
 			if i%3 == 1 {
 				s, err = e.AddChild(en.pid, options, h)
 				unix.Close(pidfd)
@@ -1754,7 +1760,7 @@ func spawnBlockedChildren(t *testing.T, n int, status func(i int) int) *blockedC
 		for i, pid := range c.pids {
 			if c.owned[i] {
 				// Never reaped by anyone else, so pid is still ours.
-				unix.Kill(pid, unix.SIGKILL)
+				_ = unix.Kill(pid, unix.SIGKILL) // it may have died already; the wait below reaps it
 				var ws unix.WaitStatus
 				for {
 					if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
@@ -1813,11 +1819,11 @@ func taskLimits() string {
 			if f[1] == "pids" {
 				dir = "/sys/fs/cgroup/pids" + f[2]
 			}
-			max, err1 := os.ReadFile(dir + "/pids.max")
+			limit, err1 := os.ReadFile(dir + "/pids.max")
 			cur, err2 := os.ReadFile(dir + "/pids.current")
 			if err1 == nil && err2 == nil {
 				parts = append(parts, fmt.Sprintf("%s: pids.max %s, pids.current %s", dir,
-					strings.TrimSpace(string(max)), strings.TrimSpace(string(cur))))
+					strings.TrimSpace(string(limit)), strings.TrimSpace(string(cur))))
 			}
 		}
 	}
