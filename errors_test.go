@@ -310,7 +310,7 @@ func reapedPidfd(t *testing.T) int {
 	ok(t, "start", cmd.Start())
 	fd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
 	if err != nil {
-		cmd.Wait()
+		_ = cmd.Wait() // reaps it; the test fails below
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
@@ -891,7 +891,7 @@ func faultEMFILEHelper(t *testing.T) {
 			t.Errorf("AddTime on the monotonic clock, whose timerfd exists, failed: %v", monoErr)
 		} else {
 			t.Cleanup(mono.Unref)
-			mono.SetEnabled(source.Off)
+			ok(t, "SetEnabled(Off)", mono.SetEnabled(source.Off))
 		}
 		noFdKept(t, "AddTime", before)
 		wantUnchanged(t, "AddTime", e, iter)

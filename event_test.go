@@ -166,7 +166,9 @@ func TestExitOnIdleNoSources(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		// Wake the loop so that the goroutine ends before the test does.
-		e.Invoke(func() { e.Exit(1) })
+		if err := e.Invoke(func() { _ = e.Exit(1) }); err != nil {
+			t.Fatalf("Loop with exit-on-idle and no sources did not return, and Invoke to end it failed: %v", err)
+		}
 		<-done
 		t.Fatal("Loop with exit-on-idle and no sources did not return")
 	}
@@ -635,7 +637,7 @@ func runPanics(t *testing.T, e *sdevent.Event, timeout time.Duration) (v any) {
 			t.Fatal("the iteration did not panic")
 		}
 	}()
-	e.Run(timeout)
+	_, _ = e.Run(timeout) // panics: the deferred recover has the value
 	return nil
 }
 
@@ -683,10 +685,14 @@ func TestFaultEINTRIsNoDispatch(t *testing.T) {
 			if i%2 == 1 {
 				sig = unix.SIGUSR1
 			}
+			var err error
 			if i%5 == 4 {
-				unix.Kill(pid, sig)
+				err = unix.Kill(pid, sig)
 			} else {
-				unix.Tgkill(pid, tid, sig)
+				err = unix.Tgkill(pid, tid, sig)
+			}
+			if err != nil {
+				t.Errorf("send %v: %v", sig, err)
 			}
 			sent.Add(1)
 			time.Sleep(200 * time.Microsecond) // pacing, not synchronisation
@@ -978,7 +984,7 @@ func TestPanicInExitHandlerAndInvoke(t *testing.T) {
 					t.Fatalf("Loop panicked with %v, want %v", v, boom)
 				}
 			}()
-			e.Loop()
+			_, _ = e.Loop() // panics: the deferred recover checks with what
 		}()
 		if st := e.State(); st != sdevent.Initial {
 			t.Errorf("state after the panic %v, want initial", st)
@@ -1032,7 +1038,8 @@ func TestEmbedPollFd(t *testing.T) {
 	}))
 	keep(t)(e.AddIO(r, unix.EPOLLIN, func(_ *sdevent.Source, fd int, _ uint32) error {
 		order = append(order, "io")
-		unix.Read(fd, make([]byte, 8))
+		_, err := unix.Read(fd, make([]byte, 8))
+		ok(t, "read", err)
 		ok(t, "SetTimeRelative", tm.SetTimeRelative(30*time.Millisecond))
 		return tm.SetEnabled(source.OneShot)
 	}))
@@ -1093,7 +1100,8 @@ func TestEmbedNestedEpoll(t *testing.T) {
 	var got []string
 	keep(t)(e.AddIO(r, unix.EPOLLIN, func(_ *sdevent.Source, fd int, _ uint32) error {
 		got = append(got, "io")
-		unix.Read(fd, make([]byte, 8))
+		_, err := unix.Read(fd, make([]byte, 8))
+		ok(t, "read", err)
 		return nil
 	}))
 	tm := keep(t)(e.AddTime(unix.CLOCK_MONOTONIC, sdevent.Infinity, time.Microsecond, func(*sdevent.Source, time.Duration) error {
