@@ -30,7 +30,10 @@ func ExampleEvent_AddCommand() {
 		log.Fatal(err)
 	}
 	defer child.Unref()
-	child.SetChildProcessOwn(true) // killed and reaped if freed before it exits
+	// Killed and reaped if freed before it exits.
+	if err := child.SetChildProcessOwn(true); err != nil {
+		log.Fatal(err)
+	}
 
 	code, err := e.Loop()
 	fmt.Println("loop returned", code, err, "- cmd.Wait saw:", cmd.ProcessState)

@@ -72,10 +72,19 @@ func ExampleEvent_AddIO() {
 		fmt.Println(err)
 		return
 	}
-	s.SetIOFdOwn(true) // the source closes the read end when it goes
+	// The source closes the read end when it goes.
+	if err := s.SetIOFdOwn(true); err != nil {
+		s.Unref()
+		unix.Close(p[0])
+		fmt.Println(err)
+		return
+	}
 	defer s.Unref()
 
-	unix.Write(p[1], []byte("hello"))
+	if _, err := unix.Write(p[1], []byte("hello")); err != nil {
+		fmt.Println(err)
+		return
+	}
 	code, err := e.Loop()
 	fmt.Println("loop returned", code, err)
 	// Output:
@@ -107,7 +116,10 @@ func ExampleEvent_Loop() {
 		return
 	}
 	defer work.Unref()
-	work.SetEnabled(source.On)
+	if err := work.SetEnabled(source.On); err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	bye, err := e.AddExit(func(*sdevent.Source) error {
 		fmt.Println("exiting")
@@ -144,7 +156,9 @@ func ExampleEvent_Invoke() {
 		defer close(done)
 		err := e.Invoke(func() {
 			fmt.Println("running on the loop, state", e.State() == sdevent.Running)
-			e.Exit(7)
+			if err := e.Exit(7); err != nil {
+				fmt.Println(err)
+			}
 		})
 		if err != nil {
 			fmt.Println(err)

@@ -47,8 +47,13 @@ func Example_stdin() {
 
 // Example_daemon is the README's systemd daemon: compiled, not run.
 func Example_daemon() {
-	e, _ := sdevent.New()
-	e.SetSignalExit(true) // SIGINT/SIGTERM: Loop returns 0
+	e, err := sdevent.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := e.SetSignalExit(true); err != nil { // SIGINT/SIGTERM: Loop returns 0
+		log.Fatal(err)
+	}
 	accept := func(s *sdevent.Source, fd int, revents uint32) error {
 		conn, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
 		if err == nil {
@@ -56,10 +61,14 @@ func Example_daemon() {
 		}
 		return nil
 	}
-	e.AddListenFds(unix.EPOLLIN, accept) // the LISTEN_FDS sockets, one source each
-	e.SetWatchdog(true)                  // WATCHDOG_USEC: pings from the loop
-	sdevent.NotifyReady()                // READY=1
+	if _, err := e.AddListenFds(unix.EPOLLIN, accept); err != nil { // the LISTEN_FDS sockets, one source each
+		log.Fatal(err)
+	}
+	if _, err := e.SetWatchdog(true); err != nil { // WATCHDOG_USEC: pings from the loop
+		log.Fatal(err)
+	}
+	_, _ = sdevent.NotifyReady() // READY=1; best effort, as sd_notify's callers treat it
 	code, err := e.Loop()
-	sdevent.NotifyStopping()
+	_, _ = sdevent.NotifyStopping()
 	os.Exit(int(exitcode.FromLoop(code, err)))
 }
