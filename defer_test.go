@@ -118,7 +118,7 @@ func TestExitSourcesOnePerIteration(t *testing.T) {
 	if want := []string{"first", "middle", "late"}; !slices.Equal(got, want) {
 		t.Errorf("exit sources ran %v, want %v", got, want)
 	}
-	if len(iters) == 3 && !(iters[0] < iters[1] && iters[1] < iters[2]) {
+	if len(iters) == 3 && (iters[0] >= iters[1] || iters[1] >= iters[2]) {
 		t.Errorf("exit sources ran in iterations %v, want one each", iters)
 	}
 	if regular != 1 {

@@ -126,7 +126,7 @@ func live(t *testing.T, clock int) time.Duration {
 func spinPast(t *testing.T, clock int, d time.Duration) {
 	t.Helper()
 	end := live(t, clock) + d
-	for live(t, clock) <= end {
+	for live(t, clock) <= end { //nolint:revive // busy on purpose: the condition is the work
 	}
 }
 
@@ -205,9 +205,9 @@ func notifySocket(t *testing.T) func(d time.Duration) string {
 
 // memoryPressureFifo points MEMORY_PRESSURE_WATCH at a new FIFO with the
 // trigger "hello" and returns the test's own read-write end of it.
-func memoryPressureFifo(t *testing.T) (path string, fd int) {
+func memoryPressureFifo(t *testing.T) int {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "pressure")
+	path := filepath.Join(t.TempDir(), "pressure")
 	if err := unix.Mkfifo(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func memoryPressureFifo(t *testing.T) (path string, fd int) {
 	t.Cleanup(func() { unix.Close(fd) })
 	t.Setenv("MEMORY_PRESSURE_WATCH", path)
 	t.Setenv("MEMORY_PRESSURE_WRITE", base64.StdEncoding.EncodeToString([]byte("hello")))
-	return path, fd
+	return fd
 }
 
 func openFds(t *testing.T) int {

@@ -601,12 +601,12 @@ func TestInotifyGetters(t *testing.T) {
 	}
 	defer f.Close()
 	fs := keep(t)(e.AddInotifyFd(int(f.Fd()), unix.IN_DELETE, nil))
-	real, err := filepath.EvalSymlinks(dir)
+	resolved, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, err := fs.InotifyPath(); err != nil || p != real {
-		t.Errorf("fd source: InotifyPath = %q, %v; want %q", p, err, real)
+	if p, err := fs.InotifyPath(); err != nil || p != resolved {
+		t.Errorf("fd source: InotifyPath = %q, %v; want %q", p, err, resolved)
 	}
 	if m, err := fs.InotifyMask(); err != nil || m != unix.IN_DELETE {
 		t.Errorf("fd source: InotifyMask = %#x, %v; want IN_DELETE", m, err)

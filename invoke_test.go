@@ -17,7 +17,7 @@ import (
 // spin busy-waits for d, to land a step a few microseconds into another
 // goroutine's work (a sleep that short oversleeps by far).
 func spin(d time.Duration) {
-	for start := time.Now(); time.Since(start) < d; {
+	for start := time.Now(); time.Since(start) < d; { //nolint:revive // busy on purpose: the condition is the work
 	}
 }
 
@@ -121,7 +121,9 @@ func TestInvokeStress(t *testing.T) {
 		for g := range got {
 			seen += len(got[g])
 		}
-		e.Exit(0)
+		if err := e.Exit(0); err != nil {
+			t.Errorf("Exit: %v", err)
+		}
 	}))
 	// Bounded: a lost wake-up leaves the functions queued and the loop
 	// asleep.
@@ -178,7 +180,9 @@ func TestInvoke(t *testing.T) {
 	var st sdevent.State
 	ok(t, "Invoke", e.Invoke(func() {
 		st = e.State()
-		e.Exit(42)
+		if err := e.Exit(42); err != nil {
+			t.Errorf("Exit: %v", err)
+		}
 	}))
 	select {
 	case r := <-done:
@@ -207,7 +211,9 @@ func TestInvokeMany(t *testing.T) {
 			errs <- e.Invoke(func() {
 				count++
 				if count == n {
-					e.Exit(0)
+					if err := e.Exit(0); err != nil {
+						t.Errorf("Exit: %v", err)
+					}
 				}
 			})
 		}()

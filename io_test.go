@@ -278,7 +278,7 @@ func TestStressIOChurn(t *testing.T) {
 		}
 	}
 	buf := make([]byte, 8)
-	h := func(s *sdevent.Source, fd int, revents uint32) error {
+	var h sdevent.IOHandler = func(s *sdevent.Source, fd int, revents uint32) error {
 		dispatched++
 		sl := s.Userdata().(*ioSlot)
 		switch {

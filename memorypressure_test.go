@@ -22,7 +22,7 @@ import (
 // from $MEMORY_PRESSURE_WRITE is written before the first poll, and data on
 // the FIFO dispatches the source; the trigger is locked (EBUSY).
 func TestMemoryPressureFifo(t *testing.T) {
-	_, fd := memoryPressureFifo(t)
+	fd := memoryPressureFifo(t)
 	e := newLoop(t)
 	calls := 0
 	s := keep(t)(e.AddMemoryPressure(func(*sdevent.Source) error { calls++; return nil }))
@@ -65,7 +65,7 @@ func TestMemoryPressureSocket(t *testing.T) {
 	defer c.Close()
 	run(t, e, 0) // writes the trigger
 	buf := make([]byte, 64)
-	c.SetReadDeadline(time.Now().Add(long))
+	ok(t, "SetReadDeadline", c.SetReadDeadline(time.Now().Add(long)))
 	n, err := c.Read(buf)
 	if err != nil || string(buf[:n]) != "watch me" {
 		t.Fatalf("trigger on the socket: %q, %v", buf[:n], err)
@@ -83,7 +83,7 @@ func TestMemoryPressureSocket(t *testing.T) {
 // watches the kernel's PSI (the cgroup's, else /proc/pressure/memory) with a
 // default trigger that may be changed until it is written.
 func TestMemoryPressureSystem(t *testing.T) {
-	os.Unsetenv("MEMORY_PRESSURE_WATCH") // t.Setenv cannot unset
+	ok(t, "unsetenv", os.Unsetenv("MEMORY_PRESSURE_WATCH")) // t.Setenv cannot unset
 	e := newLoop(t)
 	s := keep(t)(e.AddMemoryPressure(nil))
 	if changed, err := s.SetMemoryPressureType("full"); !changed || err != nil {

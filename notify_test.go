@@ -94,8 +94,10 @@ func listeningSocket(t *testing.T) (string, *os.File) {
 // listenFdsChild is the subprocess of TestAddListenFds. LISTEN_PID must name
 // the process that gets the fds; the parent cannot know it before exec.
 func listenFdsChild() {
-	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 	fail := func(f string, a ...any) { fmt.Printf(f+"\n", a...); os.Exit(1) }
+	if err := os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid())); err != nil {
+		fail("setenv LISTEN_PID: %v", err)
+	}
 	e, err := sdevent.New()
 	if err != nil {
 		fail("New: %v", err)
@@ -170,7 +172,7 @@ func TestNotifyAddress(t *testing.T) {
 		}
 		wantErrno(t, "Notify with NOTIFY_SOCKET="+tc.addr, err, tc.want)
 	}
-	rel.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	ok(t, "SetReadDeadline", rel.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
 	if n, _, err := rel.ReadFrom(make([]byte, 64)); err == nil {
 		t.Errorf("the relative socket got %d bytes", n)
 	}
@@ -184,7 +186,7 @@ func TestNotifyAddress(t *testing.T) {
 	if sent, err := sdevent.NotifyReady(); !sent || err != nil {
 		t.Fatalf("Notify to %s = %v, %v", name, sent, err)
 	}
-	abs.SetReadDeadline(time.Now().Add(long))
+	ok(t, "SetReadDeadline", abs.SetReadDeadline(time.Now().Add(long)))
 	buf := make([]byte, 64)
 	if n, _, err := abs.ReadFrom(buf); err != nil || string(buf[:n]) != "READY=1" {
 		t.Fatalf("the abstract socket got %q, %v", buf[:max(n, 0)], err)
@@ -280,10 +282,11 @@ const listenModeEnv = "SDEVENT_TEST_LISTEN_MODE"
 
 // setListenEnv sets the LISTEN_* variables for the next call, as the
 // service manager would (LISTEN_PID is the subprocess's own).
-func setListenEnv(fds, names string) {
-	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
-	os.Setenv("LISTEN_FDS", fds)
-	os.Setenv("LISTEN_FDNAMES", names)
+func setListenEnv(t *testing.T, fds, names string) {
+	t.Helper()
+	ok(t, "setenv LISTEN_PID", os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid())))
+	ok(t, "setenv LISTEN_FDS", os.Setenv("LISTEN_FDS", fds))
+	ok(t, "setenv LISTEN_FDNAMES", os.Setenv("LISTEN_FDNAMES", names))
 }
 
 // TestAddListenFdsHostile runs AddListenFds and AddListenFiles in
@@ -356,9 +359,9 @@ func listenCountsChild(t *testing.T) {
 		{"0", "1", "", unix.EPOLLIN, unix.ERANGE},
 		{"", "1", "a:b", unix.EPOLLIN, unix.EINVAL},
 	} {
-		setListenEnv(tc.fds, tc.names)
+		setListenEnv(t, tc.fds, tc.names)
 		if tc.pid != "" {
-			os.Setenv("LISTEN_PID", tc.pid)
+			ok(t, "setenv LISTEN_PID", os.Setenv("LISTEN_PID", tc.pid))
 		}
 		srcs, err := e.AddListenFds(tc.events, nil)
 		what := fmt.Sprintf("LISTEN_PID=%s LISTEN_FDS=%s LISTEN_FDNAMES=%s", tc.pid, tc.fds, tc.names)
@@ -386,7 +389,7 @@ func listenCountsChild(t *testing.T) {
 			t.Fatalf("%s: the loop no longer dispatches", what)
 		}
 	}
-	setListenEnv("1", "api")
+	setListenEnv(t, "1", "api")
 	srcs, err := e.AddListenFds(unix.EPOLLIN, nil)
 	if err != nil || len(srcs) != 1 {
 		t.Fatalf("AddListenFds after the bad calls = %d sources, %v", len(srcs), err)
@@ -397,7 +400,7 @@ func listenCountsChild(t *testing.T) {
 // listenRegularChild: fd 3 a socket, fd 4 a regular file.
 func listenRegularChild(t *testing.T, files bool) {
 	e := newLoop(t)
-	setListenEnv("2", "api:data")
+	setListenEnv(t, "2", "api:data")
 	var srcs []*sdevent.Source
 	var fs []*os.File
 	var err error

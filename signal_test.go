@@ -540,7 +540,7 @@ func TestSignalExitBusy(t *testing.T) {
 				t.Errorf("SetSignalExit(true) error %q, want %q", err, msg)
 			}
 			var se *sdevent.Error
-			if !errors.As(err, &se) || se.Op != "set signal exit" || se.Err != unix.EBUSY {
+			if !errors.As(err, &se) || se.Op != "set signal exit" || se.Err != unix.EBUSY { //nolint:errorlint // the field itself must be the bare errno
 				t.Errorf("SetSignalExit(true) error %#v, want an *Error{Op: \"set signal exit\", Err: EBUSY}", err)
 			}
 			if changed {

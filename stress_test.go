@@ -81,11 +81,16 @@ func TestStressSignalsWhileChildrenExit(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		pid := os.Getpid()
+		send := func(sig unix.Signal) {
+			if err := unix.Kill(pid, sig); err != nil {
+				t.Errorf("kill %v: %v", sig, err)
+			}
+		}
 		for burst := 0; ; burst++ {
 			for range 16 {
-				unix.Kill(pid, unix.SIGUSR1)
+				send(unix.SIGUSR1)
 				sent[0]++
-				unix.Kill(pid, unix.SIGUSR2)
+				send(unix.SIGUSR2)
 				sent[1]++
 			}
 			if burst == 0 {
