@@ -83,7 +83,9 @@ func TestMemoryPressureSocket(t *testing.T) {
 // watches the kernel's PSI (the cgroup's, else /proc/pressure/memory) with a
 // default trigger that may be changed until it is written.
 func TestMemoryPressureSystem(t *testing.T) {
-	ok(t, "unsetenv", os.Unsetenv("MEMORY_PRESSURE_WATCH")) // t.Setenv cannot unset
+	// t.Setenv records the value to restore at cleanup; then unset it.
+	t.Setenv("MEMORY_PRESSURE_WATCH", "")
+	ok(t, "unsetenv", os.Unsetenv("MEMORY_PRESSURE_WATCH"))
 	e := newLoop(t)
 	s := keep(t)(e.AddMemoryPressure(nil))
 	if changed, err := s.SetMemoryPressureType("full"); !changed || err != nil {
