@@ -151,7 +151,7 @@ func (e *Event) AddChild(pid int, options int, h ChildHandler) (*Source, error) 
 	}
 	s, err := e.addChild(pid, pidfd, options, h)
 	if err != nil {
-		sys.Close(pidfd)
+		_ = sys.Close(pidfd)
 		return nil, opErr(op(), err)
 	}
 	s.child.pidfdOwned = true
@@ -228,11 +228,12 @@ func (e *Event) AddCommand(cmd *exec.Cmd, options int, h ChildHandler) (*Source,
 		s, err = e.addChild(cmd.Process.Pid, pidfd, options, h)
 	}
 	if err != nil {
-		// It started, but nobody will watch it: do not leave it behind.
-		cmd.Process.Kill()
-		cmd.Wait()
+		// It started, but nobody will watch it: do not leave it behind. The
+		// error to report is err; Wait's is the SIGKILL just sent.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		if pidfd >= 0 {
-			sys.Close(pidfd)
+			_ = sys.Close(pidfd)
 		}
 		return nil, opErr(fmt.Sprintf("%s %d", op, cmd.Process.Pid), err)
 	}
@@ -363,8 +364,10 @@ func (e *Event) processChildren() error {
 			return err
 		}
 		if s.pending && !c.exited && c.options&unix.WEXITED != 0 && c.options&unix.WNOWAIT == 0 {
-			// Consume the stop or continue report, which WNOWAIT left queued.
-			sys.WaitPidfd(c.pidfd, c.options&(unix.WSTOPPED|unix.WCONTINUED)|unix.WNOHANG)
+			// Consume the stop or continue report, which WNOWAIT left queued;
+			// best effort, as in C: the report is already read, and a failure
+			// only means the next waitid sees it again.
+			_, _, _ = sys.WaitPidfd(c.pidfd, c.options&(unix.WSTOPPED|unix.WCONTINUED)|unix.WNOHANG)
 		}
 	}
 	return nil
@@ -423,11 +426,15 @@ func (c *child) reap(flags int) {
 	c.waited = true
 	if c.cmd != nil {
 		if c.cmd.ProcessState == nil {
-			c.cmd.Wait()
+			// The status went to the handler already (waitid with WNOWAIT);
+			// Wait only releases os/exec's resources and reports it again.
+			_ = c.cmd.Wait()
 		}
 		return
 	}
-	sys.WaitPidfd(c.pidfd, unix.WEXITED|flags)
+	// Nothing to report to: the status is the handler's already, or nobody
+	// asked for it (Unref of a child it owns).
+	_, _, _ = sys.WaitPidfd(c.pidfd, unix.WEXITED|flags)
 }
 
 // releaseChild: a process-owned child that has not exited is killed and
@@ -436,12 +443,13 @@ func (s *Source) releaseChild() {
 	c := s.child
 	if c.processOwned {
 		if !c.exited {
-			unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
+			// ESRCH: it died meanwhile; the reap below collects it either way.
+			_ = unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
 		}
 		c.reap(0)
 	}
 	if c.pidfdOwned && c.pidfd >= 0 {
-		sys.Close(c.pidfd)
+		_ = sys.Close(c.pidfd)
 		c.pidfd = -1
 	}
 }

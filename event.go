@@ -210,7 +210,7 @@ func New() (*Event, error) {
 	}
 	if err := e.setupInvoke(); err != nil {
 		e.inv.closed = true
-		sys.Close(e.epfd)
+		_ = sys.Close(e.epfd)
 		return nil, opErr("new", err)
 	}
 	return e, nil
@@ -292,13 +292,15 @@ func (e *Event) destroy() {
 	e.closeInodeFds()
 	e.closeWatchdog()
 	e.closeInvoke()
+	// close(2) releases the fd even when it reports an error, and a loop
+	// being freed has nobody to report one to.
 	for i := range e.clocks {
 		if d := &e.clocks[i]; d.fd >= 0 {
-			sys.Close(d.fd)
+			_ = sys.Close(d.fd)
 			d.fd = -1
 		}
 	}
-	sys.Close(e.epfd)
+	_ = sys.Close(e.epfd)
 	e.epfd = -1
 	e.state = Finished
 }
@@ -892,7 +894,7 @@ func (e *Event) afterCallback(s *Source, err error) {
 		s.release()
 	} else if err != nil {
 		if s.e == e {
-			e.setEnabled(s, source.Off)
+			_ = e.setEnabled(s, source.Off) // turning off cannot fail; C asserts it
 		} else {
 			s.enabled = source.Off
 		}
@@ -969,7 +971,7 @@ func (e *Event) pollNew(fd int, err error, what string, data uint64) (int, error
 		return -1, fmt.Errorf("create %s: %w", what, err)
 	}
 	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, data); err != nil {
-		sys.Close(fd)
+		_ = sys.Close(fd)
 		return -1, fmt.Errorf("add %s to epoll: %w", what, err)
 	}
 	return fd, nil
