@@ -16,85 +16,9 @@ import (
 	"github.com/go-sdevent/sdevent/source"
 )
 
-// The si_code values of SIGCHLD (x/sys/unix has no names for them).
-const (
-	CLDExited    = 1
-	CLDKilled    = 2
-	CLDDumped    = 3
-	CLDTrapped   = 4
-	CLDStopped   = 5
-	CLDContinued = 6
-)
-
-// ChildInfo is what waitid(2) reported: Signo is SIGCHLD, Code one of the
-// CLD* values, Status the exit status or the signal number. Code 0 means
-// the child was reaped by someone else (waitpid, cmd.Wait) before the loop
-// could read its status.
-type ChildInfo struct {
-	Signo, Code, Pid, Uid, Status int
-}
-
-// Exited reports whether the child exited normally.
-func (ci *ChildInfo) Exited() bool { return ci != nil && ci.Code == CLDExited }
-
-// ExitStatus returns the exit status of a child that exited, else -1.
-func (ci *ChildInfo) ExitStatus() int {
-	if !ci.Exited() {
-		return -1
-	}
-	return ci.Status
-}
-
-// Signaled reports whether a signal killed the child (with or without a
-// core dump).
-func (ci *ChildInfo) Signaled() bool {
-	return ci != nil && (ci.Code == CLDKilled || ci.Code == CLDDumped)
-}
-
-// Signal returns the signal that killed, stopped or trapped the child (or
-// continued it: SIGCONT), else 0.
-func (ci *ChildInfo) Signal() unix.Signal {
-	if ci == nil {
-		return 0
-	}
-	switch ci.Code {
-	case CLDKilled, CLDDumped, CLDTrapped, CLDStopped, CLDContinued:
-		return unix.Signal(ci.Status)
-	}
-	return 0
-}
-
-// String describes the child's state change: "exited 3", "killed by
-// SIGTERM", "dumped core (SIGSEGV)", "stopped (SIGSTOP)", "trapped
-// (SIGTRAP)", "continued".
-func (ci *ChildInfo) String() string {
-	if ci == nil {
-		return "<nil>"
-	}
-	sig := func() string {
-		if n := unix.SignalName(unix.Signal(ci.Status)); n != "" {
-			return n
-		}
-		return fmt.Sprintf("signal %d", ci.Status)
-	}
-	switch ci.Code {
-	case CLDExited:
-		return fmt.Sprintf("exited %d", ci.Status)
-	case CLDKilled:
-		return "killed by " + sig()
-	case CLDDumped:
-		return "dumped core (" + sig() + ")"
-	case CLDTrapped:
-		return "trapped (" + sig() + ")"
-	case CLDStopped:
-		return "stopped (" + sig() + ")"
-	case CLDContinued:
-		return "continued"
-	case 0:
-		return "reaped elsewhere"
-	}
-	return fmt.Sprintf("code %d status %d", ci.Code, ci.Status)
-}
+// signalName is the name x/sys/unix knows for sig ("SIGTERM"), for
+// ChildInfo.String.
+func signalName(sig syscall.Signal) string { return unix.SignalName(sig) }
 
 // zombie reports whether the report is the child's end.
 func (ci *ChildInfo) zombie() bool {
@@ -151,7 +75,7 @@ func (e *Event) AddChild(pid int, options int, h ChildHandler) (*Source, error) 
 	}
 	s, err := e.addChild(pid, pidfd, options, h)
 	if err != nil {
-		sys.Close(pidfd)
+		_ = sys.Close(pidfd)
 		return nil, opErr(op(), err)
 	}
 	s.child.pidfdOwned = true
@@ -228,11 +152,12 @@ func (e *Event) AddCommand(cmd *exec.Cmd, options int, h ChildHandler) (*Source,
 		s, err = e.addChild(cmd.Process.Pid, pidfd, options, h)
 	}
 	if err != nil {
-		// It started, but nobody will watch it: do not leave it behind.
-		cmd.Process.Kill()
-		cmd.Wait()
+		// It started, but nobody will watch it: do not leave it behind. The
+		// error to report is err; Wait's is the SIGKILL just sent.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		if pidfd >= 0 {
-			sys.Close(pidfd)
+			_ = sys.Close(pidfd)
 		}
 		return nil, opErr(fmt.Sprintf("%s %d", op, cmd.Process.Pid), err)
 	}
@@ -363,8 +288,10 @@ func (e *Event) processChildren() error {
 			return err
 		}
 		if s.pending && !c.exited && c.options&unix.WEXITED != 0 && c.options&unix.WNOWAIT == 0 {
-			// Consume the stop or continue report, which WNOWAIT left queued.
-			sys.WaitPidfd(c.pidfd, c.options&(unix.WSTOPPED|unix.WCONTINUED)|unix.WNOHANG)
+			// Consume the stop or continue report, which WNOWAIT left queued;
+			// best effort, as in C: the report is already read, and a failure
+			// only means the next waitid sees it again.
+			_, _, _ = sys.WaitPidfd(c.pidfd, c.options&(unix.WSTOPPED|unix.WCONTINUED)|unix.WNOHANG)
 		}
 	}
 	return nil
@@ -423,11 +350,15 @@ func (c *child) reap(flags int) {
 	c.waited = true
 	if c.cmd != nil {
 		if c.cmd.ProcessState == nil {
-			c.cmd.Wait()
+			// The status went to the handler already (waitid with WNOWAIT);
+			// Wait only releases os/exec's resources and reports it again.
+			_ = c.cmd.Wait()
 		}
 		return
 	}
-	sys.WaitPidfd(c.pidfd, unix.WEXITED|flags)
+	// Nothing to report to: the status is the handler's already, or nobody
+	// asked for it (Unref of a child it owns).
+	_, _, _ = sys.WaitPidfd(c.pidfd, unix.WEXITED|flags)
 }
 
 // releaseChild: a process-owned child that has not exited is killed and
@@ -436,12 +367,13 @@ func (s *Source) releaseChild() {
 	c := s.child
 	if c.processOwned {
 		if !c.exited {
-			unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
+			// ESRCH: it died meanwhile; the reap below collects it either way.
+			_ = unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
 		}
 		c.reap(0)
 	}
 	if c.pidfdOwned && c.pidfd >= 0 {
-		sys.Close(c.pidfd)
+		_ = sys.Close(c.pidfd)
 		c.pidfd = -1
 	}
 }

@@ -1,17 +1,10 @@
-//go:build linux
-
 package sdevent
 
-import (
-	"errors"
-
-	"golang.org/x/sys/unix"
-)
-
 // Error is what every failing call of this package returns: the operation
-// that failed and why. Err is, or wraps, the unix.Errno that sd-event returns
-// in the same situation, so errors.Is(err, unix.EBUSY) holds exactly where
-// sd-event would return -EBUSY.
+// that failed and why. On Linux, Err is, or wraps, the unix.Errno that
+// sd-event returns in the same situation, so errors.Is(err, unix.EBUSY)
+// holds exactly where sd-event would return -EBUSY. Elsewhere Err wraps
+// errors.ErrUnsupported.
 type Error struct {
 	Op  string // "add io", "set enabled", "prepare", ...
 	Err error
@@ -19,7 +12,8 @@ type Error struct {
 
 func (e *Error) Error() string { return "sdevent: " + e.Op + ": " + e.Err.Error() }
 
-// Unwrap returns the cause, a unix.Errno or an error wrapping one.
+// Unwrap returns the cause: a unix.Errno or an error wrapping one, or off
+// Linux an error wrapping errors.ErrUnsupported.
 func (e *Error) Unwrap() error { return e.Err }
 
 func opErr(op string, err error) error {
@@ -27,14 +21,4 @@ func opErr(op string, err error) error {
 		return nil
 	}
 	return &Error{Op: op, Err: err}
-}
-
-// errnoOf returns the errno an error stands for, the way a C handler's
-// negative return would: the wrapped unix.Errno, else EIO.
-func errnoOf(err error) unix.Errno {
-	var errno unix.Errno
-	if errors.As(err, &errno) && errno != 0 {
-		return errno
-	}
-	return unix.EIO
 }

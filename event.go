@@ -25,31 +25,6 @@ const Infinity time.Duration = math.MaxInt64
 // defaultAccuracy is what an accuracy of 0 means, as in sd-event.
 const defaultAccuracy = 250 * time.Millisecond
 
-// State is the phase a loop is in, with the values of sd-event's SD_EVENT_*
-// states.
-type State int
-
-// The loop states, in C's order and with C's values.
-const (
-	Initial   State = iota // SD_EVENT_INITIAL: between iterations
-	Armed                  // SD_EVENT_ARMED: prepared, about to wait
-	Pending                // SD_EVENT_PENDING: something is ready to dispatch
-	Running                // SD_EVENT_RUNNING: a handler runs
-	Exiting                // SD_EVENT_EXITING: an exit handler runs
-	Finished               // SD_EVENT_FINISHED: exit processing is complete
-	Preparing              // SD_EVENT_PREPARING: prepare callbacks run
-)
-
-var stateNames = [...]string{"initial", "armed", "pending", "running", "exiting", "finished", "preparing"}
-
-// String returns the state's name in lower case, as sd-event logs it.
-func (s State) String() string {
-	if s >= 0 && int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return fmt.Sprintf("State(%d)", int(s))
-}
-
 // Epoll user data: what each kind of fd in the loop's epoll is tagged with.
 // Data below tagTimer is the slot, in e.slots, of the source whose fd it is
 // (IO, child pidfd, memory pressure, the invoke eventfd).
@@ -210,7 +185,7 @@ func New() (*Event, error) {
 	}
 	if err := e.setupInvoke(); err != nil {
 		e.inv.closed = true
-		sys.Close(e.epfd)
+		_ = sys.Close(e.epfd)
 		return nil, opErr("new", err)
 	}
 	return e, nil
@@ -292,13 +267,15 @@ func (e *Event) destroy() {
 	e.closeInodeFds()
 	e.closeWatchdog()
 	e.closeInvoke()
+	// close(2) releases the fd even when it reports an error, and a loop
+	// being freed has nobody to report one to.
 	for i := range e.clocks {
 		if d := &e.clocks[i]; d.fd >= 0 {
-			sys.Close(d.fd)
+			_ = sys.Close(d.fd)
 			d.fd = -1
 		}
 	}
-	sys.Close(e.epfd)
+	_ = sys.Close(e.epfd)
 	e.epfd = -1
 	e.state = Finished
 }
@@ -892,7 +869,7 @@ func (e *Event) afterCallback(s *Source, err error) {
 		s.release()
 	} else if err != nil {
 		if s.e == e {
-			e.setEnabled(s, source.Off)
+			_ = e.setEnabled(s, source.Off) // turning off cannot fail; C asserts it
 		} else {
 			s.enabled = source.Off
 		}
@@ -969,7 +946,7 @@ func (e *Event) pollNew(fd int, err error, what string, data uint64) (int, error
 		return -1, fmt.Errorf("create %s: %w", what, err)
 	}
 	if err := sys.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, data); err != nil {
-		sys.Close(fd)
+		_ = sys.Close(fd)
 		return -1, fmt.Errorf("add %s to epoll: %w", what, err)
 	}
 	return fd, nil

@@ -88,7 +88,7 @@ func (e *Event) AddInotify(path string, mask uint32, h InotifyHandler) (*Source,
 	}
 	// The path is opened before the loop is checked, as in C.
 	if err := e.addable(op); err != nil {
-		sys.Close(fd)
+		_ = sys.Close(fd)
 		return nil, err
 	}
 	s, err := e.addInotify(fd, true, mask, h)
@@ -122,7 +122,7 @@ func (e *Event) addInotify(fd int, donate bool, mask uint32, h InotifyHandler) (
 	if donate {
 		defer func() {
 			if fd >= 0 {
-				sys.Close(fd)
+				_ = sys.Close(fd)
 			}
 		}()
 	}
@@ -248,12 +248,13 @@ func (e *Event) gcInode(in *inodeData) {
 	}
 	d := in.inotify
 	if in.fd >= 0 {
-		sys.Close(in.fd)
+		_ = sys.Close(in.fd)
 		in.fd = -1
 	}
 	if in.wd >= 0 {
-		// The kernel may have dropped the watch already (IN_IGNORED queued).
-		unix.InotifyRmWatch(d.fd, uint32(in.wd))
+		// The kernel may have dropped the watch already (IN_IGNORED queued):
+		// EINVAL then, and nothing left to undo.
+		_, _ = unix.InotifyRmWatch(d.fd, uint32(in.wd))
 		delete(d.wds, in.wd)
 	}
 	delete(d.inodes, in.key)
@@ -268,8 +269,10 @@ func (e *Event) gcInotify(d *inotifyData) {
 	}
 	d.filled = 0
 	e.setBuffered(d, false)
-	unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, d.fd, nil)
-	sys.Close(d.fd)
+	// The close removes the fd from the epoll anyway; the DEL only says so
+	// first, as C does.
+	_ = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, d.fd, nil)
+	_ = sys.Close(d.fd)
 	d.fd = -1
 	e.inotifyTable[d.idx] = nil
 	delete(e.inotify, d.priority)
@@ -292,7 +295,7 @@ func (e *Event) setBuffered(d *inotifyData, b bool) {
 func (e *Event) closeInodeFds() {
 	for _, in := range e.inodesToClose {
 		if in.fd >= 0 {
-			sys.Close(in.fd)
+			_ = sys.Close(in.fd) // an O_PATH fd: nothing was written through it
 			in.fd = -1
 		}
 	}

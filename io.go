@@ -100,7 +100,7 @@ func (e *Event) pollRegister(s *Source, fd int, events uint32, enabled source.En
 // already, which removed it anyway, so errors do not matter.
 func (e *Event) pollUnregister(fd int, registered *bool) {
 	if *registered {
-		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		_ = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 		*registered = false
 	}
 }
@@ -123,7 +123,7 @@ func (e *Event) disconnectIO(s *Source) {
 // releaseIO closes the fd of a freed source that owns it.
 func (s *Source) releaseIO() {
 	if s.io.owned && s.io.fd >= 0 {
-		sys.Close(s.io.fd)
+		_ = sys.Close(s.io.fd)
 		s.io.fd = -1
 	}
 }
@@ -177,10 +177,11 @@ func (s *Source) SetIOFd(fd int) error {
 			s.io.fd, s.io.registered = old, true
 			return opErr(op, err)
 		}
-		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, old, nil)
+		// The caller may have closed the old fd already, which removed it.
+		_ = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, old, nil)
 	}
 	if s.io.owned && old >= 0 {
-		sys.Close(old)
+		_ = sys.Close(old)
 	}
 	return nil
 }

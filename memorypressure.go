@@ -5,6 +5,7 @@ package sdevent
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,7 +101,7 @@ func memoryPressureTarget() (watch, fallback string, write []byte, locked bool, 
 		}
 		if w := os.Getenv("MEMORY_PRESSURE_WRITE"); w != "" {
 			if write, err = base64.StdEncoding.DecodeString(w); err != nil {
-				return "", "", nil, false, fmt.Errorf("$MEMORY_PRESSURE_WRITE: %v: %w", err, unix.EINVAL)
+				return "", "", nil, false, fmt.Errorf("$MEMORY_PRESSURE_WRITE: %w: %w", err, unix.EINVAL)
 			}
 		}
 		return env, "", write, true, nil
@@ -142,7 +143,7 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 	if err != nil {
 		return nil, err
 	}
-	defer sys.Close(pathFd)
+	defer func() { _ = sys.Close(pathFd) }() // an O_PATH fd, only looked through
 	var st unix.Stat_t
 	if err := unix.Fstat(pathFd, &st); err != nil {
 		return nil, os.NewSyscallError("fstat", err)
@@ -155,7 +156,7 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 			return nil, os.NewSyscallError("socket", err)
 		}
 		if err := unix.Connect(fd, &unix.SockaddrUnix{Name: "/proc/self/fd/" + strconv.Itoa(pathFd)}); err != nil && err != unix.EINPROGRESS {
-			sys.Close(fd)
+			_ = sys.Close(fd)
 			return nil, &os.PathError{Op: "connect", Path: watch, Err: err}
 		}
 		mp.fd, mp.events = fd, unix.EPOLLIN
@@ -173,7 +174,7 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 			// A regular file must be a PSI file, where the kernel signals
 			// with EPOLLPRI.
 			if err := checkPSI(fd, watch); err != nil {
-				sys.Close(fd)
+				_ = sys.Close(fd)
 				return nil, err
 			}
 			mp.events = unix.EPOLLPRI
@@ -190,13 +191,13 @@ func openMemoryPressure(watch, fallback string, writing, locked bool) (*memoryPr
 // with O_PATH, and returns it and which of them it is.
 func openPressurePath(watch, fallback string, locked bool) (int, string, error) {
 	pathFd, err := sys.Open(watch, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err == unix.ENOENT && fallback != "" {
+	if errors.Is(err, unix.ENOENT) && fallback != "" {
 		pathFd, err = sys.Open(fallback, unix.O_PATH|unix.O_CLOEXEC, 0)
 		watch = fallback
-		if err == unix.ENOENT {
+		if errors.Is(err, unix.ENOENT) {
 			return -1, watch, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
 		}
-	} else if err == unix.ENOENT && !locked {
+	} else if errors.Is(err, unix.ENOENT) && !locked {
 		return -1, watch, fmt.Errorf("no pressure stall information at %s: %w", watch, unix.EOPNOTSUPP)
 	}
 	if err != nil {
@@ -246,7 +247,7 @@ func (e *Event) writeMemoryPressure(s *Source) (bool, error) {
 	if err != nil {
 		if err != unix.EAGAIN && err != unix.EINTR {
 			mp.write = nil
-			e.setEnabled(s, source.Off)
+			_ = e.setEnabled(s, source.Off) // turning off cannot fail; C asserts it
 			return false, nil
 		}
 		n = 0
@@ -297,8 +298,12 @@ func (e *Event) mpBeforeHandler(s *Source) (bool, error) {
 		return false, nil
 	}
 	if mp.revents&unix.EPOLLIN != 0 {
+		// Drain what is queued. As in C, only a transient failure is no
+		// error; any other counts as the handler's.
 		var buf [unix.PathMax]byte
-		unix.Read(mp.fd, buf[:])
+		if _, err := unix.Read(mp.fd, buf[:]); err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			return false, fmt.Errorf("drain memory pressure fd: %w", os.NewSyscallError("read", err))
+		}
 	}
 	return true, nil
 }
@@ -311,7 +316,7 @@ func (e *Event) mpReady(s *Source, events uint32) { e.markReady(s, &s.mp.revents
 // releaseMemoryPressure closes the fd of a freed source.
 func (s *Source) releaseMemoryPressure() {
 	if s.mp.fd >= 0 {
-		sys.Close(s.mp.fd)
+		_ = sys.Close(s.mp.fd)
 		s.mp.fd = -1
 	}
 }

@@ -55,7 +55,7 @@ func notify(state string) (bool, error) {
 	if err != nil {
 		return false, os.NewSyscallError("socket", err)
 	}
-	defer sys.Close(fd)
+	defer func() { _ = sys.Close(fd) }() // the datagram is sent or not: close says no more
 	// As C: a bigger send buffer where the kernel allows it, no error where
 	// it does not.
 	const sndbuf = 8 << 20
@@ -168,16 +168,17 @@ func (e *Event) addListen(op string, events uint32, h IOHandler) ([]*Source, []l
 		}
 		s, err := e.AddIO(dup, events, h)
 		if errors.Is(err, unix.EPERM) {
-			sys.Close(dup) // not pollable: left to the caller as passed
+			_ = sys.Close(dup) // not pollable: left to the caller as passed
 			refused = append(refused, f)
 			continue
 		}
 		if err != nil {
-			sys.Close(dup)
+			_ = sys.Close(dup)
 			return fail(f, err)
 		}
-		s.SetIOFdOwn(true)
-		s.SetDescription(f.name)
+		// An IO source just made, so neither can fail.
+		_ = s.SetIOFdOwn(true)
+		_ = s.SetDescription(f.name)
 		sources = append(sources, s)
 		// O_NONBLOCK is the open file description's: set it only on what
 		// became a source.
@@ -188,7 +189,7 @@ func (e *Event) addListen(op string, events uint32, h IOHandler) ([]*Source, []l
 	// The loop holds each socket through its duplicate now.
 	for _, f := range fds {
 		if !isRefused(refused, f.fd) {
-			sys.Close(f.fd)
+			_ = sys.Close(f.fd)
 		}
 	}
 	return sources, refused, nil

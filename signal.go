@@ -131,7 +131,9 @@ func (e *Event) setupSignals() error {
 		return err
 	}
 	e.sig.fd = fd
-	e.sig.sub.Wake = func() { sys.WriteCounter(fd) }
+	// The hub's goroutine has nobody to tell of a failure; a saturated
+	// counter (EAGAIN) leaves the fd readable, which is all a wake-up needs.
+	e.sig.sub.Wake = func() { _ = sys.WriteCounter(fd) }
 	return nil
 }
 
@@ -199,7 +201,7 @@ func (e *Event) closeSignals() {
 		e.sig.childSubs--
 		sighub.Unsubscribe(&e.sig.sub, int(unix.SIGCHLD))
 	}
-	sys.Close(e.sig.fd)
+	_ = sys.Close(e.sig.fd)
 	e.sig.fd = -1
 	e.sig.sub.Wake = nil
 }
@@ -216,7 +218,9 @@ func (e *Event) SetSignalExit(on bool) (bool, error) {
 	if !on {
 		for _, p := range []**Source{&e.sigint, &e.sigterm} {
 			if *p != nil {
-				(*p).SetFloating(false)
+				// Our own source, attached while *p holds it: this cannot
+				// fail, and Unref then frees it.
+				_ = (*p).SetFloating(false)
 				(*p).Unref()
 				*p = nil
 				changed = true
@@ -234,11 +238,11 @@ func (e *Event) SetSignalExit(on bool) (bool, error) {
 		s, err := e.addSignal(x.sig, nil)
 		if err != nil {
 			if changed {
-				e.SetSignalExit(false)
+				_, _ = e.SetSignalExit(false) // undo; removing cannot fail
 			}
 			return false, opErr(op, err)
 		}
-		s.SetFloating(true)
+		_ = s.SetFloating(true) // a source just made: cannot fail
 		*x.p = s
 		changed = true
 	}

@@ -211,7 +211,7 @@ func (s *Source) DisableUnref() {
 	if s == nil {
 		return
 	}
-	s.SetEnabled(source.Off)
+	_ = s.SetEnabled(source.Off) // as C, which ignores it too: the Unref is what matters
 	s.Unref()
 }
 

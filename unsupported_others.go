@@ -15,9 +15,8 @@ package sdevent
 // stub uses syscall.Signal, which unix.Signal is an alias of, so that the
 // package also compiles where x/sys/unix does not (Windows).
 //
-// Error, State and ChildInfo carry no kernel object; their methods behave as
-// on Linux. They are copies of errors.go's, event.go's and child.go's until
-// those move to files without a build tag (issue 9, after its merge).
+// Error, State and ChildInfo carry no kernel object and live in files
+// without a build tag (errors.go, state.go, childinfo.go), shared with Linux.
 
 import (
 	"context"
@@ -37,47 +36,10 @@ import (
 // timeout that never ends.
 const Infinity time.Duration = math.MaxInt64
 
-// State is the phase a loop is in, with the values of sd-event's SD_EVENT_*
-// states.
-type State int
-
-// The loop states, in C's order and with C's values.
-const (
-	Initial   State = iota // SD_EVENT_INITIAL: between iterations
-	Armed                  // SD_EVENT_ARMED: prepared, about to wait
-	Pending                // SD_EVENT_PENDING: something is ready to dispatch
-	Running                // SD_EVENT_RUNNING: a handler runs
-	Exiting                // SD_EVENT_EXITING: an exit handler runs
-	Finished               // SD_EVENT_FINISHED: exit processing is complete
-	Preparing              // SD_EVENT_PREPARING: prepare callbacks run
-)
-
-var stateNames = [...]string{"initial", "armed", "pending", "running", "exiting", "finished", "preparing"}
-
-// String returns the state's name in lower case, as sd-event logs it.
-func (s State) String() string {
-	if s >= 0 && int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return fmt.Sprintf("State(%d)", int(s))
-}
-
-// Error is what every failing call of this package returns: the operation
-// that failed and why. Off Linux, Err wraps errors.ErrUnsupported.
-type Error struct {
-	Op  string // "new", "add io", ...
-	Err error
-}
-
-func (e *Error) Error() string { return "sdevent: " + e.Op + ": " + e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
-
 var errNeedLinux = fmt.Errorf("event loops need Linux: %w", errors.ErrUnsupported)
 
 // unsupported is the error of every operation off Linux.
-func unsupported(op string) error { return &Error{Op: op, Err: errNeedLinux} }
+func unsupported(op string) error { return opErr(op, errNeedLinux) }
 
 // Event is an event loop, the analogue of sd_event. It exists only on Linux:
 // New and Default return an error here.
@@ -93,73 +55,9 @@ func New() (*Event, error) { return nil, unsupported("new") }
 // Default returns an error wrapping errors.ErrUnsupported on this platform.
 func Default() (*Event, error) { return nil, unsupported("default") }
 
-// The si_code values of SIGCHLD (x/sys/unix has no names for them).
-const (
-	CLDExited    = 1
-	CLDKilled    = 2
-	CLDDumped    = 3
-	CLDTrapped   = 4
-	CLDStopped   = 5
-	CLDContinued = 6
-)
-
-// ChildInfo is what waitid(2) reported: Signo is SIGCHLD, Code one of the
-// CLD* values above, Status the exit status or the signal number.
-type ChildInfo struct {
-	Signo, Code, Pid, Uid, Status int
-}
-
-// Exited reports whether the child exited normally.
-func (ci *ChildInfo) Exited() bool { return ci != nil && ci.Code == CLDExited }
-
-// ExitStatus returns the exit status of a child that exited, else -1.
-func (ci *ChildInfo) ExitStatus() int {
-	if !ci.Exited() {
-		return -1
-	}
-	return ci.Status
-}
-
-// Signaled reports whether a signal killed the child (with or without a
-// core dump).
-func (ci *ChildInfo) Signaled() bool {
-	return ci != nil && (ci.Code == CLDKilled || ci.Code == CLDDumped)
-}
-
-// Signal returns the signal that killed, stopped or trapped the child (or
-// continued it: SIGCONT), else 0.
-func (ci *ChildInfo) Signal() syscall.Signal {
-	if ci == nil || ci.Code < CLDKilled || ci.Code > CLDContinued {
-		return 0
-	}
-	return syscall.Signal(ci.Status)
-}
-
-// String describes the child's state change as on Linux, except that a
-// signal goes by its number ("killed by signal 15").
-func (ci *ChildInfo) String() string {
-	if ci == nil {
-		return "<nil>"
-	}
-	sig := fmt.Sprintf("signal %d", ci.Status)
-	switch ci.Code {
-	case CLDExited:
-		return fmt.Sprintf("exited %d", ci.Status)
-	case CLDKilled:
-		return "killed by " + sig
-	case CLDDumped:
-		return "dumped core (" + sig + ")"
-	case CLDTrapped:
-		return "trapped (" + sig + ")"
-	case CLDStopped:
-		return "stopped (" + sig + ")"
-	case CLDContinued:
-		return "continued"
-	case 0:
-		return "reaped elsewhere"
-	}
-	return fmt.Sprintf("code %d status %d", ci.Code, ci.Status)
-}
+// signalName is "": the stub does without x/sys/unix and its signal names,
+// so ChildInfo.String gives a signal by its number.
+func signalName(syscall.Signal) string { return "" }
 
 // InotifyEvent is one inotify event as the kernel reported it.
 type InotifyEvent struct {

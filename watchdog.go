@@ -128,8 +128,9 @@ func (e *Event) processWatchdog() error {
 
 func (e *Event) closeWatchdog() {
 	if e.wd.fd >= 0 {
-		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, e.wd.fd, nil)
-		sys.Close(e.wd.fd)
+		// The close removes it from the epoll anyway.
+		_ = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, e.wd.fd, nil)
+		_ = sys.Close(e.wd.fd)
 	}
 	e.wd = watchdogState{fd: -1}
 	e.watchdog = false
