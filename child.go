@@ -16,6 +16,10 @@ import (
 	"github.com/go-sdevent/sdevent/source"
 )
 
+// Signal returns the signal that killed, stopped or trapped the child (or
+// continued it: SIGCONT), else 0.
+func (ci *ChildInfo) Signal() unix.Signal { return unix.Signal(ci.signal()) }
+
 // signalName is the name x/sys/unix knows for sig ("SIGTERM"), for
 // ChildInfo.String.
 func signalName(sig syscall.Signal) string { return unix.SignalName(sig) }

@@ -40,17 +40,16 @@ func (ci *ChildInfo) Signaled() bool {
 	return ci != nil && (ci.Code == CLDKilled || ci.Code == CLDDumped)
 }
 
-// Signal returns the signal that killed, stopped or trapped the child (or
-// continued it: SIGCONT), else 0. Its type is unix.Signal, which is an alias
-// of syscall.Signal; this file names the latter so that it compiles where
-// x/sys/unix does not (Windows).
-func (ci *ChildInfo) Signal() syscall.Signal {
+// signal is the signal that killed, stopped or trapped the child (or
+// continued it: SIGCONT), else 0; Signal returns it as a unix.Signal on
+// Linux (child.go) and as the same type under its syscall name elsewhere.
+func (ci *ChildInfo) signal() int {
 	if ci == nil {
 		return 0
 	}
 	switch ci.Code {
 	case CLDKilled, CLDDumped, CLDTrapped, CLDStopped, CLDContinued:
-		return syscall.Signal(ci.Status)
+		return ci.Status
 	}
 	return 0
 }

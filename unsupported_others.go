@@ -55,6 +55,11 @@ func New() (*Event, error) { return nil, unsupported("new") }
 // Default returns an error wrapping errors.ErrUnsupported on this platform.
 func Default() (*Event, error) { return nil, unsupported("default") }
 
+// Signal returns the signal that killed, stopped or trapped the child (or
+// continued it: SIGCONT), else 0. Its type is unix.Signal's, which x/sys/unix
+// does not have on every platform.
+func (ci *ChildInfo) Signal() syscall.Signal { return syscall.Signal(ci.signal()) }
+
 // signalName is "": the stub does without x/sys/unix and its signal names,
 // so ChildInfo.String gives a signal by its number.
 func signalName(syscall.Signal) string { return "" }
