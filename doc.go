@@ -83,9 +83,11 @@
 //     EINVAL where C accepts them; SIGRTMIN+1 to SIGRTMIN+30 (35..64) work.
 //     SIGKILL, SIGSTOP, 32 and 33 give EBUSY, as in C.
 //  2. Children are watched through pidfds (Linux 5.4+), never with
-//     waitid(P_ALL): other code's children are never reaped. If SIGCHLD is
-//     ignored (the kernel reaps children itself), adding a child gives
-//     EBUSY; a pid that is not our child gives ECHILD at once. A child that
+//     waitid(P_ALL): other code's children are never reaped. SIGCHLD need
+//     not be blocked, also to watch stops and continues (WSTOPPED,
+//     WCONTINUED), for which C 262 requires it. If SIGCHLD is ignored (the
+//     kernel reaps children itself), adding a child gives EBUSY, as in C;
+//     a pid that is not our child gives ECHILD at once. A child that
 //     something else reaped first is reported once with ChildInfo.Code 0.
 //  3. Default is one loop per process, not per thread, and there is no fork
 //     without exec in Go, so C's ECHILD after fork does not arise.
@@ -98,8 +100,7 @@
 //     is USEC_INFINITY. A timer whose coalesced wake-up is already due is not
 //     handed to the kernel: Prepare reports it pending. Now returns, for a
 //     clock no timer uses, the time of its first call in the iteration
-//     rather than the time right after the poll. SetIOFd closes the
-//     replaced fd of a source that owns its fd.
+//     rather than the time right after the poll.
 //  7. Run returns true when an iteration reached the dispatch phase, as C's
 //     sd_event_run returns 1. SetFloating and SetExitOnFailure return only
 //     an error: sd-event's 1 for "changed something" is not reported.

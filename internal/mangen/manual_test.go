@@ -588,3 +588,43 @@ func TestExamplesCompile(t *testing.T) {
 	}
 	t.Errorf("go build of the examples: %v", err)
 }
+
+// TestHeaderFunctionsInReadme fails when a function of sd-event.h, as of
+// systemd 262 (testdata/sd-event-262.functions, the names only, taken from
+// the header of libsystemd-dev 262.1), has no row in the sd-event.h tables of
+// man/README.md, which give its Go counterpart or why there is none.
+func TestHeaderFunctionsInReadme(t *testing.T) {
+	names, err := os.ReadFile(filepath.Join("testdata", "sd-event-262.functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "man", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A function is in a table when a row's first cell names it in code.
+	inTable := map[string]bool{}
+	cell := regexp.MustCompile("`(sd_event[a-z_]*)`")
+	for _, line := range strings.Split(string(readme), "\n") {
+		if !strings.HasPrefix(line, "| `sd_event") {
+			continue
+		}
+		first, _, _ := strings.Cut(strings.TrimPrefix(line, "|"), "|")
+		for _, m := range cell.FindAllStringSubmatch(first, -1) {
+			inTable[m[1]] = true
+		}
+	}
+	n := 0
+	for _, name := range strings.Split(string(names), "\n") {
+		if name = strings.TrimSpace(name); name == "" || strings.HasPrefix(name, "#") {
+			continue
+		}
+		n++
+		if !inTable[name] {
+			t.Errorf("%s (sd-event.h, systemd 262) has no row in man/README.md's sd-event.h tables: add its Go counterpart or why it has none", name)
+		}
+	}
+	if n < 90 {
+		t.Errorf("testdata/sd-event-262.functions lists %d functions; sd-event.h of 262 declares 93", n)
+	}
+}
