@@ -90,29 +90,36 @@ func (e *Event) AddIOPressure(h Handler) (*Source, error) {
 
 // SetCPUPressureType is SetMemoryPressureType for a CPU pressure source
 // (sd_event_source_set_cpu_pressure_type); any other source gives EDOM.
+// Unlike C and SetMemoryPressureType, it does not report whether it changed
+// anything (the API pins a plain error); the same holds for the other CPU
+// and IO setters.
 // The kernel's system-wide /proc/pressure/cpu may refuse "full" (before
 // Linux 5.13 it has no "full" line): the source is then switched off when
 // the trigger is written, as in C.
-func (s *Source) SetCPUPressureType(ty string) (bool, error) {
-	return s.setPressureType("set cpu pressure type", cpuPressure.kind, ty)
+func (s *Source) SetCPUPressureType(ty string) error {
+	_, err := s.setPressureType("set cpu pressure type", cpuPressure.kind, ty)
+	return err
 }
 
 // SetCPUPressurePeriod is SetMemoryPressurePeriod for a CPU pressure source
 // (sd_event_source_set_cpu_pressure_period); any other source gives EDOM.
-func (s *Source) SetCPUPressurePeriod(threshold, window time.Duration) (bool, error) {
-	return s.setPressurePeriod("set cpu pressure period", cpuPressure.kind, threshold, window)
+func (s *Source) SetCPUPressurePeriod(threshold, window time.Duration) error {
+	_, err := s.setPressurePeriod("set cpu pressure period", cpuPressure.kind, threshold, window)
+	return err
 }
 
 // SetIOPressureType is SetMemoryPressureType for an IO pressure source
 // (sd_event_source_set_io_pressure_type); any other source gives EDOM.
-func (s *Source) SetIOPressureType(ty string) (bool, error) {
-	return s.setPressureType("set io pressure type", ioPressure.kind, ty)
+func (s *Source) SetIOPressureType(ty string) error {
+	_, err := s.setPressureType("set io pressure type", ioPressure.kind, ty)
+	return err
 }
 
 // SetIOPressurePeriod is SetMemoryPressurePeriod for an IO pressure source
 // (sd_event_source_set_io_pressure_period); any other source gives EDOM.
-func (s *Source) SetIOPressurePeriod(threshold, window time.Duration) (bool, error) {
-	return s.setPressurePeriod("set io pressure period", ioPressure.kind, threshold, window)
+func (s *Source) SetIOPressurePeriod(threshold, window time.Duration) error {
+	_, err := s.setPressurePeriod("set io pressure period", ioPressure.kind, threshold, window)
+	return err
 }
 
 // addPressure is AddMemoryPressure, AddCPUPressure and AddIOPressure: h is

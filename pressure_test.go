@@ -27,13 +27,19 @@ type pressureKind struct {
 	name      string // as in /proc/pressure/<name>
 	env       string // the prefix of its environment variables
 	add       func(*sdevent.Event, sdevent.Handler) (*sdevent.Source, error)
-	setType   func(*sdevent.Source, string) (bool, error)
-	setPeriod func(*sdevent.Source, time.Duration, time.Duration) (bool, error)
+	setType   func(*sdevent.Source, string) error
+	setPeriod func(*sdevent.Source, time.Duration, time.Duration) error
 }
 
+// The memory setters also report whether they changed anything (see
+// TestMemoryPressureChanged); the CPU and IO ones return only an error.
 var pressureKinds = []pressureKind{
 	{"memory", "MEMORY", (*sdevent.Event).AddMemoryPressure,
-		(*sdevent.Source).SetMemoryPressureType, (*sdevent.Source).SetMemoryPressurePeriod},
+		func(s *sdevent.Source, ty string) error { _, err := s.SetMemoryPressureType(ty); return err },
+		func(s *sdevent.Source, th, w time.Duration) error {
+			_, err := s.SetMemoryPressurePeriod(th, w)
+			return err
+		}},
 	{"cpu", "CPU", (*sdevent.Event).AddCPUPressure,
 		(*sdevent.Source).SetCPUPressureType, (*sdevent.Source).SetCPUPressurePeriod},
 	{"io", "IO", (*sdevent.Event).AddIOPressure,
@@ -85,10 +91,8 @@ func TestPressureFifo(t *testing.T) {
 			e := newLoop(t)
 			calls := 0
 			s := keep(t)(k.add(e, func(*sdevent.Source) error { calls++; return nil }))
-			_, err := k.setType(s, "full")
-			wantErrno(t, "set type on an environment trigger", err, unix.EBUSY)
-			_, err = k.setPeriod(s, time.Millisecond, 2*time.Second)
-			wantErrno(t, "set period on an environment trigger", err, unix.EBUSY)
+			wantErrno(t, "set type on an environment trigger", k.setType(s, "full"), unix.EBUSY)
+			wantErrno(t, "set period on an environment trigger", k.setPeriod(s, time.Millisecond, 2*time.Second), unix.EBUSY)
 			if p, err := e.Prepare(); err != nil || p {
 				t.Fatalf("Prepare = %v, %v", p, err)
 			}
@@ -166,30 +170,17 @@ func TestPressureSystem(t *testing.T) {
 			if n := fdsOn(t, psi) - before; n != 1 {
 				t.Fatalf("%d new fds on %s, want 1", n, psi)
 			}
-			if changed, err := k.setType(s, "some"); changed || err != nil {
-				t.Fatalf("set type some (the default) = %v, %v", changed, err)
-			}
-			if changed, err := k.setType(s, "full"); !changed || err != nil {
-				t.Fatalf("set type full = %v, %v", changed, err)
-			}
-			_, err := k.setType(s, "most")
-			wantErrno(t, "set type most", err, unix.EINVAL)
-			_, err = k.setPeriod(s, 0, time.Second)
-			wantErrno(t, "threshold 0", err, unix.ERANGE)
-			_, err = k.setPeriod(s, 2*time.Second, time.Second)
-			wantErrno(t, "threshold > window", err, unix.EINVAL)
-			if changed, err := k.setPeriod(s, 150*time.Millisecond, 2*time.Second); !changed || err != nil {
-				t.Fatalf("set period = %v, %v", changed, err)
-			}
-			if changed, err := k.setPeriod(s, 150*time.Millisecond, 2*time.Second); changed || err != nil {
-				t.Fatalf("set period again = %v, %v", changed, err)
-			}
+			ok(t, "set type full", k.setType(s, "full"))
+			wantErrno(t, "set type most", k.setType(s, "most"), unix.EINVAL)
+			wantErrno(t, "threshold 0", k.setPeriod(s, 0, time.Second), unix.ERANGE)
+			wantErrno(t, "window Infinity", k.setPeriod(s, time.Second, sdevent.Infinity), unix.ERANGE)
+			wantErrno(t, "threshold > window", k.setPeriod(s, 2*time.Second, time.Second), unix.EINVAL)
+			ok(t, "set period", k.setPeriod(s, 150*time.Millisecond, 2*time.Second))
 			run(t, e, 0) // the trigger is written now
 			if en, _ := s.Enabled(); en != source.On {
 				t.Fatalf("the kernel refused the trigger: source is %v", en)
 			}
-			_, err = k.setType(s, "some")
-			wantErrno(t, "set type after the write", err, unix.EBUSY)
+			wantErrno(t, "set type after the write", k.setType(s, "some"), unix.EBUSY)
 		})
 	}
 }
@@ -251,10 +242,31 @@ func TestPressureSetterKind(t *testing.T) {
 				continue
 			}
 			name := k.name + " setter on source " + strconv.Itoa(j)
-			_, err := k.setType(s, "bogus")
-			wantErrno(t, name, err, unix.EDOM)
-			_, err = k.setPeriod(s, 0, 0)
-			wantErrno(t, name, err, unix.EDOM)
+			wantErrno(t, name, k.setType(s, "bogus"), unix.EDOM)
+			wantErrno(t, name, k.setPeriod(s, 0, 0), unix.EDOM)
+		}
+	}
+}
+
+// TestMemoryPressureChanged: the memory setters report whether they changed
+// the trigger, as C's return of 1 or 0 (test-event.c's real_memory_pressure).
+func TestMemoryPressureChanged(t *testing.T) {
+	unsetPressureEnv(t)
+	e := newLoop(t)
+	s := keep(t)(e.AddMemoryPressure(nil))
+	for _, tc := range []struct {
+		what string
+		set  func() (bool, error)
+		want bool
+	}{
+		{"some, the default", func() (bool, error) { return s.SetMemoryPressureType("some") }, false},
+		{"full", func() (bool, error) { return s.SetMemoryPressureType("full") }, true},
+		{"full again", func() (bool, error) { return s.SetMemoryPressureType("full") }, false},
+		{"period", func() (bool, error) { return s.SetMemoryPressurePeriod(150*time.Millisecond, 2*time.Second) }, true},
+		{"period again", func() (bool, error) { return s.SetMemoryPressurePeriod(150*time.Millisecond, 2*time.Second) }, false},
+	} {
+		if changed, err := tc.set(); changed != tc.want || err != nil {
+			t.Errorf("%s = %v, %v, want %v", tc.what, changed, err, tc.want)
 		}
 	}
 }

@@ -267,18 +267,18 @@ func (s *Source) SetMemoryPressurePeriod(threshold, window time.Duration) (bool,
 	return false, unsupported("set memory pressure period")
 }
 
-func (s *Source) SetCPUPressureType(ty string) (bool, error) {
-	return false, unsupported("set cpu pressure type")
+func (s *Source) SetCPUPressureType(ty string) error {
+	return unsupported("set cpu pressure type")
 }
 
-func (s *Source) SetCPUPressurePeriod(threshold, window time.Duration) (bool, error) {
-	return false, unsupported("set cpu pressure period")
+func (s *Source) SetCPUPressurePeriod(threshold, window time.Duration) error {
+	return unsupported("set cpu pressure period")
 }
 
-func (s *Source) SetIOPressureType(ty string) (bool, error) {
-	return false, unsupported("set io pressure type")
+func (s *Source) SetIOPressureType(ty string) error {
+	return unsupported("set io pressure type")
 }
 
-func (s *Source) SetIOPressurePeriod(threshold, window time.Duration) (bool, error) {
-	return false, unsupported("set io pressure period")
+func (s *Source) SetIOPressurePeriod(threshold, window time.Duration) error {
+	return unsupported("set io pressure period")
 }
