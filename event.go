@@ -27,7 +27,7 @@ const defaultAccuracy = 250 * time.Millisecond
 
 // Epoll user data: what each kind of fd in the loop's epoll is tagged with.
 // Data below tagTimer is the slot, in e.slots, of the source whose fd it is
-// (IO, child pidfd, memory pressure, the invoke eventfd).
+// (IO, child pidfd, pressure, the invoke eventfd).
 const (
 	tagTimer    = uint64(1) << 40    // + clock index: that clock's timerfd
 	tagSignal   = tagTimer + nClocks // the eventfd the signal hub wakes
@@ -98,8 +98,8 @@ func typeClockIndex(t source.Type) int {
 //   - inodeData.fd, an O_PATH fd per newly watched inode: addInotify and
 //     moveInotify; closeInodeFds, at the next Prepare, or gcInode.
 //
-// Sources own theirs, closed when the source is freed: a memory pressure
-// source its fd (openMemoryPressure; releaseMemoryPressure), a child source
+// Sources own theirs, closed when the source is freed: a pressure
+// source its fd (openPressure; releasePressure), a child source
 // the pidfd AddChild or AddCommand opened, or any after SetChildPidfdOwn
 // (releaseChild), an IO source its fd after SetIOFdOwn (releaseIO).
 type Event struct {
@@ -156,7 +156,7 @@ type Event struct {
 	inodesToClose []*inodeData
 	nBuffered     int // inotify fds with events read and not yet dispatched
 
-	mpWrite []*Source // memory pressure sources whose trigger is to be written
+	pressureWrite []*Source // pressure sources whose trigger is to be written
 
 	isDefault bool
 	watchdog  bool
@@ -364,7 +364,7 @@ func (e *Event) prepareSources() (bool, error) {
 		e.state = Preparing
 		e.runPrepare()
 		e.state = Initial
-		if err := e.writeMemoryPressureTriggers(); err != nil {
+		if err := e.writePressureTriggers(); err != nil {
 			return false, err
 		}
 		due, err := e.armTimers()

@@ -207,6 +207,13 @@ func notifySocket(t *testing.T) func(d time.Duration) string {
 // trigger "hello" and returns the test's own read-write end of it.
 func memoryPressureFifo(t *testing.T) int {
 	t.Helper()
+	return pressureFifo(t, "MEMORY")
+}
+
+// pressureFifo makes a FIFO, points $<RESOURCE>_PRESSURE_WATCH at it with
+// "hello" as $<RESOURCE>_PRESSURE_WRITE, and returns its read-write end.
+func pressureFifo(t *testing.T, resource string) int {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "pressure")
 	if err := unix.Mkfifo(path, 0o600); err != nil {
 		t.Fatal(err)
@@ -216,8 +223,8 @@ func memoryPressureFifo(t *testing.T) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
-	t.Setenv("MEMORY_PRESSURE_WATCH", path)
-	t.Setenv("MEMORY_PRESSURE_WRITE", base64.StdEncoding.EncodeToString([]byte("hello")))
+	t.Setenv(resource+"_PRESSURE_WATCH", path)
+	t.Setenv(resource+"_PRESSURE_WRITE", base64.StdEncoding.EncodeToString([]byte("hello")))
 	return fd
 }
 

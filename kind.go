@@ -16,8 +16,8 @@ func (e *Event) ready(s *Source, events uint32) error {
 	switch {
 	case s.kind == source.Child:
 		return e.processPidfd(s)
-	case s.kind == source.MemoryPressure:
-		e.mpReady(s, events)
+	case isPressure(s.kind):
+		e.pressureReady(s, events)
 		return nil
 	case s == e.inv.src:
 		return e.invokeReady(s, events)
@@ -29,8 +29,8 @@ func (e *Event) ready(s *Source, events uint32) error {
 // beforeHandler is the kind's work before its handler runs; it reports
 // whether the handler runs, and an error counts as the handler's.
 func (e *Event) beforeHandler(s *Source) (bool, error) {
-	if s.kind == source.MemoryPressure {
-		return e.mpBeforeHandler(s)
+	if isPressure(s.kind) {
+		return e.pressureBeforeHandler(s)
 	}
 	return true, nil
 }
@@ -57,9 +57,9 @@ func (s *Source) call() error {
 		}
 	case s.kind == source.Inotify:
 		return s.callInotify()
-	case s.kind == source.MemoryPressure:
-		if s.mp.handler != nil {
-			return s.mp.handler(s)
+	case isPressure(s.kind):
+		if s.pressure.handler != nil {
+			return s.pressure.handler(s)
 		}
 	default:
 		if s.handler != nil {
@@ -97,8 +97,8 @@ func (e *Event) register(s *Source, enabled source.Enabled) error {
 		return e.ioRegister(s, enabled, s.io.events)
 	case source.Child:
 		return e.childRegister(s, enabled)
-	case source.MemoryPressure:
-		return e.mpRegister(s, enabled)
+	case source.MemoryPressure, source.CPUPressure, source.IOPressure:
+		return e.pressureRegister(s, enabled)
 	}
 	return nil
 }
@@ -111,8 +111,8 @@ func (e *Event) kindOffline(s *Source) {
 		e.ioUnregister(s)
 	case source.Child:
 		e.childUnregister(s)
-	case source.MemoryPressure:
-		e.mpUnregister(s)
+	case source.MemoryPressure, source.CPUPressure, source.IOPressure:
+		e.pressureUnregister(s)
 	case source.Exit:
 		e.exit.Reshuffle(s)
 	}
@@ -144,8 +144,8 @@ func (e *Event) disconnectKind(s *Source) {
 		e.disconnectChild(s)
 	case s.kind == source.Inotify:
 		e.disconnectInotify(s)
-	case s.kind == source.MemoryPressure:
-		e.disconnectMemoryPressure(s)
+	case isPressure(s.kind):
+		e.disconnectPressure(s)
 	case s.kind == source.Post:
 		e.removePost(s)
 	case s.kind == source.Exit:
@@ -160,7 +160,7 @@ func (s *Source) releaseKind() {
 		s.releaseIO()
 	case source.Child:
 		s.releaseChild()
-	case source.MemoryPressure:
-		s.releaseMemoryPressure()
+	case source.MemoryPressure, source.CPUPressure, source.IOPressure:
+		s.releasePressure()
 	}
 }

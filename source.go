@@ -11,7 +11,7 @@ import (
 	"github.com/go-sdevent/sdevent/source"
 )
 
-// Handler is the handler of defer, post, exit and memory pressure sources,
+// Handler is the handler of defer, post, exit and pressure sources,
 // and the type of prepare and rate-limit-expire callbacks. A non-nil error
 // disables the source, or with exit-on-failure makes the loop exit.
 type Handler func(s *Source) error
@@ -66,12 +66,12 @@ type Source struct {
 
 	// The kind's part, as the union of C's sd_event_source: only that of
 	// s.kind is used. Defer, post and exit sources have only a handler.
-	handler Handler
-	io      ioSource
-	signal  signalSource
-	child   *child
-	inotify inotifySource
-	mp      *memoryPressure
+	handler  Handler
+	io       ioSource
+	signal   signalSource
+	child    *child
+	inotify  inotifySource
+	pressure *pressure
 }
 
 func (s *Source) online() bool  { return s.enabled != source.Off && !s.ratelimited }

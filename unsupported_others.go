@@ -174,6 +174,14 @@ func (e *Event) AddMemoryPressure(h Handler) (*Source, error) {
 	return nil, unsupported("add memory pressure")
 }
 
+func (e *Event) AddCPUPressure(h Handler) (*Source, error) {
+	return nil, unsupported("add cpu pressure")
+}
+
+func (e *Event) AddIOPressure(h Handler) (*Source, error) {
+	return nil, unsupported("add io pressure")
+}
+
 func (e *Event) AddListenFds(events uint32, h IOHandler) ([]*Source, error) {
 	return nil, unsupported("add listen fds")
 }
@@ -257,4 +265,20 @@ func (s *Source) SetMemoryPressureType(ty string) (bool, error) {
 
 func (s *Source) SetMemoryPressurePeriod(threshold, window time.Duration) (bool, error) {
 	return false, unsupported("set memory pressure period")
+}
+
+func (s *Source) SetCPUPressureType(ty string) error {
+	return unsupported("set cpu pressure type")
+}
+
+func (s *Source) SetCPUPressurePeriod(threshold, window time.Duration) error {
+	return unsupported("set cpu pressure period")
+}
+
+func (s *Source) SetIOPressureType(ty string) error {
+	return unsupported("set io pressure type")
+}
+
+func (s *Source) SetIOPressurePeriod(threshold, window time.Duration) error {
+	return unsupported("set io pressure period")
 }

@@ -51,6 +51,8 @@ const (
 	Watchdog
 	Inotify
 	MemoryPressure
+	CPUPressure
+	IOPressure
 )
 
 var typeNames = [...]string{
@@ -68,6 +70,8 @@ var typeNames = [...]string{
 	Watchdog:          "watchdog",
 	Inotify:           "inotify",
 	MemoryPressure:    "memory-pressure",
+	CPUPressure:       "cpu-pressure",
+	IOPressure:        "io-pressure",
 }
 
 // String returns sd-event's name of the kind.
@@ -86,7 +90,7 @@ func (t Type) IsTime() bool { return t >= TimeRealtime && t <= TimeBoottimeAlarm
 func (t Type) CanRatelimit() bool {
 	switch t {
 	case IO, TimeRealtime, TimeBoottime, TimeMonotonic, TimeRealtimeAlarm, TimeBoottimeAlarm,
-		Signal, Defer, Inotify, MemoryPressure:
+		Signal, Defer, Inotify, MemoryPressure, CPUPressure, IOPressure:
 		return true
 	}
 	return false

@@ -27,6 +27,10 @@ func TestTypeNames(t *testing.T) {
 			t.Errorf("Type(%d).String() = %q", ty, Type(ty).String())
 		}
 	}
+	// sd-event 261+ names its CPU and IO pressure kinds so in its logs.
+	if CPUPressure.String() != "cpu-pressure" || IOPressure.String() != "io-pressure" {
+		t.Errorf("pressure kinds: %q, %q", CPUPressure.String(), IOPressure.String())
+	}
 	if Type(99).String() != "Type(99)" {
 		t.Errorf("unknown type: %q", Type(99).String())
 	}
@@ -35,7 +39,7 @@ func TestTypeNames(t *testing.T) {
 			t.Errorf("%v must not accept a rate limit", ty)
 		}
 	}
-	for _, ty := range []Type{IO, TimeMonotonic, TimeBoottimeAlarm, Signal, Defer, Inotify, MemoryPressure} {
+	for _, ty := range []Type{IO, TimeMonotonic, TimeBoottimeAlarm, Signal, Defer, Inotify, MemoryPressure, CPUPressure, IOPressure} {
 		if !ty.CanRatelimit() {
 			t.Errorf("%v must accept a rate limit", ty)
 		}
