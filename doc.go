@@ -70,8 +70,9 @@
 //
 //  1. No signal needs blocking: signals arrive through the Go runtime
 //     (os/signal, one forwarding goroutine per signal in use, never
-//     signal.Reset or signal.Ignore), so SD_EVENT_SIGNAL_PROCMASK has no
-//     meaning. A handler's SignalfdSiginfo has only Signo: the sender's pid
+//     signal.Reset or signal.Ignore). AddSignal accepts SignalProcmask
+//     (SD_EVENT_SIGNAL_PROCMASK) ORed into the signal and drops it: every
+//     source behaves as a C source added with the flag. A handler's SignalfdSiginfo has only Signo: the sender's pid
 //     and uid, si_code and sigqueue payloads are lost. Deliveries of a
 //     signal before its handler ran coalesce (real-time signals too); one
 //     that arrives while its source is off is dispatched when it is back on.
@@ -81,7 +82,10 @@
 //     Go runtime never passes to os/signal are refused: SIGPROF (its
 //     profiler's) and 34, glibc's SIGRTMIN (it has no handler for it), with
 //     EINVAL where C accepts them; SIGRTMIN+1 to SIGRTMIN+30 (35..64) work.
-//     SIGKILL, SIGSTOP, 32 and 33 give EBUSY, as in C.
+//     SIGKILL, SIGSTOP, 32 and 33 give EBUSY, as in C without the flag;
+//     with it C 262 gives EINVAL for 32 and 33 and so does AddSignal, but
+//     accepts SIGKILL and SIGSTOP for a source that never fires (EBUSY
+//     here).
 //  2. Children are watched through pidfds (Linux 5.4+), never with
 //     waitid(P_ALL): other code's children are never reaped. If SIGCHLD is
 //     ignored (the kernel reaps children itself), adding a child gives
