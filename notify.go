@@ -85,10 +85,10 @@ func NotifyStatus(status string) (bool, error) { return Notify("STATUS=" + statu
 const listenFdsStart = 3
 
 // AddListenFds turns the sockets the service manager passed by socket
-// activation ($LISTEN_FDS, $LISTEN_PID, $LISTEN_FDNAMES, read as
-// sd_listen_fds_with_names(1, ...) of libsystemd 252 reads them) into IO
-// sources watching events with h, one per fd that epoll accepts, in the
-// order passed (fd 3 first). Each source owns a duplicate of its socket
+// activation ($LISTEN_FDS, $LISTEN_PID, $LISTEN_PIDFDID, $LISTEN_FDNAMES,
+// read as sd_listen_fds_with_names(1, ...) of libsystemd 262 reads them)
+// into IO sources watching events with h, one per fd that epoll accepts,
+// in the order passed (fd 3 first). Each source owns a duplicate of its socket
 // (closed when the source is freed), made non-blocking, and is described by
 // the fd's name in $LISTEN_FDNAMES (LISTEN_FD_<n> without names); the
 // original is closed, so children do not inherit it.
@@ -97,10 +97,12 @@ const listenFdsStart = 3
 // 253+ passes for OpenFile=) becomes no source and is left open as passed;
 // AddListenFiles hands such fds back as *os.File.
 //
-// As with sd_listen_fds(1), LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES are
-// unset once read, whether or not the call succeeds; nothing passed (the
-// variables unset or empty, or LISTEN_PID naming another process) is no
-// source and no error. The checks come before any fd is touched, and an
+// As with sd_listen_fds(1), LISTEN_PID, LISTEN_PIDFDID, LISTEN_FDS and
+// LISTEN_FDNAMES are unset once read, whether or not the call succeeds;
+// nothing passed (the variables unset or empty, LISTEN_PID naming another
+// process, or LISTEN_PIDFDID, systemd 259's guard against a reused pid,
+// another pidfd inode id than this process's) is no source and no error.
+// LISTEN_PIDFDID is only checked where pidfds live on pidfs (Linux 6.9+). The checks come before any fd is touched, and an
 // error closes none of the passed fds: a malformed variable is EINVAL
 // (ERANGE for a number out of range), a LISTEN_FDS of 0, negative or
 // running past the largest fd is EINVAL, names that are not one per fd
@@ -204,15 +206,17 @@ func isRefused(refused []listenFd, fd int) bool {
 	return false
 }
 
-// listenFds is sd_listen_fds_with_names(1, ...) of libsystemd 252: it reads
-// and unsets LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES, checks that every fd
-// of the range is open (fcntl F_GETFD, EBADF for one that is not) before it
+// listenFds is sd_listen_fds_with_names(1, ...) of libsystemd 262: it reads
+// and unsets LISTEN_PID, LISTEN_PIDFDID, LISTEN_FDS and LISTEN_FDNAMES,
+// checks that every fd of the range is open (fcntl F_GETFD, EBADF for one
+// that is not; 252 and 262 both check, by fcntl and by fd_cloexec) before it
 // sets FD_CLOEXEC on them, and returns them with their names.
 func listenFds() ([]listenFd, error) {
 	pidVar, hasPid := getenv("LISTEN_PID")
+	pidfdidVar, hasPidfdid := getenv("LISTEN_PIDFDID")
 	fdsVar, hasFds := getenv("LISTEN_FDS")
 	namesVar, hasNames := getenv("LISTEN_FDNAMES")
-	for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+	for _, v := range []string{"LISTEN_PID", "LISTEN_PIDFDID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
 		_ = os.Unsetenv(v) // only fails for an invalid name
 	}
 	if !hasPid {
@@ -222,7 +226,16 @@ func listenFds() ([]listenFd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("LISTEN_PID=%q: %w", pidVar, err)
 	}
-	if pid != os.Getpid() || !hasFds {
+	if pid != os.Getpid() {
+		return nil, nil
+	}
+	if hasPidfdid {
+		ours, err := forUs(pidfdidVar)
+		if err != nil || !ours {
+			return nil, err
+		}
+	}
+	if !hasFds {
 		return nil, nil
 	}
 	n, err := parseInt(fdsVar)
@@ -239,6 +252,20 @@ func listenFds() ([]listenFd, error) {
 		}
 	}
 	return takeListenFds(int(n), names, fdsVar)
+}
+
+// forUs checks $LISTEN_PIDFDID (systemd 259) as sd_listen_fds of 262 does,
+// after LISTEN_PID matched: a value that is no number is an error (EINVAL,
+// ERANGE), one that is not this process's pidfd inode id means the fds are
+// not ours (a pid reused since the manager set them). Where the id cannot be
+// had (no pidfs before Linux 6.9), LISTEN_PID alone decides, as in C.
+func forUs(pidfdidVar string) (bool, error) {
+	id, err := parseUint64(pidfdidVar)
+	if err != nil {
+		return false, fmt.Errorf("LISTEN_PIDFDID=%q: %w", pidfdidVar, err)
+	}
+	own, err := sys.SelfPidfdID()
+	return err != nil || id == own, nil
 }
 
 // takeListenFds checks that the n passed fds are open, then sets

@@ -318,6 +318,9 @@ func TestAddListenFdsHostile(t *testing.T) {
 	case "files":
 		listenRegularChild(t, true)
 		return
+	case "pidfdid":
+		listenPidfdidChild(t)
+		return
 	}
 	_, sock := listeningSocket(t)
 	data := filepath.Join(t.TempDir(), "data")
@@ -329,7 +332,7 @@ func TestAddListenFdsHostile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer file.Close()
-	for _, mode := range []string{"counts", "fds", "files"} {
+	for _, mode := range []string{"counts", "fds", "files", "pidfdid"} {
 		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestAddListenFdsHostile$", "-test.count=1", "-test.v")
 			cmd.Env = append(os.Environ(), listenModeEnv+"="+mode, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
@@ -435,4 +438,80 @@ func listenRegularChild(t *testing.T, files bool) {
 	if b, err := io.ReadAll(fs[0]); err != nil || string(b) != "hello" {
 		t.Fatalf("reading the file: %q, %v", b, err)
 	}
+}
+
+// ownPidfdID is the test process's pidfd inode id, got another way than
+// AddListenFds gets it: st_ino of a pidfd of getpid() (which a C program
+// against libsystemd 262 printed equal to sd_pidfd_get_inode_id's).
+func ownPidfdID(t *testing.T) uint64 {
+	t.Helper()
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		t.Fatalf("pidfd_open: %v", err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	ok(t, "fstat pidfd", unix.Fstat(fd, &st))
+	return st.Ino
+}
+
+// listenPidfdidChild: LISTEN_PIDFDID (systemd 259) as sd_listen_fds of
+// libsystemd 262 checks it (a C program against 262 gave the same results
+// for the same variables): after LISTEN_PID matched, a number that is not
+// this process's pidfd inode id means "not for us", 0 and no error, fd 3
+// untouched (not even FD_CLOEXEC), whatever LISTEN_FDS says; a value that is
+// no number is EINVAL or ERANGE, parsed as safe_atou64; a LISTEN_PID of
+// another process decides first. LISTEN_PIDFDID is unset after each call.
+func listenPidfdidChild(t *testing.T) {
+	e := newLoop(t)
+	own := strconv.FormatUint(ownPidfdID(t), 10)
+	other := strconv.FormatUint(ownPidfdID(t)+1, 10)
+	for _, tc := range []struct {
+		pid, pidfdid, fds string
+		want              unix.Errno // 0: no error and no source
+	}{
+		{"", other, "1", 0},
+		{"", "0", "1", 0},
+		{"", " 0x10", "1", 0},
+		{"", other, "abc", 0},
+		{"1", "abc", "1", 0},
+		{"", "abc", "1", unix.EINVAL},
+		{"", own + "x", "1", unix.EINVAL},
+		{"", "-1", "1", unix.ERANGE},
+		{"", "99999999999999999999", "1", unix.ERANGE},
+		{"", own, "abc", unix.EINVAL},
+	} {
+		setListenEnv(t, tc.fds, "")
+		ok(t, "setenv LISTEN_PIDFDID", os.Setenv("LISTEN_PIDFDID", tc.pidfdid))
+		if tc.pid != "" {
+			ok(t, "setenv LISTEN_PID", os.Setenv("LISTEN_PID", tc.pid))
+		}
+		what := fmt.Sprintf("LISTEN_PID=%s LISTEN_PIDFDID=%q LISTEN_FDS=%s", tc.pid, tc.pidfdid, tc.fds)
+		if tc.pidfdid == own {
+			what = strings.Replace(what, own, "(own)", 1)
+		}
+		srcs, err := e.AddListenFds(unix.EPOLLIN, nil)
+		if tc.want == 0 && err != nil {
+			t.Errorf("%s: %v, want no error", what, err)
+		}
+		if tc.want != 0 {
+			wantErrno(t, what, err, tc.want)
+		}
+		if len(srcs) != 0 {
+			t.Fatalf("%s: %d sources, want none", what, len(srcs))
+		}
+		if fl, err := unix.FcntlInt(3, unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC != 0 {
+			t.Fatalf("%s: fd 3 closed or made close-on-exec (%d, %v)", what, fl, err)
+		}
+		if _, set := os.LookupEnv("LISTEN_PIDFDID"); set {
+			t.Errorf("%s: LISTEN_PIDFDID left in the environment", what)
+		}
+	}
+	setListenEnv(t, "1", "api")
+	ok(t, "setenv LISTEN_PIDFDID", os.Setenv("LISTEN_PIDFDID", own))
+	srcs, err := e.AddListenFds(unix.EPOLLIN, nil)
+	if err != nil || len(srcs) != 1 {
+		t.Fatalf("AddListenFds with this process's LISTEN_PIDFDID = %d sources, %v; want fd 3's", len(srcs), err)
+	}
+	srcs[0].Unref()
 }
