@@ -112,9 +112,9 @@
 //     post source added in a handler runs in the next iteration, inotify
 //     events nobody wants are dropped, and a rate limit that ended while the
 //     loop was busy never leaves it asleep.
-//  9. systemd's variables ($WATCHDOG_USEC, $WATCHDOG_PID, $NOTIFY_SOCKET,
-//     $LISTEN_PID, $LISTEN_FDS, $LISTEN_FDNAMES) are read with libsystemd
-//     252's rules and errnos, except that an empty value counts as unset
+//  9. systemd's variables ($WATCHDOG_USEC, $WATCHDOG_PID, $NOTIFY_SOCKET
+//     with its vsock forms, $LISTEN_PID, $LISTEN_PIDFDID, $LISTEN_FDS,
+//     $LISTEN_FDNAMES) are read with libsystemd 262's rules and errnos, except that an empty value counts as unset
 //     ("VAR=" is how Go code clears one), where C refuses it with EINVAL. A
 //     watchdog period past time.Duration's 292 years saturates.
 //

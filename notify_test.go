@@ -138,9 +138,10 @@ func listenFdsChild() {
 }
 
 // TestNotifyAddress: $NOTIFY_SOCKET must be an absolute path or '@' and an
-// abstract name, as sd_notify of libsystemd 252 requires (checked with a C
-// program): "relsock", "./relsock", "@" and "/" are EINVAL and nothing is
-// sent, even where a socket by that relative name exists; a path of 108
+// abstract name (or a vsock address: TestNotifyVsock), as sd_notify of
+// libsystemd 262 requires (checked with a C program): "relsock" and
+// "./relsock" are EPROTO (252 said EINVAL), "@" and "/" EINVAL, and nothing
+// is sent, even where a socket by that relative name exists; a path of 108
 // bytes or more is ENAMETOOLONG, an abstract name as long EINVAL; an
 // abstract name is reached.
 func TestNotifyAddress(t *testing.T) {
@@ -152,26 +153,16 @@ func TestNotifyAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rel.Close()
-	for _, tc := range []struct {
-		addr string
-		want unix.Errno
-	}{
-		{"relsock", unix.EINVAL},
-		{"./relsock", unix.EINVAL},
+	wantNotifyErrors(t, []notifyCase{
+		{"relsock", unix.EPROTO},
+		{"./relsock", unix.EPROTO},
 		{"@", unix.EINVAL},
 		{"/", unix.EINVAL},
 		{"/" + strings.Repeat("a", 107), unix.ENAMETOOLONG},
 		{"@" + strings.Repeat("a", 107), unix.EINVAL},
 		{"/" + strings.Repeat("a", 106), unix.ENOENT},
 		{filepath.Join(dir, "missing"), unix.ENOENT},
-	} {
-		t.Setenv("NOTIFY_SOCKET", tc.addr)
-		sent, err := sdevent.Notify("READY=1")
-		if sent {
-			t.Errorf("Notify with NOTIFY_SOCKET=%q sent", tc.addr)
-		}
-		wantErrno(t, "Notify with NOTIFY_SOCKET="+tc.addr, err, tc.want)
-	}
+	})
 	ok(t, "SetReadDeadline", rel.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
 	if n, _, err := rel.ReadFrom(make([]byte, 64)); err == nil {
 		t.Errorf("the relative socket got %d bytes", n)
@@ -514,4 +505,81 @@ func listenPidfdidChild(t *testing.T) {
 		t.Fatalf("AddListenFds with this process's LISTEN_PIDFDID = %d sources, %v; want fd 3's", len(srcs), err)
 	}
 	srcs[0].Unref()
+}
+
+// TestNotifyVsock: the AF_VSOCK forms of $NOTIFY_SOCKET that sd_notify of
+// libsystemd 262 speaks, with the errnos a C program against 262 got for
+// the same values on this machine (traced with strace). The machine is a
+// Firecracker guest: AF_VSOCK over virtio, CID 3, no vsock_loopback (no
+// local transport, so no manager can listen here and no round trip can be
+// made), and no datagram sockets (socket gives ENODEV). So:
+//   - the address is parsed before any socket is made: port first, then
+//     CID; no port, port 4294967295 or no CID EINVAL, a negative or too
+//     large number ERANGE, no "vsock" form EPROTO;
+//   - "vsock:" falls back from SOCK_DGRAM (ENODEV) to SOCK_SEQPACKET,
+//     which the virtio transport makes but cannot connect
+//     (ESOCKTNOSUPPORT); "vsock-dgram:" does not fall back (ENODEV);
+//   - "vsock-stream:" connects: to this guest's own CID there is no
+//     transport (ENODEV), to the host (CID 2) Firecracker resets it
+//     (ECONNRESET), after the socket was bound to port 1023;
+//   - nothing is sent and no fd is left behind.
+func TestNotifyVsock(t *testing.T) {
+	testutil.Check(t)
+	wantNotifyErrors(t, []notifyCase{
+		{"vsock:2", unix.EINVAL},
+		{"vsock:host", unix.EINVAL},
+		{"vsock:2:", unix.EINVAL},
+		{"vsock:2::", unix.EINVAL},
+		{"vsock:2:5:6", unix.EINVAL},
+		{"vsock:2:x", unix.EINVAL},
+		{"vsock:2:5 ", unix.EINVAL},
+		{"vsock:2:4294967295", unix.EINVAL},
+		{"vsock:2:-5", unix.ERANGE},
+		{"vsock:2:99999999999", unix.ERANGE},
+		{"vsock:x:1", unix.EINVAL},
+		{"vsock:x:-5", unix.ERANGE},
+		{"vsock:4294967296:1", unix.ERANGE},
+		{"vsock::5555", unix.EINVAL},
+		{"vsock:any:1", unix.EINVAL},
+		{"vsock:-1:1", unix.EINVAL},
+		{"vsock:4294967295:5", unix.EINVAL},
+		{"vsock-stream::5", unix.EINVAL},
+		{"vsock-dgram:x:1", unix.EINVAL},
+		{"vsock-foo:2:3", unix.EPROTO},
+		{"VSOCK:2:3", unix.EPROTO},
+		{"vsock", unix.EPROTO},
+		{"vsock:2:5555", unix.ESOCKTNOSUPPORT},
+		{"vsock:host:1", unix.ESOCKTNOSUPPORT},
+		{"vsock:local:1", unix.ESOCKTNOSUPPORT},
+		{"vsock:hypervisor:1", unix.ESOCKTNOSUPPORT},
+		{"vsock:0:5", unix.ESOCKTNOSUPPORT},
+		{"vsock:-0:5", unix.ESOCKTNOSUPPORT},
+		{"vsock:2:+5", unix.ESOCKTNOSUPPORT},
+		{"vsock: 2:0x10", unix.ESOCKTNOSUPPORT},
+		{"vsock:2:0b11", unix.ESOCKTNOSUPPORT},
+		{"vsock-seqpacket:2:5555", unix.ESOCKTNOSUPPORT},
+		{"vsock-dgram:2:5555", unix.ENODEV},
+		{"vsock-stream:3:5555", unix.ENODEV},
+		{"vsock-stream:host:5555", unix.ECONNRESET},
+	})
+}
+
+// notifyCase is a $NOTIFY_SOCKET and the errno Notify must give for it.
+type notifyCase struct {
+	addr string
+	want unix.Errno
+}
+
+// wantNotifyErrors sets each address and checks that Notify fails with its
+// errno and sends nothing.
+func wantNotifyErrors(t *testing.T, cases []notifyCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Setenv("NOTIFY_SOCKET", tc.addr)
+		sent, err := sdevent.Notify("READY=1")
+		if sent {
+			t.Errorf("Notify with NOTIFY_SOCKET=%q sent", tc.addr)
+		}
+		wantErrno(t, fmt.Sprintf("Notify with NOTIFY_SOCKET=%q", tc.addr), err, tc.want)
+	}
 }
