@@ -11,11 +11,11 @@ import (
 )
 
 // What systemd's environment hands the daemon ($WATCHDOG_USEC,
-// $WATCHDOG_PID, $LISTEN_FDS, $LISTEN_PIDFDID, the CID and port of a
-// vsock $NOTIFY_SOCKET, ...) is parsed here the way libsystemd 262 parses
-// it (for these numbers, as 252 did), so that a value C accepts is accepted with the same meaning and
-// a value C refuses is refused with the same errno. The one difference: an
-// empty variable counts as unset, since "VAR=" is how Go programs (os/exec,
+// $WATCHDOG_PID, $LISTEN_FDS, $LISTEN_PIDFDID, the CID and port of a vsock
+// $NOTIFY_SOCKET, ...) is parsed here the way libsystemd 262 parses it (for
+// these numbers, as 252 did), so that a value C accepts is accepted with
+// the same meaning and a value C refuses is refused with the same errno.
+// The one difference: an empty variable counts as unset, since "VAR=" is how Go programs (os/exec,
 // t.Setenv) clear one; C's getenv tells them apart and refuses "".
 
 // getenv returns the variable's value, or false when it is unset or empty.

@@ -158,7 +158,7 @@ func notifySocket(vsock bool, typ int) (int, int, error) {
 		typ = unix.SOCK_DGRAM
 	}
 	fd, err := sys.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
-	if err != nil && vsock && !given && (notSupported(err) || err == unix.ENODEV) {
+	if err != nil && vsock && !given && (notSupported(err) || errors.Is(err, unix.ENODEV)) {
 		typ = unix.SOCK_SEQPACKET
 		fd, err = sys.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
 		if err != nil && notSupported(err) {
@@ -174,7 +174,11 @@ func notifySocket(vsock bool, typ int) (int, int, error) {
 
 // notSupported is systemd's ERRNO_IS_NOT_SUPPORTED.
 func notSupported(err error) bool {
-	switch err {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
 	case unix.EOPNOTSUPP, unix.ENOTTY, unix.ENOSYS, unix.EAFNOSUPPORT,
 		unix.EPFNOSUPPORT, unix.EPROTONOSUPPORT, unix.ESOCKTNOSUPPORT:
 		return true
