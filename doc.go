@@ -70,8 +70,9 @@
 //
 //  1. No signal needs blocking: signals arrive through the Go runtime
 //     (os/signal, one forwarding goroutine per signal in use, never
-//     signal.Reset or signal.Ignore), so SD_EVENT_SIGNAL_PROCMASK has no
-//     meaning. A handler's SignalfdSiginfo has only Signo: the sender's pid
+//     signal.Reset or signal.Ignore). AddSignal accepts SignalProcmask
+//     (SD_EVENT_SIGNAL_PROCMASK) ORed into the signal and drops it: every
+//     source behaves as a C source added with the flag. A handler's SignalfdSiginfo has only Signo: the sender's pid
 //     and uid, si_code and sigqueue payloads are lost. Deliveries of a
 //     signal before its handler ran coalesce (real-time signals too); one
 //     that arrives while its source is off is dispatched when it is back on.
@@ -81,7 +82,10 @@
 //     Go runtime never passes to os/signal are refused: SIGPROF (its
 //     profiler's) and 34, glibc's SIGRTMIN (it has no handler for it), with
 //     EINVAL where C accepts them; SIGRTMIN+1 to SIGRTMIN+30 (35..64) work.
-//     SIGKILL, SIGSTOP, 32 and 33 give EBUSY, as in C.
+//     SIGKILL, SIGSTOP, 32 and 33 give EBUSY, as in C without the flag;
+//     with it C 262 gives EINVAL for 32 and 33 and so does AddSignal, but
+//     accepts SIGKILL and SIGSTOP for a source that never fires (EBUSY
+//     here).
 //  2. Children are watched through pidfds (Linux 5.4+), never with
 //     waitid(P_ALL): other code's children are never reaped. SIGCHLD need
 //     not be blocked, also to watch stops and continues (WSTOPPED,
@@ -109,9 +113,9 @@
 //     post source added in a handler runs in the next iteration, inotify
 //     events nobody wants are dropped, and a rate limit that ended while the
 //     loop was busy never leaves it asleep.
-//  9. systemd's variables ($WATCHDOG_USEC, $WATCHDOG_PID, $NOTIFY_SOCKET,
-//     $LISTEN_PID, $LISTEN_FDS, $LISTEN_FDNAMES) are read with libsystemd
-//     252's rules and errnos, except that an empty value counts as unset
+//  9. systemd's variables ($WATCHDOG_USEC, $WATCHDOG_PID, $NOTIFY_SOCKET
+//     with its vsock forms, $LISTEN_PID, $LISTEN_PIDFDID, $LISTEN_FDS,
+//     $LISTEN_FDNAMES) are read with libsystemd 262's rules and errnos, except that an empty value counts as unset
 //     ("VAR=" is how Go code clears one), where C refuses it with EINVAL. A
 //     watchdog period past time.Duration's 292 years saturates.
 //

@@ -11,10 +11,11 @@ import (
 )
 
 // What systemd's environment hands the daemon ($WATCHDOG_USEC,
-// $WATCHDOG_PID, $LISTEN_FDS, ...) is parsed here the way libsystemd 252
-// parses it, so that a value C accepts is accepted with the same meaning and
-// a value C refuses is refused with the same errno. The one difference: an
-// empty variable counts as unset, since "VAR=" is how Go programs (os/exec,
+// $WATCHDOG_PID, $LISTEN_FDS, $LISTEN_PIDFDID, the CID and port of a vsock
+// $NOTIFY_SOCKET, ...) is parsed here the way libsystemd 262 parses it (for
+// these numbers, as 252 did), so that a value C accepts is accepted with
+// the same meaning and a value C refuses is refused with the same errno.
+// The one difference: an empty variable counts as unset, since "VAR=" is how Go programs (os/exec,
 // t.Setenv) clear one; C's getenv tells them apart and refuses "".
 
 // getenv returns the variable's value, or false when it is unset or empty.
@@ -115,6 +116,19 @@ func parseUint64(s string) (uint64, error) {
 		return -mag, nil
 	}
 	return mag, nil
+}
+
+// parseUint32 is systemd's safe_atou: safe_atou64's rules, then ERANGE
+// past 32 bits.
+func parseUint32(s string) (uint32, error) {
+	v, err := parseUint64(s)
+	if err == nil && v > math.MaxUint32 {
+		err = unix.ERANGE
+	}
+	if err != nil {
+		return 0, err
+	}
+	return uint32(v), nil
 }
 
 // parseInt is systemd's safe_atoi: strtol's rules, then the int range.

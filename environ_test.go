@@ -142,3 +142,34 @@ func TestParsePid(t *testing.T) {
 		}
 	}
 }
+
+// TestParseUint32: the CID and port of a vsock $NOTIFY_SOCKET are read as
+// safe_atou reads them; rows from sd_notify of libsystemd 262 (the port it
+// connected to, traced with strace, or its errno).
+func TestParseUint32(t *testing.T) {
+	testutil.Check(t)
+	for _, tc := range []struct {
+		in   string
+		want uint32
+		err  unix.Errno
+	}{
+		{"5555", 5555, 0},
+		{"+5", 5, 0},
+		{" 2", 2, 0},
+		{"0x10", 16, 0},
+		{"0b11", 3, 0},
+		{"-0", 0, 0},
+		{"4294967295", 4294967295, 0},
+		{"4294967296", 0, unix.ERANGE},
+		{"99999999999", 0, unix.ERANGE},
+		{"-5", 0, unix.ERANGE},
+		{"x", 0, unix.EINVAL},
+		{"5 ", 0, unix.EINVAL},
+		{"", 0, unix.EINVAL},
+	} {
+		got, err := parseUint32(tc.in)
+		if (tc.err != 0 && !errors.Is(err, tc.err)) || (tc.err == 0 && (err != nil || got != tc.want)) {
+			t.Errorf("parseUint32(%q) = %d, %v; want %d, %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}

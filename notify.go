@@ -16,20 +16,38 @@ import (
 
 // Notify sends state ("READY=1", "STATUS=...", several lines allowed) to the
 // service manager over $NOTIFY_SOCKET, as sd_notify(0, state) of libsystemd
-// 252 does: on an AF_UNIX datagram socket of its own (SOCK_CLOEXEC, its send
-// buffer raised to 8 MiB where allowed), made and closed in the call, with
-// one sendmsg(MSG_NOSIGNAL) to the path, or to the abstract name after a
-// leading '@'. It reports false, and no error, when $NOTIFY_SOCKET is unset
-// or empty (the process was not started by a manager that listens).
-// Errors are those of sd_notify: EINVAL for an address that is neither an
-// absolute path nor '@' and a name, ENAMETOOLONG for a path that does not
-// fit sockaddr_un, EMFILE when no descriptor is left for the socket, and
-// sendmsg's (ENOENT, ECONNREFUSED, ...); nothing is sent then.
+// 262 does, on a socket of its own (SOCK_CLOEXEC, its send buffer raised to
+// 8 MiB where allowed), made and closed in the call. It reports false, and
+// no error, when $NOTIFY_SOCKET is unset or empty (the process was not
+// started by a manager that listens).
+//
+// $NOTIFY_SOCKET is an AF_UNIX address, an absolute path or '@' and an
+// abstract name, reached with one datagram (sendmsg, MSG_NOSIGNAL); or,
+// since systemd 254, an AF_VSOCK address (a service manager outside the
+// virtual machine): "vsock:CID:PORT", where CID is a number or "hypervisor",
+// "local", "host", and "vsock-dgram:", "vsock-seqpacket:" and
+// "vsock-stream:" choose the socket type. Plain "vsock:" tries a datagram
+// socket, then, where the transport has none (ENODEV, as on virtio), a
+// SOCK_SEQPACKET one, then SOCK_STREAM. A vsock socket is bound to the
+// highest free privileged port (1023 down; as an unprivileged process, any
+// port), and a seqpacket or stream one is connected, sent to, shut down for
+// writing and read until the manager closes it (C's end of message).
+//
+// Errors are those of sd_notify: EPROTO for an address of neither family;
+// EINVAL for '@' or '/' alone, a vsock address without a port, with port
+// 4294967295, or without a CID (systemd requires one) or with a CID or port
+// that is no number (ERANGE for one out of range); ENAMETOOLONG for a path
+// that does not fit sockaddr_un; EMFILE when no descriptor is left for the
+// socket; those of socket, bind, connect and sendmsg (ENOENT, ECONNREFUSED,
+// ENODEV, ...), EIO for a datagram sent short, EPROTO when a vsock manager
+// answers. Nothing is sent then.
 //
 // Unlike go-systemd's daemon.SdNotify, it does not go through package net,
 // so it does not start the Go runtime's network poller (which needs two
-// descriptors of its own, and aborts the process when it cannot have them).
-// As in C, the send blocks while the manager's socket queue is full.
+// descriptors of its own, and aborts the process when it cannot have them),
+// and it speaks vsock. As in C, the send blocks while the manager's socket
+// queue is full, and connecting to a vsock manager can take the kernel's
+// connect timeout (2 s).
 func Notify(state string) (bool, error) {
 	sent, err := notify(state)
 	return sent, opErr("notify", err)
@@ -41,21 +59,147 @@ func notify(state string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	if len(addr) < 2 || addr[0] != '/' && addr[0] != '@' {
-		return false, fmt.Errorf("NOTIFY_SOCKET=%q is no absolute path or abstract name: %w", addr, unix.EINVAL)
-	}
-	if size := len(unix.RawSockaddrUnix{}.Path); len(addr) >= size {
-		err := unix.ENAMETOOLONG // a path needs room for its NUL
-		if addr[0] == '@' {
-			err = unix.EINVAL
-		}
+	sa, typ, err := notifyAddress(addr)
+	if err != nil {
 		return false, fmt.Errorf("NOTIFY_SOCKET=%q: %w", addr, err)
 	}
-	fd, err := sys.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	_, vsock := sa.(*unix.SockaddrVM)
+	fd, typ, err := notifySocket(vsock, typ)
 	if err != nil {
-		return false, os.NewSyscallError("socket", err)
+		return false, err
 	}
-	defer func() { _ = sys.Close(fd) }() // the datagram is sent or not: close says no more
+	defer func() { _ = sys.Close(fd) }() // the message is sent or not: close says no more
+	if err := notifySend(fd, typ, sa, vsock, []byte(state)); err != nil {
+		return false, fmt.Errorf("notify %s: %w", addr, err)
+	}
+	return true, nil
+}
+
+// notifyAddress parses $NOTIFY_SOCKET as 262's sd_notify does: an AF_UNIX
+// address first, else an AF_VSOCK one, else EPROTO. typ is the socket type
+// the address asks for, 0 for the default.
+func notifyAddress(addr string) (sa unix.Sockaddr, typ int, err error) {
+	if addr[0] == '/' || addr[0] == '@' {
+		if len(addr) < 2 {
+			return nil, 0, unix.EINVAL
+		}
+		if size := len(unix.RawSockaddrUnix{}.Path); len(addr) >= size {
+			if addr[0] == '@' {
+				return nil, 0, unix.EINVAL
+			}
+			return nil, 0, unix.ENAMETOOLONG // a path needs room for its NUL
+		}
+		// x/sys turns a leading '@' into the abstract namespace's NUL.
+		return &unix.SockaddrUnix{Name: addr}, 0, nil
+	}
+	return vsockAddress(addr)
+}
+
+// vsockAddress parses systemd's "vsock[-dgram|-seqpacket|-stream]:CID:PORT"
+// (socket_address_parse_vsock): the port first, then the CID; no CID is
+// VMADDR_CID_ANY, which sd_notify refuses.
+func vsockAddress(addr string) (unix.Sockaddr, int, error) {
+	var typ int
+	rest, ok := strings.CutPrefix(addr, "vsock:")
+	for _, p := range []struct {
+		prefix string
+		typ    int
+	}{{"vsock-dgram:", unix.SOCK_DGRAM}, {"vsock-seqpacket:", unix.SOCK_SEQPACKET}, {"vsock-stream:", unix.SOCK_STREAM}} {
+		if !ok {
+			rest, ok = strings.CutPrefix(addr, p.prefix)
+			typ = p.typ
+		}
+	}
+	if !ok {
+		return nil, 0, unix.EPROTO
+	}
+	cidVar, portVar, ok := strings.Cut(rest, ":")
+	if !ok {
+		return nil, 0, unix.EINVAL
+	}
+	port, err := parseUint32(portVar)
+	if err == nil && port == unix.VMADDR_PORT_ANY {
+		err = unix.EINVAL
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("port %q: %w", portVar, err)
+	}
+	var cid uint32
+	switch cidVar {
+	case "hypervisor":
+		cid = unix.VMADDR_CID_HYPERVISOR
+	case "local":
+		cid = unix.VMADDR_CID_LOCAL
+	case "host":
+		cid = unix.VMADDR_CID_HOST
+	case "", "any", "-1":
+		cid = unix.VMADDR_CID_ANY
+	default:
+		if cid, err = parseUint32(cidVar); err != nil {
+			return nil, 0, fmt.Errorf("CID %q: %w", cidVar, err)
+		}
+	}
+	if cid == unix.VMADDR_CID_ANY {
+		return nil, 0, fmt.Errorf("no CID: %w", unix.EINVAL)
+	}
+	return &unix.SockaddrVM{CID: cid, Port: port}, typ, nil
+}
+
+// notifySocket makes the socket: of typ, else a datagram one; for a vsock
+// address of no given type, SOCK_SEQPACKET where datagrams are not
+// supported (ENODEV: QEMU's and Firecracker's virtio transport), then
+// SOCK_STREAM.
+func notifySocket(vsock bool, typ int) (int, int, error) {
+	family, given := unix.AF_UNIX, typ != 0
+	if vsock {
+		family = unix.AF_VSOCK
+	}
+	if !given {
+		typ = unix.SOCK_DGRAM
+	}
+	fd, err := sys.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil && vsock && !given && (notSupported(err) || errors.Is(err, unix.ENODEV)) {
+		typ = unix.SOCK_SEQPACKET
+		fd, err = sys.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+		if err != nil && notSupported(err) {
+			typ = unix.SOCK_STREAM
+			fd, err = sys.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+		}
+	}
+	if err != nil {
+		return -1, typ, os.NewSyscallError("socket", err)
+	}
+	return fd, typ, nil
+}
+
+// notSupported is systemd's ERRNO_IS_NOT_SUPPORTED.
+func notSupported(err error) bool {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
+	case unix.EOPNOTSUPP, unix.ENOTTY, unix.ENOSYS, unix.EAFNOSUPPORT,
+		unix.EPFNOSUPPORT, unix.EPROTONOSUPPORT, unix.ESOCKTNOSUPPORT:
+		return true
+	}
+	return false
+}
+
+// notifySend sends msg on fd, a fresh socket of typ, to sa.
+func notifySend(fd, typ int, sa unix.Sockaddr, vsock bool, msg []byte) error {
+	if vsock {
+		if err := bindPrivilegedPort(fd); err != nil {
+			return err
+		}
+	}
+	to := sa
+	if typ != unix.SOCK_DGRAM {
+		if err := unix.Connect(fd, sa); err != nil {
+			return os.NewSyscallError("connect", err)
+		}
+		to = nil
+	}
 	// As C: a bigger send buffer where the kernel allows it, no error where
 	// it does not.
 	const sndbuf = 8 << 20
@@ -63,11 +207,49 @@ func notify(state string) (bool, error) {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf)
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndbuf)
 	}
-	// x/sys turns a leading '@' into the abstract namespace's NUL.
-	if err := unix.Sendmsg(fd, []byte(state), nil, &unix.SockaddrUnix{Name: addr}, unix.MSG_NOSIGNAL); err != nil {
-		return false, fmt.Errorf("send to %s: %w", addr, os.NewSyscallError("sendmsg", err))
+	for len(msg) > 0 {
+		n, err := unix.SendmsgN(fd, msg, nil, to, unix.MSG_NOSIGNAL)
+		if err != nil {
+			return os.NewSyscallError("sendmsg", err)
+		}
+		if n < len(msg) && typ != unix.SOCK_STREAM {
+			return unix.EIO // a datagram or record goes whole or not at all
+		}
+		msg = msg[n:]
 	}
-	return true, nil
+	if !vsock || typ == unix.SOCK_DGRAM {
+		return nil
+	}
+	// On vsock the end of the message is the end of the connection: the
+	// manager closes its end once it has read it.
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		return os.NewSyscallError("shutdown", err)
+	}
+	n, err := unix.Read(fd, make([]byte, 1))
+	if err != nil {
+		return os.NewSyscallError("recv", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("the manager answered: %w", unix.EPROTO)
+	}
+	return nil
+}
+
+// bindPrivilegedPort binds a vsock socket to the highest free port below
+// 1024, by which the host can tell a privileged sender; without the
+// privilege to bind one, it stays unbound (no error), as in C.
+func bindPrivilegedPort(fd int) error {
+	var err error
+	for port := uint32(1023); port > 0; port-- {
+		err = unix.Bind(fd, &unix.SockaddrVM{CID: unix.VMADDR_CID_ANY, Port: port})
+		if err != unix.EADDRINUSE {
+			break
+		}
+	}
+	if err != nil && err != unix.EPERM && err != unix.EACCES {
+		return os.NewSyscallError("bind", err)
+	}
+	return nil
 }
 
 // NotifyReady tells the service manager that start-up is finished
@@ -85,10 +267,10 @@ func NotifyStatus(status string) (bool, error) { return Notify("STATUS=" + statu
 const listenFdsStart = 3
 
 // AddListenFds turns the sockets the service manager passed by socket
-// activation ($LISTEN_FDS, $LISTEN_PID, $LISTEN_FDNAMES, read as
-// sd_listen_fds_with_names(1, ...) of libsystemd 252 reads them) into IO
-// sources watching events with h, one per fd that epoll accepts, in the
-// order passed (fd 3 first). Each source owns a duplicate of its socket
+// activation ($LISTEN_FDS, $LISTEN_PID, $LISTEN_PIDFDID, $LISTEN_FDNAMES,
+// read as sd_listen_fds_with_names(1, ...) of libsystemd 262 reads them)
+// into IO sources watching events with h, one per fd that epoll accepts,
+// in the order passed (fd 3 first). Each source owns a duplicate of its socket
 // (closed when the source is freed), made non-blocking, and is described by
 // the fd's name in $LISTEN_FDNAMES (LISTEN_FD_<n> without names); the
 // original is closed, so children do not inherit it.
@@ -97,10 +279,12 @@ const listenFdsStart = 3
 // 253+ passes for OpenFile=) becomes no source and is left open as passed;
 // AddListenFiles hands such fds back as *os.File.
 //
-// As with sd_listen_fds(1), LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES are
-// unset once read, whether or not the call succeeds; nothing passed (the
-// variables unset or empty, or LISTEN_PID naming another process) is no
-// source and no error. The checks come before any fd is touched, and an
+// As with sd_listen_fds(1), LISTEN_PID, LISTEN_PIDFDID, LISTEN_FDS and
+// LISTEN_FDNAMES are unset once read, whether or not the call succeeds;
+// nothing passed (the variables unset or empty, LISTEN_PID naming another
+// process, or LISTEN_PIDFDID, systemd 259's guard against a reused pid,
+// another pidfd inode id than this process's) is no source and no error.
+// LISTEN_PIDFDID is only checked where pidfds live on pidfs (Linux 6.9+). The checks come before any fd is touched, and an
 // error closes none of the passed fds: a malformed variable is EINVAL
 // (ERANGE for a number out of range), a LISTEN_FDS of 0, negative or
 // running past the largest fd is EINVAL, names that are not one per fd
@@ -204,15 +388,17 @@ func isRefused(refused []listenFd, fd int) bool {
 	return false
 }
 
-// listenFds is sd_listen_fds_with_names(1, ...) of libsystemd 252: it reads
-// and unsets LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES, checks that every fd
-// of the range is open (fcntl F_GETFD, EBADF for one that is not) before it
+// listenFds is sd_listen_fds_with_names(1, ...) of libsystemd 262: it reads
+// and unsets LISTEN_PID, LISTEN_PIDFDID, LISTEN_FDS and LISTEN_FDNAMES,
+// checks that every fd of the range is open (fcntl F_GETFD, EBADF for one
+// that is not; 252 and 262 both check, by fcntl and by fd_cloexec) before it
 // sets FD_CLOEXEC on them, and returns them with their names.
 func listenFds() ([]listenFd, error) {
 	pidVar, hasPid := getenv("LISTEN_PID")
+	pidfdidVar, hasPidfdid := getenv("LISTEN_PIDFDID")
 	fdsVar, hasFds := getenv("LISTEN_FDS")
 	namesVar, hasNames := getenv("LISTEN_FDNAMES")
-	for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+	for _, v := range []string{"LISTEN_PID", "LISTEN_PIDFDID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
 		_ = os.Unsetenv(v) // only fails for an invalid name
 	}
 	if !hasPid {
@@ -222,7 +408,16 @@ func listenFds() ([]listenFd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("LISTEN_PID=%q: %w", pidVar, err)
 	}
-	if pid != os.Getpid() || !hasFds {
+	if pid != os.Getpid() {
+		return nil, nil
+	}
+	if hasPidfdid {
+		ours, err := forUs(pidfdidVar)
+		if err != nil || !ours {
+			return nil, err
+		}
+	}
+	if !hasFds {
 		return nil, nil
 	}
 	n, err := parseInt(fdsVar)
@@ -239,6 +434,20 @@ func listenFds() ([]listenFd, error) {
 		}
 	}
 	return takeListenFds(int(n), names, fdsVar)
+}
+
+// forUs checks $LISTEN_PIDFDID (systemd 259) as sd_listen_fds of 262 does,
+// after LISTEN_PID matched: a value that is no number is an error (EINVAL,
+// ERANGE), one that is not this process's pidfd inode id means the fds are
+// not ours (a pid reused since the manager set them). Where the id cannot be
+// had (no pidfs before Linux 6.9), LISTEN_PID alone decides, as in C.
+func forUs(pidfdidVar string) (bool, error) {
+	id, err := parseUint64(pidfdidVar)
+	if err != nil {
+		return false, fmt.Errorf("LISTEN_PIDFDID=%q: %w", pidfdidVar, err)
+	}
+	own, err := sys.SelfPidfdID()
+	return err != nil || id == own, nil
 }
 
 // takeListenFds checks that the n passed fds are open, then sets

@@ -138,9 +138,10 @@ func listenFdsChild() {
 }
 
 // TestNotifyAddress: $NOTIFY_SOCKET must be an absolute path or '@' and an
-// abstract name, as sd_notify of libsystemd 252 requires (checked with a C
-// program): "relsock", "./relsock", "@" and "/" are EINVAL and nothing is
-// sent, even where a socket by that relative name exists; a path of 108
+// abstract name (or a vsock address: TestNotifyVsock), as sd_notify of
+// libsystemd 262 requires (checked with a C program): "relsock" and
+// "./relsock" are EPROTO (252 said EINVAL), "@" and "/" EINVAL, and nothing
+// is sent, even where a socket by that relative name exists; a path of 108
 // bytes or more is ENAMETOOLONG, an abstract name as long EINVAL; an
 // abstract name is reached.
 func TestNotifyAddress(t *testing.T) {
@@ -152,26 +153,16 @@ func TestNotifyAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rel.Close()
-	for _, tc := range []struct {
-		addr string
-		want unix.Errno
-	}{
-		{"relsock", unix.EINVAL},
-		{"./relsock", unix.EINVAL},
+	wantNotifyErrors(t, []notifyCase{
+		{"relsock", unix.EPROTO},
+		{"./relsock", unix.EPROTO},
 		{"@", unix.EINVAL},
 		{"/", unix.EINVAL},
 		{"/" + strings.Repeat("a", 107), unix.ENAMETOOLONG},
 		{"@" + strings.Repeat("a", 107), unix.EINVAL},
 		{"/" + strings.Repeat("a", 106), unix.ENOENT},
 		{filepath.Join(dir, "missing"), unix.ENOENT},
-	} {
-		t.Setenv("NOTIFY_SOCKET", tc.addr)
-		sent, err := sdevent.Notify("READY=1")
-		if sent {
-			t.Errorf("Notify with NOTIFY_SOCKET=%q sent", tc.addr)
-		}
-		wantErrno(t, "Notify with NOTIFY_SOCKET="+tc.addr, err, tc.want)
-	}
+	})
 	ok(t, "SetReadDeadline", rel.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
 	if n, _, err := rel.ReadFrom(make([]byte, 64)); err == nil {
 		t.Errorf("the relative socket got %d bytes", n)
@@ -318,6 +309,9 @@ func TestAddListenFdsHostile(t *testing.T) {
 	case "files":
 		listenRegularChild(t, true)
 		return
+	case "pidfdid":
+		listenPidfdidChild(t)
+		return
 	}
 	_, sock := listeningSocket(t)
 	data := filepath.Join(t.TempDir(), "data")
@@ -329,7 +323,7 @@ func TestAddListenFdsHostile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer file.Close()
-	for _, mode := range []string{"counts", "fds", "files"} {
+	for _, mode := range []string{"counts", "fds", "files", "pidfdid"} {
 		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestAddListenFdsHostile$", "-test.count=1", "-test.v")
 			cmd.Env = append(os.Environ(), listenModeEnv+"="+mode, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
@@ -434,5 +428,158 @@ func listenRegularChild(t *testing.T, files bool) {
 	defer fs[0].Close()
 	if b, err := io.ReadAll(fs[0]); err != nil || string(b) != "hello" {
 		t.Fatalf("reading the file: %q, %v", b, err)
+	}
+}
+
+// ownPidfdID is the test process's pidfd inode id, got another way than
+// AddListenFds gets it: st_ino of a pidfd of getpid() (which a C program
+// against libsystemd 262 printed equal to sd_pidfd_get_inode_id's).
+func ownPidfdID(t *testing.T) uint64 {
+	t.Helper()
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		t.Fatalf("pidfd_open: %v", err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	ok(t, "fstat pidfd", unix.Fstat(fd, &st))
+	return st.Ino
+}
+
+// listenPidfdidChild: LISTEN_PIDFDID (systemd 259) as sd_listen_fds of
+// libsystemd 262 checks it (a C program against 262 gave the same results
+// for the same variables): after LISTEN_PID matched, a number that is not
+// this process's pidfd inode id means "not for us", 0 and no error, fd 3
+// untouched (not even FD_CLOEXEC), whatever LISTEN_FDS says; a value that is
+// no number is EINVAL or ERANGE, parsed as safe_atou64; a LISTEN_PID of
+// another process decides first. LISTEN_PIDFDID is unset after each call.
+func listenPidfdidChild(t *testing.T) {
+	e := newLoop(t)
+	own := strconv.FormatUint(ownPidfdID(t), 10)
+	other := strconv.FormatUint(ownPidfdID(t)+1, 10)
+	for _, tc := range []struct {
+		pid, pidfdid, fds string
+		want              unix.Errno // 0: no error and no source
+	}{
+		{"", other, "1", 0},
+		{"", "0", "1", 0},
+		{"", " 0x10", "1", 0},
+		{"", other, "abc", 0},
+		{"1", "abc", "1", 0},
+		{"", "abc", "1", unix.EINVAL},
+		{"", own + "x", "1", unix.EINVAL},
+		{"", "-1", "1", unix.ERANGE},
+		{"", "99999999999999999999", "1", unix.ERANGE},
+		{"", own, "abc", unix.EINVAL},
+	} {
+		setListenEnv(t, tc.fds, "")
+		ok(t, "setenv LISTEN_PIDFDID", os.Setenv("LISTEN_PIDFDID", tc.pidfdid))
+		if tc.pid != "" {
+			ok(t, "setenv LISTEN_PID", os.Setenv("LISTEN_PID", tc.pid))
+		}
+		what := fmt.Sprintf("LISTEN_PID=%s LISTEN_PIDFDID=%q LISTEN_FDS=%s", tc.pid, tc.pidfdid, tc.fds)
+		if tc.pidfdid == own {
+			what = strings.Replace(what, own, "(own)", 1)
+		}
+		srcs, err := e.AddListenFds(unix.EPOLLIN, nil)
+		if tc.want == 0 && err != nil {
+			t.Errorf("%s: %v, want no error", what, err)
+		}
+		if tc.want != 0 {
+			wantErrno(t, what, err, tc.want)
+		}
+		if len(srcs) != 0 {
+			t.Fatalf("%s: %d sources, want none", what, len(srcs))
+		}
+		if fl, err := unix.FcntlInt(3, unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC != 0 {
+			t.Fatalf("%s: fd 3 closed or made close-on-exec (%d, %v)", what, fl, err)
+		}
+		if _, set := os.LookupEnv("LISTEN_PIDFDID"); set {
+			t.Errorf("%s: LISTEN_PIDFDID left in the environment", what)
+		}
+	}
+	setListenEnv(t, "1", "api")
+	ok(t, "setenv LISTEN_PIDFDID", os.Setenv("LISTEN_PIDFDID", own))
+	srcs, err := e.AddListenFds(unix.EPOLLIN, nil)
+	if err != nil || len(srcs) != 1 {
+		t.Fatalf("AddListenFds with this process's LISTEN_PIDFDID = %d sources, %v; want fd 3's", len(srcs), err)
+	}
+	srcs[0].Unref()
+}
+
+// TestNotifyVsock: the AF_VSOCK forms of $NOTIFY_SOCKET that sd_notify of
+// libsystemd 262 speaks, with the errnos a C program against 262 got for
+// the same values on this machine (traced with strace). The machine is a
+// Firecracker guest: AF_VSOCK over virtio, CID 3, no vsock_loopback (no
+// local transport, so no manager can listen here and no round trip can be
+// made), and no datagram sockets (socket gives ENODEV). So:
+//   - the address is parsed before any socket is made: port first, then
+//     CID; no port, port 4294967295 or no CID EINVAL, a negative or too
+//     large number ERANGE, no "vsock" form EPROTO;
+//   - "vsock:" falls back from SOCK_DGRAM (ENODEV) to SOCK_SEQPACKET,
+//     which the virtio transport makes but cannot connect
+//     (ESOCKTNOSUPPORT); "vsock-dgram:" does not fall back (ENODEV);
+//   - "vsock-stream:" connects: to this guest's own CID there is no
+//     transport (ENODEV), to the host (CID 2) Firecracker resets it
+//     (ECONNRESET), after the socket was bound to port 1023;
+//   - nothing is sent and no fd is left behind.
+func TestNotifyVsock(t *testing.T) {
+	testutil.Check(t)
+	wantNotifyErrors(t, []notifyCase{
+		{"vsock:2", unix.EINVAL},
+		{"vsock:host", unix.EINVAL},
+		{"vsock:2:", unix.EINVAL},
+		{"vsock:2::", unix.EINVAL},
+		{"vsock:2:5:6", unix.EINVAL},
+		{"vsock:2:x", unix.EINVAL},
+		{"vsock:2:5 ", unix.EINVAL},
+		{"vsock:2:4294967295", unix.EINVAL},
+		{"vsock:2:-5", unix.ERANGE},
+		{"vsock:2:99999999999", unix.ERANGE},
+		{"vsock:x:1", unix.EINVAL},
+		{"vsock:x:-5", unix.ERANGE},
+		{"vsock:4294967296:1", unix.ERANGE},
+		{"vsock::5555", unix.EINVAL},
+		{"vsock:any:1", unix.EINVAL},
+		{"vsock:-1:1", unix.EINVAL},
+		{"vsock:4294967295:5", unix.EINVAL},
+		{"vsock-stream::5", unix.EINVAL},
+		{"vsock-dgram:x:1", unix.EINVAL},
+		{"vsock-foo:2:3", unix.EPROTO},
+		{"VSOCK:2:3", unix.EPROTO},
+		{"vsock", unix.EPROTO},
+		{"vsock:2:5555", unix.ESOCKTNOSUPPORT},
+		{"vsock:host:1", unix.ESOCKTNOSUPPORT},
+		{"vsock:local:1", unix.ESOCKTNOSUPPORT},
+		{"vsock:hypervisor:1", unix.ESOCKTNOSUPPORT},
+		{"vsock:0:5", unix.ESOCKTNOSUPPORT},
+		{"vsock:-0:5", unix.ESOCKTNOSUPPORT},
+		{"vsock:2:+5", unix.ESOCKTNOSUPPORT},
+		{"vsock: 2:0x10", unix.ESOCKTNOSUPPORT},
+		{"vsock:2:0b11", unix.ESOCKTNOSUPPORT},
+		{"vsock-seqpacket:2:5555", unix.ESOCKTNOSUPPORT},
+		{"vsock-dgram:2:5555", unix.ENODEV},
+		{"vsock-stream:3:5555", unix.ENODEV},
+		{"vsock-stream:host:5555", unix.ECONNRESET},
+	})
+}
+
+// notifyCase is a $NOTIFY_SOCKET and the errno Notify must give for it.
+type notifyCase struct {
+	addr string
+	want unix.Errno
+}
+
+// wantNotifyErrors sets each address and checks that Notify fails with its
+// errno and sends nothing.
+func wantNotifyErrors(t *testing.T, cases []notifyCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Setenv("NOTIFY_SOCKET", tc.addr)
+		sent, err := sdevent.Notify("READY=1")
+		if sent {
+			t.Errorf("Notify with NOTIFY_SOCKET=%q sent", tc.addr)
+		}
+		wantErrno(t, fmt.Sprintf("Notify with NOTIFY_SOCKET=%q", tc.addr), err, tc.want)
 	}
 }

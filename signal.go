@@ -36,6 +36,15 @@ type signals struct {
 	childSubs int
 }
 
+// SignalProcmask is SD_EVENT_SIGNAL_PROCMASK (systemd 257), a flag ORed into
+// AddSignal's signal number: AddSignal(unix.SIGTERM|SignalProcmask, h). In
+// C it asks sd_event_add_signal to block the signal itself for as long as
+// the source lives. go-sdevent never needs a signal blocked, so AddSignal
+// accepts the flag and drops it: with or without it, a signal source
+// behaves as a C source added with the flag. Source.Signal and the
+// description give the bare signal, as in C.
+const SignalProcmask unix.Signal = 1 << 30
+
 // AddSignal calls h when the process receives sig (sd_event_add_signal). The
 // source starts On. Unlike sd_event_add_signal the signal need not (and
 // should not) be blocked: it comes through the Go runtime, so every loop
@@ -56,19 +65,25 @@ type signals struct {
 // to its own threads to preempt goroutines, and os/signal passes those on
 // (GODEBUG=asyncpreemptoff=1 stops them).
 //
-// Other errors: a signal number outside 1..64 EINVAL; a second source for
-// sig in this loop EBUSY. The description defaults to the signal's name as
+// sig may carry SignalProcmask, which changes nothing here; with it, 32 and
+// 33 give EINVAL as in C 262 (SIGKILL and SIGSTOP stay EBUSY, where C 262
+// accepts them with the flag for a source that never fires).
+//
+// Other errors: a signal number outside 1..64, or any high bit but
+// SignalProcmask, EINVAL; a second source for sig in this loop EBUSY. The description defaults to the signal's name as
 // systemd writes it: "TERM", "USR1", "RTMIN+2".
 func (e *Event) AddSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
 	s, err := e.addSignal(sig, h)
 	if err != nil {
-		return nil, opErr(fmt.Sprintf("add signal %d", int(sig)), err)
+		return nil, opErr(fmt.Sprintf("add signal %d", int(sig&^SignalProcmask)), err)
 	}
 	return s, nil
 }
 
 // addSignal is AddSignal with a bare errno for an error.
 func (e *Event) addSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
+	procmask := sig&SignalProcmask != 0
+	sig &^= SignalProcmask
 	switch {
 	case !e.valid():
 		return nil, unix.EINVAL
@@ -77,7 +92,7 @@ func (e *Event) addSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
 	case sig <= 0 || int(sig) >= sighub.NSIG:
 		return nil, unix.EINVAL
 	case !sighub.Deliverable(int(sig)):
-		return nil, undeliverable(sig)
+		return nil, undeliverable(sig, procmask)
 	case e.sig.sources[sig] != nil:
 		return nil, unix.EBUSY
 	}
@@ -98,9 +113,15 @@ func (e *Event) addSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
 // says EBUSY for a signal the caller has not blocked, so always for those
 // that cannot be blocked: SIGKILL and SIGSTOP (the kernel) and 32 and 33
 // (glibc's sigprocmask drops them). It accepts the others; EINVAL here.
-func undeliverable(sig unix.Signal) unix.Errno {
-	switch sig {
-	case unix.SIGKILL, unix.SIGSTOP, 32, 33:
+// With SD_EVENT_SIGNAL_PROCMASK sd-event 262 blocks the signal itself:
+// glibc's sigaddset refuses 32 and 33 with EINVAL, and the kernel's
+// silent refusal to block SIGKILL and SIGSTOP lets those through, into a
+// source that never fires; EBUSY stays for them here.
+func undeliverable(sig unix.Signal, procmask bool) unix.Errno {
+	switch {
+	case procmask && (sig == 32 || sig == 33):
+		return unix.EINVAL
+	case sig == unix.SIGKILL, sig == unix.SIGSTOP, sig == 32, sig == 33:
 		return unix.EBUSY
 	}
 	return unix.EINVAL

@@ -36,6 +36,10 @@ import (
 // timeout that never ends.
 const Infinity time.Duration = math.MaxInt64
 
+// SignalProcmask is SD_EVENT_SIGNAL_PROCMASK, a flag ORed into AddSignal's
+// signal number; see the Linux documentation.
+const SignalProcmask syscall.Signal = 1 << 30
+
 var errNeedLinux = fmt.Errorf("event loops need Linux: %w", errors.ErrUnsupported)
 
 // unsupported is the error of every operation off Linux.

@@ -2,6 +2,7 @@ package sys
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -106,4 +107,33 @@ func SigchldReaps() (bool, error) {
 		return false, os.NewSyscallError("rt_sigaction", e)
 	}
 	return act.handler == sigIgn || act.flags&saNoCldWait != 0, nil
+}
+
+// SelfPidfdID returns the calling process's pidfd inode id, the number
+// systemd 259+ passes as $LISTEN_PIDFDID, got as libsystemd's
+// pidfd_get_inode_id_self_cached gets it: a pidfd of getpid() (Linux 5.3)
+// that must live on pidfs (Linux 6.9; EOPNOTSUPP otherwise), whose 64-bit
+// id is the handle name_to_handle_at gives for it (Linux 6.13), else its
+// st_ino.
+func SelfPidfdID() (uint64, error) {
+	fd, err := PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return 0, os.NewSyscallError("pidfd_open", err)
+	}
+	defer func() { _ = Close(fd) }() // only read from
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return 0, os.NewSyscallError("fstatfs", err)
+	}
+	if fs.Type != unix.PID_FS_MAGIC {
+		return 0, unix.EOPNOTSUPP
+	}
+	if h, _, err := unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH); err == nil && h.Size() >= 8 {
+		return binary.NativeEndian.Uint64(h.Bytes()), nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, os.NewSyscallError("fstat", err)
+	}
+	return st.Ino, nil
 }
