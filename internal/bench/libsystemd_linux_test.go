@@ -6,9 +6,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/internal/difftest"
 )
 
 // TestLibsystemdBuilt: with the tag the C contender is the real one.
@@ -16,6 +19,16 @@ func TestLibsystemdBuilt(t *testing.T) {
 	check(t)
 	if _, ok := Contenders()[1].(Libsystemd); !ok {
 		t.Fatalf("contender %#v, want Libsystemd", Contenders()[1])
+	}
+	// The process loads one libsystemd.so.0, so difftest's dladdr finds
+	// the one the C contender calls too.
+	path, version, err := difftest.Libsystemd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("libsystemd %d at %s", version, path)
+	if want := os.Getenv("SDEVENT_LIBSYSTEMD_VERSION"); want != "" && want != strconv.Itoa(version) {
+		t.Fatalf("libsystemd %d at %s, SDEVENT_LIBSYSTEMD_VERSION=%s", version, path, want)
 	}
 }
 

@@ -3,6 +3,8 @@
 package difftest
 
 import (
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,5 +40,22 @@ func TestLibsystemd(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLibsystemdVersion logs which libsystemd the differential test runs
+// against. With SDEVENT_LIBSYSTEMD_VERSION set (CI sets it to 252 for the
+// system's library and to 262 for .ci/libsystemd262's copy) a different
+// library is a failure, so that a stale cgo build cannot pass for the other
+// version.
+func TestLibsystemdVersion(t *testing.T) {
+	testutil.Check(t)
+	path, version, err := Libsystemd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("libsystemd %d at %s", version, path)
+	if want := os.Getenv("SDEVENT_LIBSYSTEMD_VERSION"); want != "" && want != strconv.Itoa(version) {
+		t.Fatalf("libsystemd %d at %s, SDEVENT_LIBSYSTEMD_VERSION=%s", version, path, want)
 	}
 }
