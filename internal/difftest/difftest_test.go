@@ -19,13 +19,13 @@ func TestEveryTestChecksLeaks(t *testing.T) { testutil.CheckEveryTest(t) }
 var dump = flag.Bool("dump", false, "log every trace")
 
 // check compares the trace of side ("go" or "c") with its expected lines.
-func check(t *testing.T, tc testCase, side string, recs []Record) []string {
+func check(t *testing.T, tc testCase, side string, version int, recs []Record) []string {
 	t.Helper()
 	got := tc.sc.Format(recs)
 	if *dump {
 		t.Logf("%s trace of %s:\n%s", side, tc.sc.Name, strings.Join(got, "\n"))
 	}
-	if d := diffLines(got, expected(tc.want, side)); d != "" {
+	if d := diffLines(got, expected(tc.want, side, version)); d != "" {
 		t.Errorf("%s trace of %s differs:\n%s", side, tc.sc.Name, d)
 	}
 	return got
@@ -40,7 +40,7 @@ func TestGo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			check(t, tc, "go", recs)
+			check(t, tc, "go", 0, recs)
 		})
 	}
 }

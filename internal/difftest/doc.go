@@ -9,7 +9,9 @@
 // perform the steps, each calling its library the obvious way: RunGo calls
 // go-sdevent, and RunC (built only with the build tag libsystemd and cgo)
 // hands the encoded steps to a C interpreter, libsystemd.c, that calls
-// sd-event 252. Every step maps to one call on both sides.
+// the libsystemd it was built against: the system's (252 on Debian 12), or
+// 262 from .ci/libsystemd262 (CI runs both; Libsystemd says which one is
+// loaded). Every step maps to one call on both sides.
 //
 // Both record the same Trace: the return value (0, 1 or the negative errno)
 // and any value read of every step, every callback (which source, which
@@ -20,9 +22,10 @@
 // so traces do not depend on the clock.
 //
 // The tests hold each scenario's expected trace. Lines that differ between
-// the two libraries carry the name of a deliberate difference (doc.go's
-// "Differences from C", or libsystemd 252 lacking a newer call), so the
-// comparison is exact with named exceptions: the untagged test checks
+// the two libraries carry the name of a difference (doc.go's "Differences
+// from C", libsystemd 252 lacking a newer call, or a known bug of the port),
+// so the comparison is exact with named exceptions: the untagged test checks
 // go-sdevent against its lines, the libsystemd test checks sd-event against
-// its own. It builds only on Linux, where both sides run.
+// its own. A difference may hold for some libsystemd versions only; against
+// any other, sd-event must trace what go-sdevent traces. It builds only on Linux, where both sides run.
 package difftest
