@@ -32,7 +32,7 @@ func Libsystemd() (path string, version int, err error) {
 	if err != nil {
 		return path, 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: a close error loses nothing
 	vers, err := f.DynamicVersions()
 	if err != nil {
 		return path, 0, fmt.Errorf("%s: %w", path, err)
