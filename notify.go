@@ -207,21 +207,35 @@ func notifySend(fd, typ int, sa unix.Sockaddr, vsock bool, msg []byte) error {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf)
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndbuf)
 	}
+	if err := sendWhole(fd, typ, to, msg); err != nil {
+		return err
+	}
+	if !vsock || typ == unix.SOCK_DGRAM {
+		return nil
+	}
+	return awaitManagerClose(fd)
+}
+
+// sendWhole sends msg on fd: a datagram or record whole or not at all (EIO
+// when sent short), a stream in as many writes as it takes.
+func sendWhole(fd, typ int, to unix.Sockaddr, msg []byte) error {
 	for len(msg) > 0 {
 		n, err := unix.SendmsgN(fd, msg, nil, to, unix.MSG_NOSIGNAL)
 		if err != nil {
 			return os.NewSyscallError("sendmsg", err)
 		}
 		if n < len(msg) && typ != unix.SOCK_STREAM {
-			return unix.EIO // a datagram or record goes whole or not at all
+			return unix.EIO
 		}
 		msg = msg[n:]
 	}
-	if !vsock || typ == unix.SOCK_DGRAM {
-		return nil
-	}
-	// On vsock the end of the message is the end of the connection: the
-	// manager closes its end once it has read it.
+	return nil
+}
+
+// awaitManagerClose ends a vsock message: on vsock the end of the message is
+// the end of the connection, so it shuts down writing and waits until the
+// manager, having read it, closes its end. An answer is EPROTO.
+func awaitManagerClose(fd int) error {
 	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
 		return os.NewSyscallError("shutdown", err)
 	}
