@@ -24,7 +24,8 @@ func (e *Event) AddDefer(h Handler) (*Source, error) {
 
 // AddPost adds a source that becomes pending whenever a non-post source is
 // dispatched, and then competes by priority (sd_event_add_post). It starts
-// On. Added inside a handler it runs in the next iteration. Post sources
+// On. Added inside the handler of another kind's source it runs in the next
+// iteration, as in sd-event 262. Post sources
 // alone never keep the loop busy.
 func (e *Event) AddPost(h Handler) (*Source, error) {
 	const op = "add post"
@@ -36,9 +37,22 @@ func (e *Event) AddPost(h Handler) (*Source, error) {
 	s.postIdx = len(e.post)
 	e.post = append(e.post, s)
 	if e.state == Running && e.current != nil && e.current.kind != source.Post {
-		e.setPending(s, true)
+		e.postAdded = append(e.postAdded, s)
 	}
 	return s, nil
+}
+
+// pendPostAdded makes the post sources added in the handler just run
+// pending, once it has returned: as in sd-event 262, such a source runs in
+// the next iteration, and inside the handler it is not pending yet.
+func (e *Event) pendPostAdded() {
+	for i, z := range e.postAdded {
+		if z.e == e && !z.offline() {
+			e.setPending(z, true)
+		}
+		e.postAdded[i] = nil
+	}
+	e.postAdded = e.postAdded[:0]
 }
 
 // pendPost makes the online post sources pending, as the dispatch of any

@@ -46,6 +46,43 @@ func TestDeferAddPost(t *testing.T) {
 	}
 }
 
+// TestPostAddedInHandlerNotPendingYet: a post source added in a defer
+// handler reads as not pending inside that handler and is pending once it
+// returned, as libsystemd 262 (and 252) report it; an existing post source
+// is already pending inside the handler. The difftest scenarios "post" and
+// "post-added-in-handler" hold the C side of both.
+func TestPostAddedInHandlerNotPendingYet(t *testing.T) {
+	e := newLoop(t)
+	old := keep(t)(e.AddPost(func(*sdevent.Source) error { return nil }))
+	var added *sdevent.Source
+	var oldPending, addedPending bool
+	keep(t)(e.AddDefer(func(s *sdevent.Source) error {
+		var err error
+		if added, err = e.AddPost(func(*sdevent.Source) error { return nil }); err != nil {
+			return err
+		}
+		if oldPending, err = old.Pending(); err != nil {
+			return err
+		}
+		addedPending, err = added.Pending()
+		return err
+	}))
+	t.Cleanup(func() {
+		if added != nil {
+			added.Unref()
+		}
+	})
+	if !run(t, e, 0) || added == nil {
+		t.Fatal("the defer handler did not run or could not add a post source")
+	}
+	if !oldPending || addedPending {
+		t.Errorf("inside the handler: existing post pending %v, added post pending %v; want true, false", oldPending, addedPending)
+	}
+	if p, err := added.Pending(); err != nil || !p {
+		t.Errorf("after the handler the added post source is pending %v (%v), want true", p, err)
+	}
+}
+
 // TestDeferFairScheduling ports TEST(defer_fair_scheduling): ON defer sources
 // of equal priority take turns, so each has run 5 times when the first one
 // asks to exit.

@@ -115,11 +115,12 @@ type Event struct {
 	exitOnIdle    bool
 	nKeepAlive    int // enabled sources that keep an exit-on-idle loop running
 
-	pending prioq.Queue[*Source]
-	prepare prioq.Queue[*Source]
-	exit    prioq.Queue[*Source]
-	clocks  [nClocks]clockData
-	post    []*Source
+	pending   prioq.Queue[*Source]
+	prepare   prioq.Queue[*Source]
+	exit      prioq.Queue[*Source]
+	clocks    [nClocks]clockData
+	post      []*Source
+	postAdded []*Source // post sources added in the running handler: pending once it returns
 
 	sources  *Source // newest first
 	nSources int
@@ -905,6 +906,7 @@ func (e *Event) dispatch(s *Source) error {
 	}
 	err := e.runHandler(s)
 	e.afterCallback(s, err)
+	e.pendPostAdded()
 	if s.e == e {
 		e.afterDispatch(s)
 	}
