@@ -112,7 +112,10 @@
 //     re-register at once, ON defer sources of one priority take turns, a
 //     post source added in a handler runs in the next iteration, inotify
 //     events nobody wants are dropped, and a rate limit that ended while the
-//     loop was busy never leaves it asleep.
+//     loop was busy never leaves it asleep. Where sd-event 262 changed
+//     behaviour the port follows 262: a post source added in a handler is
+//     pending only once the handler returned, and a Run whose poll ran a
+//     rate limit's expire callback counts as a dispatch and ends there.
 //  9. systemd's variables ($WATCHDOG_USEC, $WATCHDOG_PID, $NOTIFY_SOCKET
 //     with its vsock forms, $LISTEN_PID, $LISTEN_PIDFDID, $LISTEN_FDS,
 //     $LISTEN_FDNAMES) are read with libsystemd 262's rules and errnos, except that an empty value counts as unset

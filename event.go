@@ -121,6 +121,7 @@ type Event struct {
 	clocks    [nClocks]clockData
 	post      []*Source
 	postAdded []*Source // post sources added in the running handler: pending once it returns
+	expireRan bool      // this iteration's poll ran a rate limit's expire callback
 
 	sources  *Source // newest first
 	nSources int
@@ -457,6 +458,7 @@ func (e *Event) waitSources(timeout time.Duration) (bool, error) {
 	if ended, err := e.processTimers(); err != nil || ended {
 		// A rate limit ended and its expire callback ran: end this
 		// iteration so that what the callback changed is seen next time.
+		e.expireRan = e.expireRan || ended
 		return false, err
 	}
 	return e.nextPending() != nil, nil
@@ -650,9 +652,17 @@ func (e *Event) Run(timeout time.Duration) (bool, error) {
 }
 
 func (e *Event) run(timeout time.Duration) (bool, error) {
+	e.expireRan = false
 	p, err := e.prepareIteration()
-	if err == nil && !p {
+	if err == nil && !p && !e.expireRan {
 		p, err = e.wait(timeout)
+	}
+	if err == nil && e.expireRan {
+		// As sd_event_run of systemd 262: an iteration whose poll ran a
+		// rate limit's expire callback counts as a dispatch and ends there;
+		// what the callback made pending runs in the next one.
+		e.state = Initial
+		return true, nil
 	}
 	if err != nil || !p {
 		return false, err

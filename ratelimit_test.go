@@ -227,16 +227,7 @@ func TestLeaveRatelimit(t *testing.T) {
 func TestRatelimitEndedBetweenRunsDoesNotSleep(t *testing.T) {
 	e := newLoop(t)
 	var order []string
-	d := keep(t)(e.AddDefer(func(s *sdevent.Source) error {
-		order = append(order, "defer")
-		return nil
-	}))
-	ok(t, "on", d.SetEnabled(source.On))
-	ok(t, "ratelimit", d.SetRatelimit(20*time.Millisecond, 1))
-	ok(t, "expire", d.SetRatelimitExpireCallback(func(*sdevent.Source) error {
-		order = append(order, "expire")
-		return nil
-	}))
+	d := limitedDefer(t, e, "defer", &order)
 	// Dispatched, then over the limit: rate-limited. A Run that comes
 	// after the window ended (a busy machine) dispatches again and begins
 	// a new window, so run until the source is limited.
@@ -257,6 +248,63 @@ func TestRatelimitEndedBetweenRunsDoesNotSleep(t *testing.T) {
 	}
 	if want := "expire defer"; strings.Join(order, " ") != want {
 		t.Fatalf("order %v, want %s", order, want)
+	}
+}
+
+// limitedDefer adds an ON defer source limited to one dispatch per 20 ms,
+// whose handler appends name to order and whose expire callback "expire".
+func limitedDefer(t *testing.T, e *sdevent.Event, name string, order *[]string) *sdevent.Source {
+	t.Helper()
+	d := keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		*order = append(*order, name)
+		return nil
+	}))
+	ok(t, "on", d.SetEnabled(source.On))
+	ok(t, "ratelimit", d.SetRatelimit(20*time.Millisecond, 1))
+	ok(t, "expire", d.SetRatelimitExpireCallback(func(*sdevent.Source) error {
+		*order = append(*order, "expire")
+		return nil
+	}))
+	return d
+}
+
+// TestRatelimitExpireEndsIteration: as sd_event_run of systemd 262 does,
+// the Run whose poll ran a rate limit's expire callback reports a dispatch
+// and ends there: a source that is pending all along (an ON defer source)
+// waits for the next Run (the difftest scenarios ratelimit-expire and
+// ratelimit-busy hold libsystemd's side).
+func TestRatelimitExpireEndsIteration(t *testing.T) {
+	e := newLoop(t)
+	var order []string
+	d := limitedDefer(t, e, "d", &order)
+	runUntil(t, e, "the defer source to be rate-limited", d.IsRatelimited)
+	other := keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		order = append(order, "other")
+		return nil
+	}))
+	ok(t, "other on", other.SetEnabled(source.On))
+	for deadline := time.Now().Add(long); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("the rate limit's window never ended")
+		}
+		before := len(order)
+		if !run(t, e, long) {
+			t.Fatal("a Run with an ON defer source pending reported no dispatch")
+		}
+		ran := strings.Join(order[before:], " ")
+		if strings.Contains(ran, "expire") {
+			if ran != "expire" {
+				t.Fatalf("the Run that ran the expire callback ran %q, want only the callback", ran)
+			}
+			break
+		}
+		if ran != "other" {
+			t.Fatalf("a Run ran %q, want other", ran)
+		}
+	}
+	before := len(order)
+	if !run(t, e, 0) || len(order) != before+1 {
+		t.Fatalf("the next Run ran %v, want one dispatch", order[before:])
 	}
 }
 
