@@ -31,8 +31,9 @@
 //
 // Pending sources are dispatched in one order, decided in one place: enabled
 // before disabled, not rate-limited before rate-limited, lower priority value
-// first, and among equals the one that became pending first. Sources that
-// stay pending (On defer sources, level-triggered fds) take turns.
+// first, then the one dispatched longest ago (or never), as in sd-event 262,
+// and among equals the one that became pending first. Sources that stay
+// pending (On defer sources, level-triggered fds) thus take turns.
 //
 // # Ownership
 //
@@ -113,7 +114,8 @@
 //     post source added in a handler runs in the next iteration, inotify
 //     events nobody wants are dropped, and a rate limit that ended while the
 //     loop was busy never leaves it asleep. Where sd-event 262 changed
-//     behaviour the port follows 262: a post source added in a handler is
+//     behaviour the port follows 262: sources of one priority go in the
+//     order they were last dispatched, a post source added in a handler is
 //     pending only once the handler returned, and a Run whose poll ran a
 //     rate limit's expire callback counts as a dispatch and ends there.
 //  9. systemd's variables ($WATCHDOG_USEC, $WATCHDOG_PID, $NOTIFY_SOCKET

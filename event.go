@@ -898,6 +898,10 @@ func (e *Event) dispatch(s *Source) error {
 	if s.kind != source.Defer && s.kind != source.Exit {
 		e.setPending(s, false)
 	}
+	s.dispatchIter = e.iteration
+	if s.pending {
+		e.pending.Reshuffle(s) // a defer source stays pending
+	}
 	if s.kind != source.Post {
 		e.pendPost()
 	}

@@ -19,9 +19,10 @@ package sdevent_test
 // prepare callbacks, edge triggering, SetIOEvents/SetIOFd, floating sources,
 // expire callbacks (no window ends) and Invoke.
 //
-// Ties. SEMANTICS.md orders equal-priority pending sources by the iteration
-// in which they became pending; doc.go ("The loop") is stricter: "among
-// equals the one that became pending first". The model follows doc.go: each
+// Ties. Among equal-priority pending sources the one dispatched longest ago
+// (or never) goes first, as in sd-event 262. After that SEMANTICS.md orders
+// them by the iteration in which they became pending; doc.go ("The loop") is
+// stricter: "among equals the one that became pending first". The model follows doc.go: each
 // event that makes sources pending gets a moment, and the earliest moment
 // wins. One poll is one moment (the order in which a poll reports fds and
 // timers is the kernel's and decides nothing), and so is the marking of post
@@ -66,6 +67,7 @@ type dmSource struct {
 	prio          priority.Priority
 	pending       bool
 	moment        uint64 // when it became pending: the earliest goes first, equal ones in any order
+	lastDispatch  uint64 // the iteration it was last dispatched in, 0 if never: the oldest goes first
 	freed         bool
 	exitOnFailure bool
 
@@ -303,7 +305,8 @@ func (m *dmModel) poll() {
 }
 
 // candidates are the sources the next dispatch may pick: pending, online,
-// the lowest priority value, then the earliest moment.
+// the lowest priority value, then the one dispatched longest ago, then the
+// earliest moment.
 func (m *dmModel) candidates() []*dmSource {
 	var best []*dmSource
 	for _, s := range m.srcs {
@@ -311,13 +314,25 @@ func (m *dmModel) candidates() []*dmSource {
 			continue
 		}
 		switch {
-		case len(best) == 0 || s.prio < best[0].prio || s.prio == best[0].prio && s.moment < best[0].moment:
+		case len(best) == 0 || dmBefore(s, best[0]):
 			best = append(best[:0], s)
-		case s.prio == best[0].prio && s.moment == best[0].moment:
+		case s.prio == best[0].prio && s.lastDispatch == best[0].lastDispatch && s.moment == best[0].moment:
 			best = append(best, s)
 		}
 	}
 	return best
+}
+
+// dmBefore: a lower priority value, then the source dispatched longest ago
+// (or never), then the earlier moment.
+func dmBefore(x, y *dmSource) bool {
+	if x.prio != y.prio {
+		return x.prio < y.prio
+	}
+	if x.lastDispatch != y.lastDispatch {
+		return x.lastDispatch < y.lastDispatch
+	}
+	return x.moment < y.moment
 }
 
 // exitCandidates are the enabled exit sources of the lowest priority value.
@@ -364,6 +379,7 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 	if s.kind != dmKDefer && s.kind != dmKExit {
 		s.pending = false
 	}
+	s.lastDispatch = m.iteration
 	if s.kind != dmKPost { // post sources become pending before the handler runs
 		now := m.tick()
 		for _, z := range m.srcs {

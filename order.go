@@ -14,7 +14,8 @@ import (
 
 // pendingBefore is the order in which pending sources are dispatched:
 // enabled before off, not rate-limited before rate-limited, lower priority
-// value first, then the one that became pending first.
+// value first, then the one dispatched longest ago, then the one that
+// became pending first.
 func pendingBefore(x, y *Source) bool {
 	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
 		return yo
@@ -24,6 +25,11 @@ func pendingBefore(x, y *Source) bool {
 	}
 	if x.priority != y.priority {
 		return x.priority < y.priority
+	}
+	// As sd-event 262: the one dispatched longest ago (or never) first,
+	// so that sources of one priority take turns whatever their kind.
+	if x.dispatchIter != y.dispatchIter {
+		return x.dispatchIter < y.dispatchIter
 	}
 	return x.pendingSeq < y.pendingSeq
 }

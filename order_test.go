@@ -205,3 +205,29 @@ func TestPriorityBoundaries(t *testing.T) {
 		t.Errorf("order %v, want %v", order, want)
 	}
 }
+
+// TestDispatchedLongestAgoFirst: among pending sources of one priority the
+// one dispatched longest ago (or never) goes first, as in sd-event 262. A
+// post source pending since the defer source's dispatch goes before that
+// defer source switched back on, though the defer source has been pending
+// longer (the difftest scenario post-before-defer-turned-on holds
+// libsystemd's side).
+func TestDispatchedLongestAgoFirst(t *testing.T) {
+	e := newLoop(t)
+	var order []string
+	d := keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		order = append(order, "defer")
+		return nil
+	}))
+	keep(t)(e.AddPost(func(*sdevent.Source) error {
+		order = append(order, "post")
+		return nil
+	}))
+	if !run(t, e, 0) || strings.Join(order, " ") != "defer" {
+		t.Fatalf("first Run ran %v, want [defer]", order)
+	}
+	ok(t, "on", d.SetEnabled(source.On))
+	if !run(t, e, 0) || strings.Join(order, " ") != "defer post" {
+		t.Fatalf("second Run: %v, want [defer post]", order)
+	}
+}

@@ -3,6 +3,7 @@
 package difftest
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,6 +74,12 @@ func fuzzScenario(data []byte) (Scenario, bool) {
 			return Scenario{}, false
 		}
 		kinds[i] = k % fuzzKinds
+		if kinds[i] == fuzzPost && slices.Contains(kinds[:i], fuzzPost) {
+			// One post source at most: sd-event makes all post sources
+			// pending at once, walking a hash set, so among several of one
+			// priority C's order is the set's and not a rule to compare.
+			kinds[i] = fuzzDefer
+		}
 		hasIO = hasIO || kinds[i] == fuzzIO
 		sc.Srcs = append(sc.Srcs, fuzzKindNames[kinds[i]]+strconv.Itoa(i))
 	}
@@ -192,11 +199,12 @@ var fuzzSeeds = [][]byte{
 // sd-event and requires the two traces to be equal. The generator keeps out
 // the calls whose results differ by documented design; against libsystemd
 // 262 nothing else may differ. (252 has its own differences, see
-// exceptions; the seeds avoid them.) Fuzzing against 262 finds, within
-// seconds, the order of sources pending at one priority that 262 changed
-// (the scenario post-before-defer-turned-on, exception pending-order-262),
-// which the port does not follow yet: until it does, CI replays the seeds
-// (go test -tags libsystemd, against 252 and 262) and does not fuzz.
+// exceptions; the seeds avoid them.) Fuzzing it against 262 still finds,
+// within seconds, sources of one priority that became pending in the same
+// iteration and were never dispatched: C leaves their order to its heap,
+// go-sdevent takes the first to become pending. The target does not
+// normalise that yet, so CI replays the seeds (go test -tags libsystemd,
+// against 252 and 262) and does not fuzz.
 func FuzzDifferential(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
