@@ -65,15 +65,6 @@ func (e *Event) pendPost() {
 	}
 }
 
-// deferTakeTurn: equal-priority ON defer sources take turns, the one just
-// dispatched goes behind the others.
-func (e *Event) deferTakeTurn(s *Source) {
-	if s.enabled == source.On && s.pending {
-		s.pendingSeq = e.nextSeq()
-		e.pending.Reshuffle(s)
-	}
-}
-
 func (e *Event) removePost(s *Source) {
 	i := s.postIdx
 	if i < 0 {

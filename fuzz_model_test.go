@@ -22,14 +22,15 @@ package sdevent_test
 // Ties. Among equal-priority pending sources the one dispatched longest ago
 // (or never) goes first, as in sd-event 262. After that SEMANTICS.md orders
 // them by the iteration in which they became pending; doc.go ("The loop") is
-// stricter: "among equals the one that became pending first". The model follows doc.go: each
-// event that makes sources pending gets a moment, and the earliest moment
-// wins. One poll is one moment (the order in which a poll reports fds and
-// timers is the kernel's and decides nothing), and so is the marking of post
-// sources at one dispatch; among sources of one moment the model accepts
-// any. An On defer source goes behind the others when its handler returned
-// ("take turns", doc.go), which the model writes as a new moment then. Exit
-// sources of equal priority are in no documented order: any is accepted.
+// stricter: "among equals the one that became pending first". The model
+// follows doc.go: each event that makes sources pending gets a moment, and
+// the earliest moment wins. One poll is one moment (the order in which a
+// poll reports fds and timers is the kernel's and decides nothing), and so
+// is the marking of post sources at one dispatch; among sources of one
+// moment the model accepts any. An On defer source that stays pending goes
+// behind the others because it was dispatched last ("take turns", doc.go).
+// Exit sources of equal priority are in no documented order: any is
+// accepted.
 // When the model accepts several sources, the one the loop ran decides how
 // the model goes on.
 
@@ -434,9 +435,6 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 		if !s.freed {
 			m.off(s)
 		}
-	}
-	if !s.freed && s.kind == dmKDefer && s.enabled == source.On && s.pending {
-		s.moment = m.tick() // On defer sources take turns
 	}
 	return c
 }

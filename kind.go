@@ -84,8 +84,6 @@ func (e *Event) afterDispatch(s *Source) {
 	switch s.kind {
 	case source.Signal:
 		e.signalAgain(s)
-	case source.Defer:
-		e.deferTakeTurn(s)
 	}
 }
 
