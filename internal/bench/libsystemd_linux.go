@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/go-sdevent/sdevent/internal/sdlib"
 )
 
 // Libsystemd runs the workloads on libsystemd's sd-event, the C original,
@@ -37,6 +39,16 @@ type Libsystemd struct{}
 func libsystemd() Contender { return Libsystemd{} }
 
 func (Libsystemd) Name() string { return "libsystemd" }
+
+// Version says which libsystemd the process loaded: its systemd version
+// and file, as sdlib finds them.
+func (Libsystemd) Version() string {
+	path, version, err := sdlib.Loaded()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return fmt.Sprintf("%d (%s)", version, path)
+}
 
 // elapsed turns the result of a C workload into a duration or an error.
 func elapsed(what string, r C.int64_t) (time.Duration, error) {

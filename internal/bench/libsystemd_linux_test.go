@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/go-sdevent/sdevent/internal/difftest"
+	"github.com/go-sdevent/sdevent/internal/sdlib"
 )
 
 // TestLibsystemdBuilt: with the tag the C contender is the real one.
@@ -20,9 +20,7 @@ func TestLibsystemdBuilt(t *testing.T) {
 	if _, ok := Contenders()[1].(Libsystemd); !ok {
 		t.Fatalf("contender %#v, want Libsystemd", Contenders()[1])
 	}
-	// The process loads one libsystemd.so.0, so difftest's dladdr finds
-	// the one the C contender calls too.
-	path, version, err := difftest.Libsystemd()
+	path, version, err := sdlib.Loaded()
 	if err != nil {
 		t.Fatal(err)
 	}

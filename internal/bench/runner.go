@@ -36,6 +36,12 @@ type ChildrenRun struct {
 	Threads, ThreadsBefore int
 }
 
+// Versioned is a contender that can tell which version of its library it
+// ran (the C contender: which libsystemd the process loaded).
+type Versioned interface {
+	Version() string
+}
+
 // MemoryMeter is a contender that can tell what an idle source costs.
 type MemoryMeter interface {
 	// IdleMemory adds n idle IO sources, then n idle timers, and returns
@@ -129,6 +135,7 @@ type Report struct {
 	Div        int            `json:"div"`
 	Go         string         `json:"go"`
 	CPUs       int            `json:"cpus"`
+	GOMAXPROCS int            `json:"gomaxprocs"`
 	Contenders []ContenderRow `json:"contenders"`
 	Rows       []Row          `json:"rows"`
 	Memory     []Memory       `json:"memory,omitempty"`
@@ -140,6 +147,7 @@ type Report struct {
 type ContenderRow struct {
 	Name    string `json:"name"`
 	Missing string `json:"missing,omitempty"`
+	Version string `json:"version,omitempty"` // what Versioned said
 }
 
 // Row is one metric: its samples by contender name, in the order of the
@@ -252,16 +260,19 @@ func Run(cfg Config) (*Report, error) {
 
 	cs := cfg.Contenders
 	rep := &Report{
-		Rounds: cfg.Rounds,
-		Div:    cfg.Div,
-		Go:     runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
-		CPUs:   runtime.NumCPU(),
+		Rounds:     cfg.Rounds,
+		Div:        cfg.Div,
+		Go:         runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
+		CPUs:       runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}
 	missing := make([]bool, len(cs))
 	for i, c := range cs {
 		row := ContenderRow{Name: c.Name()}
 		if m, ok := c.(Missing); ok {
 			row.Missing, missing[i] = m.Why, true
+		} else if v, ok := c.(Versioned); ok {
+			row.Version = v.Version()
 		}
 		rep.Contenders = append(rep.Contenders, row)
 	}
@@ -388,8 +399,14 @@ func measure(w Workload, c Contender, n int) (Sample, error) {
 // memory, thread and scaling figures.
 func (rep *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "median ns/op over %d rounds, counts of sdbench.c divided by %d; %s, %d CPUs\n\n",
-		rep.Rounds, rep.Div, rep.Go, rep.CPUs)
+	fmt.Fprintf(&b, "median ns/op over %d rounds, counts of sdbench.c divided by %d; %s, %d CPUs, GOMAXPROCS=%d\n",
+		rep.Rounds, rep.Div, rep.Go, rep.CPUs, rep.GOMAXPROCS)
+	for _, c := range rep.Contenders {
+		if c.Version != "" {
+			fmt.Fprintf(&b, "%s: %s\n", c.Name, c.Version)
+		}
+	}
+	b.WriteString("\n")
 	if len(rep.Rows) > 0 {
 		head := []string{"workload", "ops"}
 		for _, c := range rep.Contenders {

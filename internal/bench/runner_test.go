@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -200,7 +201,7 @@ func TestRunMissing(t *testing.T) {
 	if _, ok := row.Median["b"]; ok || row.GoC != nil || row.IdiomC != nil {
 		t.Errorf("row %+v: has figures of the missing contender", row)
 	}
-	if rep.Contenders[1] != (ContenderRow{"b", "not built (-tags libsystemd)"}) {
+	if rep.Contenders[1] != (ContenderRow{Name: "b", Missing: "not built (-tags libsystemd)"}) {
 		t.Errorf("contenders %+v", rep.Contenders)
 	}
 	var out strings.Builder
@@ -209,6 +210,39 @@ func TestRunMissing(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^defer +2 +10\.0 +not built \(-tags libsystemd\) +40\.0 +- +-$`).MatchString(out.String()) {
 		t.Errorf("table lacks the defer row with the missing contender:\n%s", out.String())
+	}
+}
+
+// versioned is a fake that says which version of its library it ran.
+type versioned struct{ *fake }
+
+func (versioned) Version() string { return "262 (/x/libsystemd.so.0)" }
+
+// TestReportVersionAndGOMAXPROCS: the report says which library version a
+// Versioned contender ran and the GOMAXPROCS of the run.
+func TestReportVersionAndGOMAXPROCS(t *testing.T) {
+	check(t)
+	var log []string
+	a, b, c := fakes(&log)
+	rep, err := Run(Config{Rounds: 1, Div: 1000000, Contenders: []Contender{a, versioned{b}, c},
+		Match: regexp.MustCompile("^defer$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Contenders[1].Version != "262 (/x/libsystemd.so.0)" || rep.Contenders[0].Version != "" {
+		t.Errorf("contenders %+v", rep.Contenders)
+	}
+	if rep.GOMAXPROCS != runtime.GOMAXPROCS(0) {
+		t.Errorf("GOMAXPROCS %d, want %d", rep.GOMAXPROCS, runtime.GOMAXPROCS(0))
+	}
+	var out strings.Builder
+	if err := rep.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\nb: 262 (/x/libsystemd.so.0)\n", fmt.Sprintf("GOMAXPROCS=%d\n", runtime.GOMAXPROCS(0))} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 

@@ -3,8 +3,6 @@
 /* The C interpreter of difftest scenarios: each step is one call of
  * libsystemd's sd-event, made the way driver.go makes the matching call of
  * go-sdevent, and recorded the same way. */
-#define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -383,12 +381,4 @@ long dt_run(const int64_t *steps, long nsteps, int64_t *recs, long cap) {
                 if (c.fd[i] >= 0)
                         close(c.fd[i]);
         return c.nrec;
-}
-
-const char *dt_libsystemd_path(void) {
-        Dl_info info;
-
-        if (dladdr((void *) sd_event_new, &info) == 0 || !info.dli_fname)
-                return NULL;
-        return info.dli_fname;
 }

@@ -78,7 +78,3 @@ enum {
  * cap records to rec. It returns the number of records written, or a
  * negative errno when the loop could not be created. */
 long dt_run(const int64_t *steps, long nsteps, int64_t *rec, long cap);
-
-/* dt_libsystemd_path returns the file of the libsystemd the process runs
- * sd_event_new from (dladdr), or NULL. */
-const char *dt_libsystemd_path(void);
