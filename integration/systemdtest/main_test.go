@@ -80,6 +80,10 @@ var setup struct {
 	managerErr  error
 	madeMarker  bool // /run/systemd/system was created here
 
+	reloadOnce    sync.Once
+	reloadManager *Manager // knows Type=notify-reload; may be manager
+	reloadErr     error
+
 	buildOnce sync.Once
 	buildDir  string
 	sdevent   string
@@ -129,6 +133,40 @@ func manager(t *testing.T) *Manager {
 	return setup.manager
 }
 
+// notifyReloadManager returns a `systemd --user` that knows
+// Type=notify-reload: the tests' manager when the machine's systemd does,
+// otherwise a second one, of the systemd that .ci/systemd-notify-reload
+// unpacked, started by the first call.
+func notifyReloadManager(t *testing.T) *Manager {
+	t.Helper()
+	own := programs(t)
+	base := manager(t) // which also made the booted marker, if needed
+	setup.reloadOnce.Do(func() {
+		sd, version, err := NotifyReloadSystemd(own)
+		if err != nil {
+			setup.reloadErr = err
+			return
+		}
+		if sd.Paths["systemd"] == own["systemd"] {
+			setup.reloadManager = base
+			return
+		}
+		dir, err := os.MkdirTemp("", fmt.Sprintf("sdevent-systemd%d-", version))
+		if err != nil {
+			setup.reloadErr = err
+			return
+		}
+		setup.reloadManager, setup.reloadErr = StartManagerOf(sd, dir, 30*time.Second)
+		if setup.reloadErr != nil {
+			_ = os.RemoveAll(dir)
+		}
+	})
+	if setup.reloadErr != nil {
+		t.Fatal(setup.reloadErr)
+	}
+	return setup.reloadManager
+}
+
 // sdeventBinary returns the path of the sdevent command, built by the
 // first call from the module under test.
 func sdeventBinary(t *testing.T) string {
@@ -158,7 +196,14 @@ func sdeventBinary(t *testing.T) string {
 // that nothing it ran survives it and removes the temporary directories.
 func teardown() error {
 	var errs []string
-	if m := setup.manager; m != nil {
+	managers := []*Manager{setup.manager}
+	if setup.reloadManager != setup.manager {
+		managers = append(managers, setup.reloadManager)
+	}
+	for _, m := range managers {
+		if m == nil {
+			continue
+		}
 		out, err := m.Systemctl("list-units", "--all", "--plain", "--no-legend", unitPrefix+"*")
 		if err != nil {
 			errs = append(errs, err.Error())

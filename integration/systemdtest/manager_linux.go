@@ -41,6 +41,15 @@ func LookPrograms() (map[string]string, error) {
 	return paths, nil
 }
 
+// Systemd is one installation of the systemd programs.
+type Systemd struct {
+	// Paths maps each name in Programs to the program's path.
+	Paths map[string]string
+	// Env is what the programs need in their environment, such as
+	// LD_LIBRARY_PATH for a copy unpacked outside the system's paths.
+	Env []string
+}
+
 // commandTimeout bounds every systemctl and systemd-run call.
 const commandTimeout = 30 * time.Second
 
@@ -55,6 +64,7 @@ type Manager struct {
 	LogPath string
 
 	env     []string
+	paths   map[string]string // Systemd.Paths
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once cmd.Wait returned
 	cgroups []string      // the manager's own cgroups, removed by Stop
@@ -84,13 +94,21 @@ next:
 // directories under dir, which must exist, and waits up to timeout for
 // `systemctl --user is-system-running` to say running or degraded.
 func StartManager(path, dir string, timeout time.Duration) (*Manager, error) {
+	return StartManagerOf(Systemd{Paths: map[string]string{"systemd": path}}, dir, timeout)
+}
+
+// StartManagerOf is StartManager for the systemd programs of sd: its
+// `systemd --user`, and its systemctl and systemd-run in Run.
+func StartManagerOf(sd Systemd, dir string, timeout time.Duration) (*Manager, error) {
+	path := sd.Paths["systemd"]
 	m := &Manager{
 		Dir:        dir,
 		RuntimeDir: filepath.Join(dir, "runtime"),
 		LogPath:    filepath.Join(dir, "manager.log"),
+		paths:      sd.Paths,
 		done:       make(chan struct{}),
 	}
-	m.env = privateEnv()
+	m.env = append(privateEnv(), sd.Env...)
 	for _, d := range []struct{ name, sub string }{
 		{"XDG_RUNTIME_DIR", "runtime"}, {"XDG_CONFIG_HOME", "config"}, {"XDG_DATA_HOME", "data"},
 		{"XDG_STATE_HOME", "state"}, {"XDG_CACHE_HOME", "cache"},
@@ -111,7 +129,7 @@ func StartManager(path, dir string, timeout time.Duration) (*Manager, error) {
 	// in the test's cgroup, as root, that could be the root cgroup: the
 	// whole machine. It is started in cgroups of its own instead, made here
 	// and removed by Stop, so that what it does stays below them.
-	m.cgroups, err = makeCgroups(fmt.Sprintf("sdevent-test-%d", os.Getpid()))
+	m.cgroups, err = makeCgroups(fmt.Sprintf("sdevent-test-%d-%s", os.Getpid(), filepath.Base(dir)))
 	if err != nil {
 		return nil, fmt.Errorf("confine systemd --user: %w", err)
 	}
@@ -154,8 +172,12 @@ func StartManager(path, dir string, timeout time.Duration) (*Manager, error) {
 
 // Run runs a program that talks to the manager, killing it after
 // commandTimeout, and returns its standard output. A failure's error holds
-// its standard error.
+// its standard error. A name in the manager's Systemd.Paths runs that
+// program.
 func (m *Manager) Run(name string, args ...string) (string, error) {
+	if p := m.paths[name]; p != "" {
+		name = p
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -188,6 +210,9 @@ func (m *Manager) Show(unit string, props ...string) (map[string]string, error) 
 	}
 	return p, nil
 }
+
+// UnitDir is where unit files for the manager go ($XDG_CONFIG_HOME/systemd/user).
+func (m *Manager) UnitDir() string { return filepath.Join(m.Dir, "config", "systemd", "user") }
 
 // Log returns what the manager wrote so far.
 func (m *Manager) Log() string {
