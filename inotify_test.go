@@ -548,33 +548,20 @@ func inotifyNoProcHelper() int {
 		fmt.Fprintf(os.Stderr, "unmount /proc: %v\n", err)
 		return 1
 	}
-	e, err := sdevent.New()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "New: %v\n", err)
-		return 1
-	}
-	defer e.Unref()
 	fd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "open /: %v\n", err)
 		return 1
 	}
 	defer unix.Close(fd)
-	rc := 0
-	for name, add := range map[string]func() (*sdevent.Source, error){
-		"AddInotify":   func() (*sdevent.Source, error) { return e.AddInotify("/", unix.IN_CREATE, nil) },
-		"AddInotifyFd": func() (*sdevent.Source, error) { return e.AddInotifyFd(fd, unix.IN_CREATE, nil) },
-	} {
-		s, err := add()
-		if s != nil {
-			s.Unref()
-		}
-		if !errors.Is(err, unix.ENOSYS) {
-			fmt.Fprintf(os.Stderr, "%s without /proc: %v, want ENOSYS\n", name, err)
-			rc = 1
-		}
-	}
-	return rc
+	return helperAdds(map[string]func(*sdevent.Event) (*sdevent.Source, error){
+		"AddInotify without /proc, want ENOSYS": func(e *sdevent.Event) (*sdevent.Source, error) {
+			return e.AddInotify("/", unix.IN_CREATE, nil)
+		},
+		"AddInotifyFd without /proc, want ENOSYS": func(e *sdevent.Event) (*sdevent.Source, error) {
+			return e.AddInotifyFd(fd, unix.IN_CREATE, nil)
+		},
+	}, func(err error) bool { return !errors.Is(err, unix.ENOSYS) })
 }
 
 // Two sources on one inode and priority share one kernel watch whose mask
