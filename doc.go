@@ -32,8 +32,10 @@
 // Pending sources are dispatched in one order, decided in one place: enabled
 // before disabled, not rate-limited before rate-limited, lower priority value
 // first, then the one dispatched longest ago (or never), as in sd-event 262,
-// and among equals the one that became pending first. Sources that stay
-// pending (On defer sources, level-triggered fds) thus take turns.
+// and among equals the one that became pending first (sd-event 262 takes
+// sources that became pending in the same iteration in no set order).
+// Sources that stay pending (On defer sources, level-triggered fds) thus
+// take turns.
 //
 // # Ownership
 //
@@ -73,8 +75,9 @@
 //     (os/signal, one forwarding goroutine per signal in use, never
 //     signal.Reset or signal.Ignore). AddSignal accepts SignalProcmask
 //     (SD_EVENT_SIGNAL_PROCMASK) ORed into the signal and drops it: every
-//     source behaves as a C source added with the flag. A handler's SignalfdSiginfo has only Signo: the sender's pid
-//     and uid, si_code and sigqueue payloads are lost. Deliveries of a
+//     source behaves as a C source added with the flag. A handler's
+//     SignalfdSiginfo has only Signo: the sender's pid and uid, si_code and
+//     sigqueue payloads are lost. Deliveries of a
 //     signal before its handler ran coalesce (real-time signals too); one
 //     that arrives while its source is off is dispatched when it is back on.
 //     Several loops watching one signal each see it. When its last source is
@@ -92,10 +95,13 @@
 //     not be blocked, also to watch stops and continues (WSTOPPED,
 //     WCONTINUED), for which C 262 requires it. If SIGCHLD is ignored (the
 //     kernel reaps children itself), adding a child gives EBUSY, as in C;
-//     a pid that is not our child gives ECHILD at once. A child that
+//     a pid that is not our child gives ECHILD at once, where C 262 adds
+//     the source and its loop fails with ECHILD later. A child that
 //     something else reaped first is reported once with ChildInfo.Code 0.
-//  3. Default is one loop per process, not per thread, and there is no fork
-//     without exec in Go, so C's ECHILD after fork does not arise.
+//  3. Default is one loop per process, not per thread, so C's EREMOTEIO for
+//     a default loop run in another thread does not arise; nor does C's
+//     ECHILD for a loop used after fork or from another copy of
+//     libsystemd, as Go has no fork without exec.
 //  4. Only Invoke (and Default) are goroutine-safe.
 //  5. Waits use epoll_pwait2 with nanosecond timeouts (epoll_pwait rounded up
 //     to milliseconds before Linux 5.11) and never end early, also when the
@@ -107,8 +113,9 @@
 //     clock no timer uses, the time of its first call in the iteration
 //     rather than the time right after the poll.
 //  7. Run returns true when an iteration reached the dispatch phase, as C's
-//     sd_event_run returns 1. SetFloating and SetExitOnFailure return only
-//     an error: sd-event's 1 for "changed something" is not reported.
+//     sd_event_run returns 1. SetFloating, SetExitOnFailure and the CPU and
+//     IO pressure setters return only an error: sd-event's 1 for "changed
+//     something" is not reported.
 //  8. Bugs of older sd-event versions are not copied: ON<->ONESHOT switches
 //     re-register at once, ON defer sources of one priority take turns, a
 //     post source added in a handler runs in the next iteration, inotify
@@ -116,13 +123,16 @@
 //     loop was busy never leaves it asleep. Where sd-event 262 changed
 //     behaviour the port follows 262: sources of one priority go in the
 //     order they were last dispatched, a post source added in a handler is
-//     pending only once the handler returned, and a Run whose poll ran a
-//     rate limit's expire callback counts as a dispatch and ends there.
+//     pending only once the handler returned, and a Prepare or Wait whose
+//     poll ran a rate limit's expire callback reports pending, after which
+//     Dispatch (and so Run) dispatches nothing in that iteration.
 //  9. systemd's variables ($WATCHDOG_USEC, $WATCHDOG_PID, $NOTIFY_SOCKET
 //     with its vsock forms, $LISTEN_PID, $LISTEN_PIDFDID, $LISTEN_FDS,
-//     $LISTEN_FDNAMES) are read with libsystemd 262's rules and errnos, except that an empty value counts as unset
-//     ("VAR=" is how Go code clears one), where C refuses it with EINVAL. A
-//     watchdog period past time.Duration's 292 years saturates.
+//     $LISTEN_FDNAMES) are read with libsystemd 262's rules and errnos,
+//     except that an empty value counts as unset ("VAR=" is how Go code
+//     clears one), where C refuses it with EINVAL. A watchdog period past
+//     time.Duration's 292 years saturates. (The pressure variables are read
+//     as C reads them, not at all in a set-user-ID or set-group-ID program.)
 //
 // # Other platforms
 //

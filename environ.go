@@ -24,6 +24,35 @@ func getenv(key string) (string, bool) {
 	return v, v != ""
 }
 
+// secureLookupEnv is os.LookupEnv as glibc's secure_getenv, which sd-event
+// reads its pressure variables with: in a process the kernel started
+// AT_SECURE (set-user-ID or set-group-ID, or with file capabilities) every
+// variable reads as unset, so that whoever starts such a program cannot
+// choose what it opens and writes to.
+func secureLookupEnv(key string) (string, bool) {
+	if atSecure() {
+		return "", false
+	}
+	return os.LookupEnv(key)
+}
+
+// atSecure reports the kernel's AT_SECURE flag for this process. Where the
+// auxiliary vector cannot be read, it falls back on what glibc checked
+// before AT_SECURE: whether the real and effective ids differ.
+func atSecure() bool {
+	const atSecureKey = 23 // AT_SECURE of <elf.h>
+	auxv, err := unix.Auxv()
+	if err != nil {
+		return os.Getuid() != os.Geteuid() || os.Getgid() != os.Getegid()
+	}
+	for _, kv := range auxv {
+		if kv[0] == atSecureKey {
+			return kv[1] != 0
+		}
+	}
+	return false
+}
+
 // cWhitespace is systemd's WHITESPACE, skipped before a number;
 // cSpace is what strtoul skips itself (isspace in the C locale).
 const (

@@ -121,7 +121,7 @@ type Event struct {
 	clocks    [nClocks]clockData
 	post      []*Source
 	postAdded []*Source // post sources added in the running handler: pending once it returns
-	expireRan bool      // this iteration's poll ran a rate limit's expire callback
+	expireRan bool      // this iteration's poll ran a rate limit's expire callback: Dispatch runs nothing
 
 	sources  *Source // newest first
 	nSources int
@@ -379,17 +379,6 @@ func (e *Event) prepareSources() (bool, error) {
 		}
 	}
 	e.state = Armed
-	p, err := e.waitSources(0)
-	if err != nil || p {
-		return p, err
-	}
-	// A rate limit's expire callback ended that poll early. What it
-	// brought back counts now, or an embedding poller on Fd, with no
-	// kernel timer armed, would sleep past it.
-	due, err := e.armTimers()
-	if err != nil || !due && e.nextPending() == nil {
-		return false, err
-	}
 	return e.waitSources(0)
 }
 
@@ -408,10 +397,13 @@ func (e *Event) exitIfIdle() bool {
 // what it reports into pending sources (sd_event_wait). Interruptions of the
 // wait (EINTR) are retried, so it returns before the timeout only when the
 // kernel reported something: a source became pending (true), or the loop's
-// own machinery woke it (a rate limit ended, a watchdog ping, a signal or
-// inotify event no enabled source takes, a SIGCHLD with nothing to report,
-// LoopContext's wake-up), and then it reports false, as C does. A negative
-// timeout is EINVAL.
+// own machinery woke it (a rate limit ended without an expire callback, a
+// watchdog ping, a signal or inotify event no enabled source takes, a
+// SIGCHLD with nothing to report, LoopContext's wake-up), and then it
+// reports false, as C does. A poll that ran a rate limit's expire callback
+// reports true, and the Dispatch that follows runs nothing, as
+// sd_event_wait and sd_event_dispatch of systemd 262 do. A negative timeout
+// is EINVAL.
 func (e *Event) Wait(timeout time.Duration) (bool, error) {
 	if err := e.phaseTimeout("wait", Armed, timeout); err != nil {
 		return false, err
@@ -456,10 +448,12 @@ func (e *Event) waitSources(timeout time.Duration) (bool, error) {
 		}
 	}
 	if ended, err := e.processTimers(); err != nil || ended {
-		// A rate limit ended and its expire callback ran: end this
-		// iteration so that what the callback changed is seen next time.
-		e.expireRan = e.expireRan || ended
-		return false, err
+		// A rate limit ended and its expire callback ran. As in sd-event
+		// 262 the phase reports pending and the Dispatch that follows
+		// runs nothing: what the callback changed counts from the next
+		// iteration, which an embedding poller then begins at once.
+		e.expireRan = ended && err == nil
+		return e.expireRan, err
 	}
 	return e.nextPending() != nil, nil
 }
@@ -468,8 +462,8 @@ func (e *Event) waitSources(timeout time.Duration) (bool, error) {
 // ready already, -1 for no limit.
 func (e *Event) pollTimeout(timeout time.Duration) (time.Duration, error) {
 	if timeout != 0 {
-		// Callbacks since Prepare (a rate limit's expire callback) may have
-		// made a source pending or a timer due: then do not block.
+		// Code run since Prepare (the caller's, between the phases) may
+		// have made a source pending or a timer due: then do not block.
 		due, err := e.armTimers()
 		if err != nil {
 			return 0, err
@@ -585,7 +579,9 @@ func (e *Event) timestamp(i int) time.Duration {
 
 // Dispatch runs the second phase (sd_event_dispatch): it calls the handler
 // of the pending source that comes first, or, once Exit was called, the
-// next exit source. It reports false only when exiting has finished.
+// next exit source; after a Prepare or Wait whose poll ran a rate limit's
+// expire callback it runs nothing, as in systemd 262. It reports false only
+// when exiting has finished.
 func (e *Event) Dispatch() (bool, error) {
 	if err := e.phase("dispatch", Pending); err != nil {
 		return false, err
@@ -597,6 +593,13 @@ func (e *Event) Dispatch() (bool, error) {
 // or once Exit was called the next exit source, and sets the state the
 // phase leaves. It reports false only when exiting has finished.
 func (e *Event) dispatchIteration() (bool, error) {
+	if e.expireRan {
+		// The poll ran a rate limit's expire callback: this iteration
+		// ends here, even when the callback asked the loop to exit.
+		e.expireRan = false
+		e.state = Initial
+		return true, nil
+	}
 	s, state := e.nextDispatch()
 	if state == Finished {
 		e.finishExit()
@@ -640,8 +643,10 @@ func (e *Event) finishExit() {
 // Run runs one iteration, Prepare, Wait (for at most timeout) and Dispatch
 // (sd_event_run). It reports true when the iteration reached the dispatch
 // phase, as C returns 1 (also for the Run that finds no exit source left and
-// finishes the loop), false when the timeout passed or the loop woke with
-// nothing to dispatch. A handler may not call Run on its own loop (EBUSY).
+// finishes the loop, and for one whose poll ran a rate limit's expire
+// callback and so dispatches nothing, as in systemd 262), false when the
+// timeout passed or the loop woke with nothing to dispatch. A handler may
+// not call Run on its own loop (EBUSY).
 func (e *Event) Run(timeout time.Duration) (bool, error) {
 	if err := e.phaseTimeout("run", Initial, timeout); err != nil {
 		return false, err
@@ -652,17 +657,9 @@ func (e *Event) Run(timeout time.Duration) (bool, error) {
 }
 
 func (e *Event) run(timeout time.Duration) (bool, error) {
-	e.expireRan = false
 	p, err := e.prepareIteration()
-	if err == nil && !p && !e.expireRan {
+	if err == nil && !p {
 		p, err = e.wait(timeout)
-	}
-	if err == nil && e.expireRan {
-		// As sd_event_run of systemd 262: an iteration whose poll ran a
-		// rate limit's expire callback counts as a dispatch and ends there;
-		// what the callback made pending runs in the next one.
-		e.state = Initial
-		return true, nil
 	}
 	if err != nil || !p {
 		return false, err

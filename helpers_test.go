@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -254,4 +255,28 @@ func pollReadable(t *testing.T, fd int) {
 			t.Fatalf("fd %d did not become readable within %v", fd, long)
 		}
 	}
+}
+
+// helperAdds is for helper processes, which run without a testing.T: it
+// makes a loop, calls each add on it, frees what it added, and reports on
+// stderr, returning 1, every error that bad finds wrong (0 when none).
+func helperAdds(adds map[string]func(*sdevent.Event) (*sdevent.Source, error), bad func(error) bool) int {
+	e, err := sdevent.New()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "New: %v\n", err)
+		return 1
+	}
+	defer e.Unref()
+	rc := 0
+	for name, add := range adds {
+		s, err := add(e)
+		if s != nil {
+			s.Unref()
+		}
+		if bad(err) {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			rc = 1
+		}
+	}
+	return rc
 }

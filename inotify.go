@@ -5,6 +5,7 @@ package sdevent
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -228,7 +229,7 @@ func (e *Event) realizeWatch(in *inodeData) error {
 	}
 	wd, err := unix.InotifyAddWatch(in.inotify.fd, "/proc/self/fd/"+strconv.Itoa(in.fd), combined)
 	if err != nil {
-		return os.NewSyscallError("inotify_add_watch", err)
+		return addWatchErr(err)
 	}
 	if in.wd < 0 {
 		in.wd = int32(wd)
@@ -238,6 +239,22 @@ func (e *Event) realizeWatch(in *inodeData) error {
 	}
 	in.combined = combined
 	return nil
+}
+
+// addWatchErr is the error of an inotify_add_watch through /proc/self/fd.
+// The inode's fd is the loop's own and open, so ENOENT means that /proc is
+// not mounted: then ENOSYS, as systemd's inotify_add_watch_fd says.
+func addWatchErr(err error) error {
+	if errors.Is(err, unix.ENOENT) && !procMounted() {
+		return fmt.Errorf("inotify_add_watch through /proc/self/fd: /proc is not mounted: %w", unix.ENOSYS)
+	}
+	return os.NewSyscallError("inotify_add_watch", err)
+}
+
+// procMounted reports whether procfs is mounted on /proc.
+func procMounted() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/proc", &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
 }
 
 // gcInode frees an inode nobody watches any more, and then maybe its

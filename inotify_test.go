@@ -4,17 +4,22 @@ package sdevent_test
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/internal/testutil"
 	"github.com/go-sdevent/sdevent/priority"
 	"github.com/go-sdevent/sdevent/source"
 )
@@ -510,6 +515,53 @@ func TestInotifyAddErrors(t *testing.T) {
 	if fds := newInotifyFds(t, before); len(fds) != 0 {
 		t.Errorf("failed adds left inotify fds %v", fds)
 	}
+}
+
+// inotifyNoProcEnv runs TestInotifyWithoutProc as its helper.
+const inotifyNoProcEnv = "SDEVENT_INOTIFY_NOPROC_HELPER"
+
+// TestInotifyWithoutProc: the watch is placed through /proc/self/fd, and
+// without /proc mounted AddInotify and AddInotifyFd fail with ENOSYS, as
+// sd_event_add_inotify and sd_event_add_inotify_fd of libsystemd 262 do
+// (checked with a C program in a mount namespace without /proc). The test
+// binary runs again in a mount namespace of its own (a private copy, so
+// the host keeps its /proc), unmounts /proc there and tries both.
+func TestInotifyWithoutProc(t *testing.T) {
+	if os.Getenv(inotifyNoProcEnv) != "" {
+		os.Exit(inotifyNoProcHelper())
+	}
+	testutil.Check(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInotifyWithoutProc$", "-test.count=1")
+	cmd.Env = append(os.Environ(), inotifyNoProcEnv+"=1",
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+}
+
+// inotifyNoProcHelper unmounts /proc (in its own mount namespace) and
+// reports on stderr, exiting 1, any add that does not fail with ENOSYS. It
+// leaves through os.Exit: the leak checks read /proc.
+func inotifyNoProcHelper() int {
+	if err := unix.Unmount("/proc", unix.MNT_DETACH); err != nil {
+		fmt.Fprintf(os.Stderr, "unmount /proc: %v\n", err)
+		return 1
+	}
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "open /: %v\n", err)
+		return 1
+	}
+	defer unix.Close(fd)
+	return helperAdds(map[string]func(*sdevent.Event) (*sdevent.Source, error){
+		"AddInotify without /proc, want ENOSYS": func(e *sdevent.Event) (*sdevent.Source, error) {
+			return e.AddInotify("/", unix.IN_CREATE, nil)
+		},
+		"AddInotifyFd without /proc, want ENOSYS": func(e *sdevent.Event) (*sdevent.Source, error) {
+			return e.AddInotifyFd(fd, unix.IN_CREATE, nil)
+		},
+	}, func(err error) bool { return !errors.Is(err, unix.ENOSYS) })
 }
 
 // Two sources on one inode and priority share one kernel watch whose mask

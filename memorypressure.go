@@ -23,7 +23,8 @@ import (
 // directory EISDIR. As in C, a PSI file named by $MEMORY_PRESSURE_WATCH
 // without $MEMORY_PRESSURE_WRITE gets no trigger, and the kernel reports a
 // PSI file without a trigger as always ready: the source then fires at
-// every iteration.
+// every iteration. As C reads the variables with secure_getenv, a
+// set-user-ID or set-group-ID program ignores them.
 func (e *Event) AddMemoryPressure(h Handler) (*Source, error) {
 	if h == nil {
 		h = func(*Source) error { debug.FreeOSMemory(); return nil }

@@ -152,16 +152,17 @@ func (e *Event) addPressure(op string, r pressureResource, h Handler) (*Source, 
 	return s, nil
 }
 
-// target decides what to watch and what to write, as sd-event.
+// target decides what to watch and what to write, as sd-event, which reads
+// the variables with secure_getenv.
 func (r pressureResource) target() (watch, fallback string, write []byte, locked bool, err error) {
-	if env, ok := os.LookupEnv(r.watchEnv()); ok {
+	if env, ok := secureLookupEnv(r.watchEnv()); ok {
 		if env == "" || env == "/dev/null" {
 			return "", "", nil, false, fmt.Errorf("%s pressure watching is off ($%s=%q): %w", r.name, r.watchEnv(), env, unix.EHOSTDOWN)
 		}
 		if !filepath.IsAbs(env) || filepath.Clean(env) != env {
 			return "", "", nil, false, fmt.Errorf("$%s is not a normalized absolute path: %q: %w", r.watchEnv(), env, unix.EBADMSG)
 		}
-		if w := os.Getenv(r.writeEnv()); w != "" {
+		if w, _ := secureLookupEnv(r.writeEnv()); w != "" {
 			if write, err = base64.StdEncoding.DecodeString(w); err != nil {
 				return "", "", nil, false, fmt.Errorf("$%s: %w: %w", r.writeEnv(), err, unix.EINVAL)
 			}

@@ -10,14 +10,19 @@ package sdevent_test
 
 import (
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/internal/testutil"
 	"github.com/go-sdevent/sdevent/source"
 	"golang.org/x/sys/unix"
 )
@@ -223,6 +228,65 @@ func TestPressureErrors(t *testing.T) {
 			})
 		}
 	}
+}
+
+// pressureSecureEnv runs TestPressureSecureEnv as its helper.
+const pressureSecureEnv = "SDEVENT_PRESSURE_SECURE_HELPER"
+
+// TestPressureSecureEnv: a set-user-ID program ignores the pressure
+// variables, as sd-event reads them with secure_getenv: whoever starts it
+// cannot choose the file it opens and writes to. libsystemd 262, run
+// set-user-ID root by nobody with $<RESOURCE>_PRESSURE_WATCH=/dev/null,
+// adds the sources (checked with a C program); run plainly it gives
+// EHOSTDOWN (TestPressureErrors). The test binary is copied set-user-ID
+// root and run as nobody, which the kernel marks AT_SECURE.
+func TestPressureSecureEnv(t *testing.T) {
+	if os.Getenv(pressureSecureEnv) != "" {
+		os.Exit(pressureSecureHelper())
+	}
+	testutil.Check(t)
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root to make a set-user-ID copy of the test binary")
+	}
+	dir, err := os.MkdirTemp("", "sdevent-setuid")
+	ok(t, "temp dir", err)
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Error(err)
+		}
+	})
+	ok(t, "chmod", os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "sdevent.test")
+	self, err := os.ReadFile(os.Args[0])
+	ok(t, "read test binary", err)
+	ok(t, "write copy", os.WriteFile(bin, self, 0o755))
+	ok(t, "chmod setuid", os.Chmod(bin, 0o755|os.ModeSetuid))
+	cmd := exec.Command(bin, "-test.run=^TestPressureSecureEnv$", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = []string{pressureSecureEnv + "=1", "GORACE=atexit_sleep_ms=0"}
+	for _, k := range pressureKinds {
+		cmd.Env = append(cmd.Env, k.env+"_PRESSURE_WATCH=/dev/null")
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("set-user-ID helper: %v\n%s", err, out)
+	}
+}
+
+// pressureSecureHelper adds a source of each kind and reports on stderr,
+// exiting 1, any that the variables turned off.
+func pressureSecureHelper() int {
+	if os.Geteuid() == os.Getuid() {
+		fmt.Fprintln(os.Stderr, "the helper does not run set-user-ID")
+		return 1
+	}
+	adds := map[string]func(*sdevent.Event) (*sdevent.Source, error){}
+	for _, k := range pressureKinds {
+		adds["add "+k.name+" pressure set-user-ID, $"+k.env+"_PRESSURE_WATCH read"] = func(e *sdevent.Event) (*sdevent.Source, error) {
+			return k.add(e, nil)
+		}
+	}
+	return helperAdds(adds, func(err error) bool { return errors.Is(err, unix.EHOSTDOWN) })
 }
 
 // TestPressureSetterKind: each resource's setters refuse every other kind

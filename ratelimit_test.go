@@ -243,11 +243,81 @@ func TestRatelimitEndedBetweenRunsDoesNotSleep(t *testing.T) {
 	if !pending {
 		t.Fatalf("Prepare reports nothing pending after the limit ended (state %v): %v", e.State(), order)
 	}
+	// As in sd-event 262, the iteration that ran the expire callback
+	// dispatches nothing more; the source runs in the next one, whose
+	// Prepare must find it pending without waiting.
+	if _, err := e.Dispatch(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "expire"; strings.Join(order, " ") != want {
+		t.Fatalf("order %v, want %s", order, want)
+	}
+	pending, err = e.Prepare()
+	ok(t, "prepare", err)
+	if !pending {
+		t.Fatalf("the next Prepare reports nothing pending (state %v): %v", e.State(), order)
+	}
 	if _, err := e.Dispatch(); err != nil {
 		t.Fatal(err)
 	}
 	if want := "expire defer"; strings.Join(order, " ") != want {
 		t.Fatalf("order %v, want %s", order, want)
+	}
+}
+
+// TestRatelimitExpirePhases: the phase whose poll ran a rate limit's expire
+// callback reports something pending (state Pending), and the Dispatch that
+// follows runs nothing, not even an exit source the callback asked for, and
+// reports true; the source runs in the next iteration. This is what
+// libsystemd 262's sd_event_prepare, sd_event_wait and sd_event_dispatch do
+// (checked with a C program against it); 252 reported nothing pending.
+func TestRatelimitExpirePhases(t *testing.T) {
+	for _, exit := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "exit in callback"}[exit], func(t *testing.T) {
+			e := newLoop(t)
+			var order []string
+			d := limitedDefer(t, e, "defer", &order)
+			if exit {
+				keep(t)(e.AddExit(func(*sdevent.Source) error {
+					order = append(order, "exit source")
+					return nil
+				}))
+				ok(t, "expire", d.SetRatelimitExpireCallback(func(s *sdevent.Source) error {
+					order = append(order, "expire")
+					return s.Event().Exit(5)
+				}))
+			}
+			runUntil(t, e, "the defer source to be rate-limited", d.IsRatelimited)
+			order = order[:0]
+			pending, err := e.Prepare()
+			ok(t, "prepare", err)
+			phase := "Prepare"
+			if !pending {
+				// The window had not ended yet: Wait sees it end.
+				pending, err = e.Wait(long)
+				ok(t, "wait", err)
+				phase = "Wait"
+			}
+			if !pending || e.State() != sdevent.Pending || strings.Join(order, " ") != "expire" {
+				t.Fatalf("%s after the window ended = %v, state %v, ran %v; want true, pending, [expire]",
+					phase, pending, e.State(), order)
+			}
+			dispatched, err := e.Dispatch()
+			ok(t, "dispatch", err)
+			if !dispatched || e.State() != sdevent.Initial || strings.Join(order, " ") != "expire" {
+				t.Fatalf("Dispatch after %s = %v, state %v, ran %v; want true, initial, [expire]",
+					phase, dispatched, e.State(), order)
+			}
+			if exit {
+				if code := loop(t, e); code != 5 || strings.Join(order, " ") != "expire exit source" {
+					t.Fatalf("Loop = %d, ran %v; want 5, [expire exit source]", code, order)
+				}
+				return
+			}
+			if !run(t, e, 0) || strings.Join(order, " ") != "expire defer" {
+				t.Fatalf("the next Run ran %v, want [expire defer]", order)
+			}
+		})
 	}
 }
 

@@ -36,7 +36,7 @@ type signals struct {
 	childSubs int
 }
 
-// SignalProcmask is SD_EVENT_SIGNAL_PROCMASK (systemd 257), a flag ORed into
+// SignalProcmask is SD_EVENT_SIGNAL_PROCMASK (systemd 252), a flag ORed into
 // AddSignal's signal number: AddSignal(unix.SIGTERM|SignalProcmask, h). In
 // C it asks sd_event_add_signal to block the signal itself for as long as
 // the source lives. go-sdevent never needs a signal blocked, so AddSignal

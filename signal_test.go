@@ -622,7 +622,7 @@ func signalHelper(t *testing.T, name string) {
 	os.Exit(3)
 }
 
-// SD_EVENT_SIGNAL_PROCMASK (systemd 257) is ORed into the signal number and
+// SD_EVENT_SIGNAL_PROCMASK (systemd 252) is ORed into the signal number and
 // accepted: the source is the bare signal's, for Signal(), its description
 // and delivery, as sd_event_source_get_signal and the default description
 // of libsystemd 262 give it (a C program against 262 printed 10 and "USR1"

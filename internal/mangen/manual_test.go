@@ -9,7 +9,8 @@ package main
 //   - every exported function, type, constant, variable and method of package
 //     sdevent (for GOOS=linux) is named on some page;
 //   - every func and type line of a SYNOPSIS is the declaration in the code;
-//   - the per-function pages have the sections in the usual order;
+//   - the per-function pages have the sections in the usual order, and their
+//     HISTORY sections name every function of sd-event.h;
 //   - every EXAMPLE is a gofmt'ed program that compiles against the module.
 
 import (
@@ -485,8 +486,9 @@ func contains(list []string, s string) bool {
 }
 
 // The sections of a page on a group of C functions, in order; NOTES may come
-// anywhere after DESCRIPTION.
-var pageSections = []string{"NAME", "SYNOPSIS", "DESCRIPTION", "ERRORS", "DIFFERENCES FROM C", "EXAMPLE", "SEE ALSO"}
+// anywhere after DESCRIPTION. HISTORY says, as the C pages of systemd 262
+// do, in which systemd version each C function came.
+var pageSections = []string{"NAME", "SYNOPSIS", "DESCRIPTION", "ERRORS", "DIFFERENCES FROM C", "EXAMPLE", "HISTORY", "SEE ALSO"}
 
 func TestPageSections(t *testing.T) {
 	for _, f := range readManual(t).files {
@@ -589,15 +591,49 @@ func TestExamplesCompile(t *testing.T) {
 	t.Errorf("go build of the examples: %v", err)
 }
 
+// TestHistoryNamesEveryFunction fails when a function of sd-event.h, as of
+// systemd 262, is named in the HISTORY section of no page, which would leave
+// a reader without the systemd version that added it.
+func TestHistoryNamesEveryFunction(t *testing.T) {
+	inHistory := map[string]bool{}
+	for _, f := range readManual(t).files {
+		for _, s := range f.spans {
+			if s.section == "HISTORY" {
+				inHistory[s.text] = true
+			}
+		}
+	}
+	for _, name := range headerFunctions(t) {
+		if !inHistory[name] {
+			t.Errorf("%s (sd-event.h, systemd 262) is in no HISTORY section of man/: say which systemd version added it", name)
+		}
+	}
+}
+
+// headerFunctions returns the names of testdata/sd-event-262.functions.
+func headerFunctions(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "sd-event-262.functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, name := range strings.Split(string(b), "\n") {
+		if name = strings.TrimSpace(name); name != "" && !strings.HasPrefix(name, "#") {
+			names = append(names, name)
+		}
+	}
+	if len(names) < 90 {
+		t.Fatalf("testdata/sd-event-262.functions lists %d functions; sd-event.h of 262 declares 93", len(names))
+	}
+	return names
+}
+
 // TestHeaderFunctionsInReadme fails when a function of sd-event.h, as of
 // systemd 262 (testdata/sd-event-262.functions, the names only, taken from
 // the header of libsystemd-dev 262.1), has no row in the sd-event.h tables of
 // man/README.md, which give its Go counterpart or why there is none.
 func TestHeaderFunctionsInReadme(t *testing.T) {
-	names, err := os.ReadFile(filepath.Join("testdata", "sd-event-262.functions"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	readme, err := os.ReadFile(filepath.Join(root, "man", "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -614,17 +650,9 @@ func TestHeaderFunctionsInReadme(t *testing.T) {
 			inTable[m[1]] = true
 		}
 	}
-	n := 0
-	for _, name := range strings.Split(string(names), "\n") {
-		if name = strings.TrimSpace(name); name == "" || strings.HasPrefix(name, "#") {
-			continue
-		}
-		n++
+	for _, name := range headerFunctions(t) {
 		if !inTable[name] {
 			t.Errorf("%s (sd-event.h, systemd 262) has no row in man/README.md's sd-event.h tables: add its Go counterpart or why it has none", name)
 		}
-	}
-	if n < 90 {
-		t.Errorf("testdata/sd-event-262.functions lists %d functions; sd-event.h of 262 declares 93", n)
 	}
 }
