@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -133,6 +134,11 @@ func (e *Event) SetSignalExit(on bool) (bool, error)          { return false, un
 func (e *Event) SetExitOnIdle(on bool) error                  { return unsupported("set exit on idle") }
 func (e *Event) ExitOnIdle() bool                             { return false }
 func (e *Event) Invoke(fn func()) error                       { return unsupported("invoke") }
+
+// SetLogger does nothing and Logger returns nil: a loop that cannot be
+// made has nothing to log.
+func (e *Event) SetLogger(l *slog.Logger) {}
+func (e *Event) Logger() *slog.Logger     { return nil }
 
 func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	return nil, unsupported("add io")
