@@ -5,6 +5,7 @@ package sdevent
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"syscall"
@@ -231,7 +232,7 @@ func (e *Event) childRegister(s *Source, enabled source.Enabled) error {
 	return e.pollRegister(s, c.pidfd, unix.EPOLLIN, enabled, &c.registered)
 }
 
-func (e *Event) childUnregister(s *Source) { e.pollUnregister(s.child.pidfd, &s.child.registered) }
+func (e *Event) childUnregister(s *Source) { e.pollUnregister(s, s.child.pidfd, &s.child.registered) }
 
 // childOnline: a source that watches stops and is back online polls what
 // it missed while off.
@@ -311,6 +312,10 @@ func (e *Event) readChild(s *Source, flags int) error {
 		// still learns that the child is.
 		c.info = ChildInfo{Signo: int(unix.SIGCHLD), Pid: c.pid}
 		c.exited, c.waited = true, true
+		if e.debugOn() {
+			// Most likely cmd.Wait or another waitid of the process.
+			e.logSource("child was reaped by someone else, its status is lost", s, nil, slog.Int("pid", c.pid))
+		}
 		e.childUnregister(s)
 		e.setPending(s, true)
 		return nil

@@ -69,6 +69,24 @@
 // between iterations (Initial), usable, and the source is left as it was
 // when the handler began (a ONESHOT source already switched off).
 //
+// # Logging
+//
+// sd-event writes debug messages through systemd's log functions; a loop
+// here writes them to the *slog.Logger given with SetLogger, and to nothing
+// by default: there is no package-level logger. The records, all at
+// slog.LevelDebug as in C, are those sd-event logs: a handler, prepare
+// callback or rate limit expire callback that failed, and whether its
+// source was disabled or the loop exits (which is how a listener switched
+// off by one EMFILE is noticed); a source entering and leaving its rate
+// limit; a descriptor epoll would not remove; a pressure trigger the kernel
+// refused; the default memory pressure handler's work. The watchdog (turned
+// on, not requested, a ping that failed) and a child reaped by other code
+// are logged too, where C is silent. A record about a source has the
+// attributes "source" (its description, "" without one), "kind"
+// (source.Type's name), "priority" and, for a failure, "err". The loop asks
+// the logger whether it wants debug records before it makes any part of
+// one, so a silent loop pays nothing for logging.
+//
 // # Differences from C
 //
 //  1. No signal needs blocking: signals arrive through the Go runtime

@@ -5,6 +5,7 @@ package sdevent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -163,6 +164,8 @@ type Event struct {
 	isDefault bool
 	watchdog  bool
 	wd        watchdogState
+
+	logger *slog.Logger // SetLogger's; nil: silent
 }
 
 // New returns a new loop with one reference, the caller's; it mirrors
@@ -837,7 +840,7 @@ func (e *Event) runPrepare() {
 		}
 		s.prepareIter = e.iteration
 		e.prepare.Reshuffle(s)
-		e.afterCallback(s, e.callback(s, s.prepareFn))
+		e.afterCallback(s, callbackPrepare, e.callback(s, s.prepareFn))
 	}
 }
 
@@ -862,16 +865,19 @@ func (e *Event) callback(s *Source, fn Handler) error {
 	return err
 }
 
-// afterCallback applies a callback's outcome: an error exits the loop when
-// the source has exit-on-failure and disables it; a source unreferenced
-// during its callback is freed now.
-func (e *Event) afterCallback(s *Source, err error) {
-	if err != nil && s.exitOnFailure {
-		what := s.kind.String() + " source"
-		if s.hasDesc {
-			what += fmt.Sprintf(" %q", s.description)
+// afterCallback applies the outcome of a callback of kind cb: an error is
+// logged, exits the loop when the source has exit-on-failure and disables
+// it; a source unreferenced during its callback is freed now.
+func (e *Event) afterCallback(s *Source, cb callbackKind, err error) {
+	if err != nil {
+		e.logFailure(s, cb, err)
+		if s.exitOnFailure {
+			what := s.kind.String() + " source"
+			if s.hasDesc {
+				what += fmt.Sprintf(" %q", s.description)
+			}
+			e.requestExit(-int(errnoOf(err)), fmt.Errorf("exit on failure of %s: %w", what, err))
 		}
-		e.requestExit(-int(errnoOf(err)), fmt.Errorf("exit on failure of %s: %w", what, err))
 	}
 	if s.nref == 0 {
 		s.release()
@@ -904,7 +910,7 @@ func (e *Event) dispatch(s *Source) error {
 	}
 	if run, err := e.beforeHandler(s); !run {
 		if err != nil {
-			e.afterCallback(s, err)
+			e.afterCallback(s, callbackHandler, err)
 		}
 		return nil
 	}
@@ -916,7 +922,7 @@ func (e *Event) dispatch(s *Source) error {
 		}
 	}
 	err := e.runHandler(s)
-	e.afterCallback(s, err)
+	e.afterCallback(s, callbackHandler, err)
 	e.pendPostAdded()
 	if s.e == e {
 		e.afterDispatch(s)

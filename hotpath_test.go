@@ -3,6 +3,8 @@
 package sdevent_test
 
 import (
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -62,32 +64,46 @@ func hotLoops(tb testing.TB) map[string]*sdevent.Event {
 }
 
 // TestHotPathAllocatesNothing: one dispatch of a defer, IO or re-armed timer
-// source allocates nothing in steady state.
+// source allocates nothing in steady state, without a logger and with one
+// that takes info records and above (SetLogger).
 func TestHotPathAllocatesNothing(t *testing.T) {
 	testutil.Check(t)
-	for name, e := range hotLoops(t) {
-		t.Run(name, func(t *testing.T) {
-			var failed error
-			run := func() {
-				d, err := e.Run(10 * time.Second)
-				if err != nil || !d {
-					failed = err
-					if failed == nil {
-						t.Errorf("Run dispatched nothing")
-					}
+	info := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	for _, logger := range []*slog.Logger{nil, info} {
+		for name, e := range hotLoops(t) {
+			hotPathAllocs(t, name, e, logger)
+		}
+	}
+}
+
+// hotPathAllocs is TestHotPathAllocatesNothing's subtest for one workload
+// and logger.
+func hotPathAllocs(t *testing.T, name string, e *sdevent.Event, logger *slog.Logger) {
+	if logger != nil {
+		name += "/info_logger"
+	}
+	e.SetLogger(logger)
+	t.Run(name, func(t *testing.T) {
+		var failed error
+		run := func() {
+			d, err := e.Run(10 * time.Second)
+			if err != nil || !d {
+				failed = err
+				if failed == nil {
+					t.Errorf("Run dispatched nothing")
 				}
 			}
-			for i := 0; i < 100; i++ { // reach steady state
-				run()
-			}
-			if allocs := testing.AllocsPerRun(1000, run); allocs != 0 {
-				t.Errorf("%v allocations per dispatch, want 0", allocs)
-			}
-			if failed != nil {
-				t.Fatal(failed)
-			}
-		})
-	}
+		}
+		for i := 0; i < 100; i++ { // reach steady state
+			run()
+		}
+		if allocs := testing.AllocsPerRun(1000, run); allocs != 0 {
+			t.Errorf("%v allocations per dispatch, want 0", allocs)
+		}
+		if failed != nil {
+			t.Fatal(failed)
+		}
+	})
 }
 
 // BenchmarkDispatch measures one iteration (prepare, poll, dispatch) of

@@ -4,6 +4,7 @@ package sdevent
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -96,12 +97,16 @@ func (e *Event) pollRegister(s *Source, fd int, events uint32, enabled source.En
 	return nil
 }
 
-// pollUnregister removes fd from epoll. The caller may have closed the fd
-// already, which removed it anyway, so errors do not matter.
-func (e *Event) pollUnregister(fd int, registered *bool) {
-	if *registered {
-		_ = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-		*registered = false
+// pollUnregister removes fd, the fd of s, from epoll. The caller may have
+// closed the fd already, which removed it anyway, so an error changes
+// nothing; as sd-event's source_io_unregister, it is only logged.
+func (e *Event) pollUnregister(s *Source, fd int, registered *bool) {
+	if !*registered {
+		return
+	}
+	*registered = false
+	if err := unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil && e.debugOn() {
+		e.logSource("removing fd from epoll failed, ignoring", s, os.NewSyscallError("epoll_ctl", err), slog.Int("fd", fd))
 	}
 }
 
@@ -110,7 +115,7 @@ func (e *Event) ioRegister(s *Source, enabled source.Enabled, events uint32) err
 	return e.pollRegister(s, s.io.fd, events, enabled, &s.io.registered)
 }
 
-func (e *Event) ioUnregister(s *Source) { e.pollUnregister(s.io.fd, &s.io.registered) }
+func (e *Event) ioUnregister(s *Source) { e.pollUnregister(s, s.io.fd, &s.io.registered) }
 
 // ioReady makes the source pending with the events the poll reported.
 func (e *Event) ioReady(s *Source, events uint32) { e.markReady(s, &s.io.revents, events) }

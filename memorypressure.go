@@ -3,8 +3,12 @@
 package sdevent
 
 import (
+	"log/slog"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
+
+	"github.com/go-sdevent/sdevent/internal/sys"
 )
 
 // AddMemoryPressure calls h when the service is under memory pressure, read
@@ -16,8 +20,9 @@ import (
 // /proc/pressure/memory. The default trigger is "some 200ms per 2s"; change it
 // before the first iteration with SetMemoryPressureType and
 // SetMemoryPressurePeriod. A nil h releases memory to the system
-// (debug.FreeOSMemory, the analogue of sd_event_trim_memory). The source
-// starts On. Errors: $MEMORY_PRESSURE_WATCH empty or /dev/null EHOSTDOWN
+// (debug.FreeOSMemory, the analogue of sd_event_trim_memory) and tells the
+// loop's logger (SetLogger) how long that took and how much it gave back,
+// as C logs it. The source starts On. Errors: $MEMORY_PRESSURE_WATCH empty or /dev/null EHOSTDOWN
 // (explicitly off); not an absolute, normalized path EBADMSG; no PSI in the
 // kernel EOPNOTSUPP; a regular file outside procfs and cgroupfs ENOTTY; a
 // directory EISDIR. As in C, a PSI file named by $MEMORY_PRESSURE_WATCH
@@ -27,7 +32,7 @@ import (
 // set-user-ID or set-group-ID program ignores them.
 func (e *Event) AddMemoryPressure(h Handler) (*Source, error) {
 	if h == nil {
-		h = func(*Source) error { debug.FreeOSMemory(); return nil }
+		h = trimMemory
 	}
 	return e.addPressure("add memory pressure", memoryPressure, h)
 }
@@ -48,4 +53,37 @@ func (s *Source) SetMemoryPressureType(ty string) (bool, error) {
 // reports whether it changed anything.
 func (s *Source) SetMemoryPressurePeriod(threshold, window time.Duration) (bool, error) {
 	return s.setPressurePeriod("set memory pressure period", memoryPressure.kind, threshold, window)
+}
+
+// trimMemory is the default handler of memory pressure sources, the
+// analogue of sd_event_trim_memory: it returns what memory it can to the
+// system and, as C, logs what that took and gave back.
+func trimMemory(s *Source) error {
+	e := s.e
+	if e == nil || !e.debugOn() {
+		debug.FreeOSMemory()
+		return nil
+	}
+	before := heapReleased()
+	start := sys.Monotonic()
+	debug.FreeOSMemory()
+	took := sys.Monotonic() - start
+	var released uint64
+	if after := heapReleased(); after > before {
+		released = after - before
+	}
+	e.logSource("memory pressure, released memory to the system", s, nil,
+		slog.Duration("took", took), slog.Uint64("released_bytes", released))
+	return nil
+}
+
+// heapReleased is how much of the heap the Go runtime has returned to the
+// system.
+func heapReleased() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }

@@ -5,9 +5,11 @@ package sdevent
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -48,9 +50,12 @@ import (
 // and it speaks vsock. As in C, the send blocks while the manager's socket
 // queue is full, and connecting to a vsock manager can take the kernel's
 // connect timeout (2 s).
-func Notify(state string) (bool, error) {
+func Notify(state string) (bool, error) { return notifyOp("notify", state) }
+
+// notifyOp is Notify with the *Error naming op.
+func notifyOp(op, state string) (bool, error) {
 	sent, err := notify(state)
-	return sent, opErr("notify", err)
+	return sent, opErr(op, err)
 }
 
 // notify is Notify without the *Error.
@@ -276,6 +281,71 @@ func NotifyStopping() (bool, error) { return Notify("STOPPING=1") }
 
 // NotifyStatus sets the status line `systemctl status` shows (STATUS=...).
 func NotifyStatus(status string) (bool, error) { return Notify("STATUS=" + status) }
+
+// NotifyReloading tells the service manager that the service has begun to
+// reload its configuration: "RELOADING=1" with "MONOTONIC_USEC=" and the time
+// of CLOCK_MONOTONIC in microseconds, in one message, as sd_notify's
+// users send it. A Type=notify-reload unit (systemd 253+) needs both: systemd
+// reloads it with SIGHUP and waits for this message, then for READY=1
+// (NotifyReady) once the reload is done. Like Notify, it reports false and no
+// error without a manager.
+func NotifyReloading() (bool, error) {
+	usec := sys.Monotonic() / time.Microsecond
+	return notifyOp("notify reloading", "RELOADING=1\nMONOTONIC_USEC="+strconv.FormatInt(int64(usec), 10))
+}
+
+// NotifyExtendTimeout asks the service manager for d more before the
+// timeout of the unit's current state ends (EXTEND_TIMEOUT_USEC=, systemd
+// 236+): TimeoutStartSec= while starting, RuntimeMaxSec= while running,
+// TimeoutStopSec= while stopping. The service must send something again
+// within d. systemd only ever moves the timeout later, so 0 asks for
+// nothing; Infinity is sent as USEC_INFINITY (no timeout); d is rounded up
+// to whole microseconds. A negative d is ERANGE, as the manager would find
+// the number. Like Notify, it reports false and no error without a manager.
+func NotifyExtendTimeout(d time.Duration) (bool, error) {
+	const op = "notify extend timeout"
+	if d < 0 {
+		return false, opErr(op, unix.ERANGE)
+	}
+	usec := uint64(d / time.Microsecond)
+	if d == Infinity {
+		usec = math.MaxUint64
+	} else if d%time.Microsecond != 0 {
+		usec++
+	}
+	return notifyOp(op, "EXTEND_TIMEOUT_USEC="+strconv.FormatUint(usec, 10))
+}
+
+// errnoMax is systemd's ERRNO_MAX: the largest errno the manager takes.
+const errnoMax = 4095
+
+// NotifyErrno tells the service manager why the service fails, as an errno
+// (ERRNO=, for example ERRNO=2 for ENOENT): systemctl status and the unit's
+// StatusErrno property show it. Send it before exiting with an error. 0
+// clears it; above 4095 (systemd's ERRNO_MAX) is ERANGE, as the manager
+// would refuse it. Like Notify, it reports false and no error without a
+// manager.
+func NotifyErrno(errno unix.Errno) (bool, error) {
+	const op = "notify errno"
+	if errno > errnoMax {
+		return false, opErr(op, unix.ERANGE)
+	}
+	return notifyOp(op, "ERRNO="+strconv.FormatUint(uint64(errno), 10))
+}
+
+// NotifyExitStatus tells the service manager the status the service is
+// about to exit with (EXIT_STATUS=, systemd 254+). From a service, systemd
+// takes it as information only; it is how a whole system in a container
+// or virtual machine reports its result to the host. A status outside
+// 0..255 is ERANGE.
+// Like Notify, it reports false and no error without a manager.
+func NotifyExitStatus(status int) (bool, error) {
+	const op = "notify exit status"
+	if status < 0 || status > 255 {
+		return false, opErr(op, unix.ERANGE)
+	}
+	return notifyOp(op, "EXIT_STATUS="+strconv.Itoa(status))
+}
 
 // listenFdsStart is SD_LISTEN_FDS_START: the first passed fd.
 const listenFdsStart = 3

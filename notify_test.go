@@ -583,3 +583,92 @@ func wantNotifyErrors(t *testing.T, cases []notifyCase) {
 		wantErrno(t, fmt.Sprintf("Notify with NOTIFY_SOCKET=%q", tc.addr), err, tc.want)
 	}
 }
+
+// TestNotifyHelpers: NotifyReloading, NotifyExtendTimeout, NotifyErrno and
+// NotifyExitStatus send their one datagram each, in the form systemd parses
+// (sd_notify(3)); values the manager would refuse are ERANGE and send
+// nothing, with or without a manager; without one, the rest report false
+// and no error.
+func TestNotifyHelpers(t *testing.T) {
+	testutil.Check(t)
+	bad := []struct {
+		name string
+		send func() (bool, error)
+		op   string
+	}{
+		{"negative timeout", func() (bool, error) { return sdevent.NotifyExtendTimeout(-time.Nanosecond) }, "notify extend timeout"},
+		{"errno past ERRNO_MAX", func() (bool, error) { return sdevent.NotifyErrno(4096) }, "notify errno"},
+		{"negative exit status", func() (bool, error) { return sdevent.NotifyExitStatus(-1) }, "notify exit status"},
+		{"exit status past 255", func() (bool, error) { return sdevent.NotifyExitStatus(256) }, "notify exit status"},
+	}
+	checkBad := func(t *testing.T) {
+		t.Helper()
+		for _, tc := range bad {
+			sent, err := tc.send()
+			var e *sdevent.Error
+			if sent || !errors.Is(err, unix.ERANGE) || !errors.As(err, &e) || e.Op != tc.op {
+				t.Errorf("%s: %v, %v; want false and an *Error %q wrapping ERANGE", tc.name, sent, err, tc.op)
+			}
+		}
+	}
+	good := []func() (bool, error){
+		sdevent.NotifyReloading,
+		func() (bool, error) { return sdevent.NotifyExtendTimeout(time.Second) },
+		func() (bool, error) { return sdevent.NotifyErrno(unix.ENOENT) },
+		func() (bool, error) { return sdevent.NotifyExitStatus(1) },
+	}
+
+	t.Run("no manager", func(t *testing.T) {
+		t.Setenv("NOTIFY_SOCKET", "")
+		for i, send := range good {
+			if sent, err := send(); sent || err != nil {
+				t.Errorf("helper %d without NOTIFY_SOCKET = %v, %v", i, sent, err)
+			}
+		}
+		checkBad(t)
+	})
+
+	next := notifySocket(t)
+	t.Run("reloading", func(t *testing.T) {
+		before := live(t, unix.CLOCK_MONOTONIC) / time.Microsecond
+		if sent, err := sdevent.NotifyReloading(); !sent || err != nil {
+			t.Fatalf("NotifyReloading = %v, %v", sent, err)
+		}
+		after := live(t, unix.CLOCK_MONOTONIC) / time.Microsecond
+		got := next(long)
+		usec, found := strings.CutPrefix(got, "RELOADING=1\nMONOTONIC_USEC=")
+		n, err := strconv.ParseInt(usec, 10, 64)
+		if !found || err != nil || time.Duration(n) < before || time.Duration(n) > after {
+			t.Fatalf("manager got %q, want RELOADING=1 and MONOTONIC_USEC= within [%d, %d]", got, before, after)
+		}
+	})
+	for _, tc := range []struct {
+		send func() (bool, error)
+		want string
+	}{
+		{func() (bool, error) { return sdevent.NotifyExtendTimeout(90 * time.Second) }, "EXTEND_TIMEOUT_USEC=90000000"},
+		{func() (bool, error) { return sdevent.NotifyExtendTimeout(1500 * time.Nanosecond) }, "EXTEND_TIMEOUT_USEC=2"},
+		{func() (bool, error) { return sdevent.NotifyExtendTimeout(0) }, "EXTEND_TIMEOUT_USEC=0"},
+		{func() (bool, error) { return sdevent.NotifyExtendTimeout(sdevent.Infinity) }, "EXTEND_TIMEOUT_USEC=18446744073709551615"},
+		{func() (bool, error) { return sdevent.NotifyErrno(unix.ENOENT) }, "ERRNO=2"},
+		{func() (bool, error) { return sdevent.NotifyErrno(0) }, "ERRNO=0"},
+		{func() (bool, error) { return sdevent.NotifyErrno(4095) }, "ERRNO=4095"},
+		{func() (bool, error) { return sdevent.NotifyExitStatus(0) }, "EXIT_STATUS=0"},
+		{func() (bool, error) { return sdevent.NotifyExitStatus(255) }, "EXIT_STATUS=255"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			if sent, err := tc.send(); !sent || err != nil {
+				t.Fatalf("sending %q: %v, %v", tc.want, sent, err)
+			}
+			if got := next(long); got != tc.want {
+				t.Fatalf("manager got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		checkBad(t)
+		if got := next(50 * time.Millisecond); got != "" {
+			t.Fatalf("manager got %q from a refused value", got)
+		}
+	})
+}

@@ -311,6 +311,10 @@ func (e *Event) writePressure(s *Source) (bool, error) {
 	if err != nil {
 		if err != unix.EAGAIN && err != unix.EINTR {
 			p.write = nil
+			if e.debugOn() {
+				// As source_memory_pressure_write.
+				e.logSource("writing pressure trigger failed, disabling source", s, os.NewSyscallError("write", err))
+			}
 			_ = e.setEnabled(s, source.Off) // turning off cannot fail; C asserts it
 			return false, nil
 		}
@@ -373,7 +377,7 @@ func (e *Event) pressureBeforeHandler(s *Source) (bool, error) {
 }
 
 func (e *Event) pressureUnregister(s *Source) {
-	e.pollUnregister(s.pressure.fd, &s.pressure.registered)
+	e.pollUnregister(s, s.pressure.fd, &s.pressure.registered)
 }
 
 // pressureReady makes the source pending with the events the poll reported.

@@ -3,6 +3,7 @@
 package sdevent
 
 import (
+	"log/slog"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -136,6 +137,11 @@ func (e *Event) enterRatelimited(s *Source) error {
 	e.timePut(s, mono)
 	e.offline(s, s.enabled, true)
 	e.ppReshuffle(s)
+	if e.debugOn() {
+		// As event_source_enter_ratelimited.
+		e.logSource("event source entered rate limit", s, nil,
+			slog.Duration("interval", s.rl.interval), slog.Uint64("burst", uint64(s.rl.burst)))
+	}
 	return nil
 }
 
@@ -159,9 +165,13 @@ func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
 	}
 	e.ppReshuffle(s)
 	s.rl.reset()
+	if e.debugOn() {
+		// As event_source_leave_ratelimit, also when called to end it early.
+		e.logSource("event source left rate limit", s, nil)
+	}
 	if !runCallback || s.expireFn == nil {
 		return false, nil
 	}
-	e.afterCallback(s, e.callback(s, s.expireFn))
+	e.afterCallback(s, callbackExpire, e.callback(s, s.expireFn))
 	return true, nil
 }

@@ -12,8 +12,9 @@ package sdevent
 // Two types of x/sys/unix exist only on Linux: SignalHandler and
 // SendChildSignal take the unexported stand-ins signalfdSiginfo and siginfo
 // instead, which no code off Linux can name, so it can pass only nil. The
-// stub uses syscall.Signal, which unix.Signal is an alias of, so that the
-// package also compiles where x/sys/unix does not (Windows).
+// stub uses syscall.Signal and syscall.Errno, which unix.Signal and
+// unix.Errno are aliases of, so that the package also compiles where
+// x/sys/unix does not (Windows).
 //
 // Error, State and ChildInfo carry no kernel object and live in files
 // without a build tag (errors.go, state.go, childinfo.go), shared with Linux.
@@ -22,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -111,6 +113,18 @@ func NotifyStopping() (bool, error) { return Notify("STOPPING=1") }
 // NotifyStatus is Notify("STATUS=" + status).
 func NotifyStatus(status string) (bool, error) { return Notify("STATUS=" + status) }
 
+// NotifyReloading is Notify with RELOADING=1.
+func NotifyReloading() (bool, error) { return Notify("RELOADING=1") }
+
+// NotifyExtendTimeout is Notify with EXTEND_TIMEOUT_USEC=.
+func NotifyExtendTimeout(d time.Duration) (bool, error) { return Notify("EXTEND_TIMEOUT_USEC=") }
+
+// NotifyErrno is Notify with ERRNO=.
+func NotifyErrno(errno syscall.Errno) (bool, error) { return Notify("ERRNO=") }
+
+// NotifyExitStatus is Notify with EXIT_STATUS=.
+func NotifyExitStatus(status int) (bool, error) { return Notify("EXIT_STATUS=") }
+
 // The methods of Event: see the Linux documentation.
 
 func (e *Event) Ref() *Event                                  { return e }
@@ -133,6 +147,11 @@ func (e *Event) SetSignalExit(on bool) (bool, error)          { return false, un
 func (e *Event) SetExitOnIdle(on bool) error                  { return unsupported("set exit on idle") }
 func (e *Event) ExitOnIdle() bool                             { return false }
 func (e *Event) Invoke(fn func()) error                       { return unsupported("invoke") }
+
+// SetLogger does nothing and Logger returns nil: a loop that cannot be
+// made has nothing to log.
+func (e *Event) SetLogger(l *slog.Logger) {}
+func (e *Event) Logger() *slog.Logger     { return nil }
 
 func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	return nil, unsupported("add io")

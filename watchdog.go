@@ -4,6 +4,7 @@ package sdevent
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"time"
@@ -30,7 +31,9 @@ type watchdogState struct {
 // every poll that comes at least a quarter period after the previous ping
 // (so at most every period/4 while busy), and, while idle, from a timer of
 // its own that fires within [1/2, 3/4] of the period after the last ping,
-// aligned like other timers. It reports whether the watchdog is on.
+// aligned like other timers. It reports whether the watchdog is on. The
+// loop's logger (SetLogger) gets a debug record when the watchdog is turned
+// on, when systemd asked for none, and for each ping that cannot be sent.
 func (e *Event) SetWatchdog(on bool) (bool, error) {
 	const op = "set watchdog"
 	if !e.valid() {
@@ -51,6 +54,9 @@ func (e *Event) SetWatchdog(on bool) (bool, error) {
 		return false, opErr(op, err)
 	}
 	if period == 0 {
+		if e.debugOn() {
+			e.logLoop("watchdog not requested by the service manager")
+		}
 		return false, nil
 	}
 	fd, err := sys.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
@@ -62,6 +68,9 @@ func (e *Event) SetWatchdog(on bool) (bool, error) {
 	if err := e.pingWatchdog(sys.Monotonic()); err != nil {
 		e.closeWatchdog()
 		return false, opErr(op, err)
+	}
+	if e.debugOn() {
+		e.logLoop("watchdog enabled", slog.Duration("period", period))
 	}
 	return true, nil
 }
@@ -105,9 +114,12 @@ func watchdogPeriod() (time.Duration, error) {
 
 // pingWatchdog sends WATCHDOG=1 and arms the idle timer for the next one.
 // A ping that cannot be sent is not the loop's failure (sd-event ignores it
-// too): the manager will act on the missing ping.
+// too): the manager will act on the missing ping. Unlike sd-event, the
+// loop's logger hears of it.
 func (e *Event) pingWatchdog(now time.Duration) error {
-	_, _ = notify("WATCHDOG=1")
+	if _, err := notify("WATCHDOG=1"); err != nil && e.debugOn() {
+		e.logLoop("watchdog ping failed", slog.Any("err", err))
+	}
 	e.wd.last = now
 	// period/4*3, not period*3/4, which overflows for periods over 97 years.
 	t := sleepBetween(addSat(now, e.wd.period/2), addSat(now, e.wd.period/4*3))

@@ -28,6 +28,7 @@ const root = "github.com/go-sdevent/sdevent"
 // Linux.
 var standIns = map[string]string{
 	"golang.org/x/sys/unix.Signal":          "syscall.Signal",  // an alias: the stub then needs no x/sys/unix
+	"golang.org/x/sys/unix.Errno":           "syscall.Errno",   // an alias, as Signal (NotifyErrno)
 	"golang.org/x/sys/unix.SignalfdSiginfo": "signalfdSiginfo", // Linux only
 	"golang.org/x/sys/unix.Siginfo":         "siginfo",         // Linux only
 }
