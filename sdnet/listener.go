@@ -202,18 +202,12 @@ func (l *Listener) resume(_ *sdevent.Source, _ time.Duration) error {
 	return l.src.SetEnabled(source.On)
 }
 
-// loopLogger is what a loop with a logger has: (*sdevent.Event).Logger.
-type loopLogger interface{ Logger() *slog.Logger }
-
-// logger returns Options.Logger, else the loop's, else nil.
+// logger returns Options.Logger, else the loop's (nil when it has none).
 func (l *Listener) logger() *slog.Logger {
 	if l.o.Logger != nil {
 		return l.o.Logger
 	}
-	if ll, ok := any(l.e).(loopLogger); ok {
-		return ll.Logger()
-	}
-	return nil
+	return l.e.Logger()
 }
 
 // Close stops accepting and closes the listening socket: the net.Listener

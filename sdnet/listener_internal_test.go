@@ -101,9 +101,8 @@ func TestAcceptFailed(t *testing.T) {
 }
 
 // TestLoggerFallsBackToTheLoops: without Options.Logger a Listener logs
-// through its loop's logger where the loop has one ((*sdevent.Event).Logger,
-// set with SetLogger), and is silent where it has none; Options.Logger
-// comes first.
+// through its loop's logger (SetLogger), and is silent when the loop has
+// none; Options.Logger comes first.
 func TestLoggerFallsBackToTheLoops(t *testing.T) {
 	testutil.Check(t)
 	e, err := sdevent.New()
@@ -116,11 +115,9 @@ func TestLoggerFallsBackToTheLoops(t *testing.T) {
 		t.Fatalf("a loop without a logger: the Listener logs through %v", got)
 	}
 	loops := slog.New(&records{})
-	if s, ok := any(e).(interface{ SetLogger(*slog.Logger) }); ok {
-		s.SetLogger(loops)
-		if l.logger() != loops {
-			t.Fatal("the loop's logger is not used")
-		}
+	e.SetLogger(loops)
+	if l.logger() != loops {
+		t.Fatal("the loop's logger is not used")
 	}
 	mine := slog.New(&records{})
 	l.o.Logger = mine

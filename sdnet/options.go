@@ -18,8 +18,8 @@ type Options struct {
 	ReadBuffer int
 	// Logger receives what a Listener reports: a pause of accepting at
 	// warning level, an accept error that stopped it at error level. nil
-	// means the loop's own logger, where the loop has one (a Logger
-	// method), else silence.
+	// means the loop's (*sdevent.Event).Logger, which is silent unless
+	// SetLogger gave it one.
 	Logger *slog.Logger
 }
 
