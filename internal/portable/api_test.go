@@ -21,6 +21,11 @@ import (
 
 const root = "github.com/go-sdevent/sdevent"
 
+// packages are the packages whose API must be the same everywhere: the
+// root package and the toolkit packages beside it (their stubs off Linux
+// are *_others.go).
+var packages = []string{root, root + "/sdnet", root + "/filewatch"}
+
 // standIns are the only differences allowed between the Linux API and the
 // API elsewhere: a type of x/sys/unix in a Linux signature may be replaced
 // off Linux by the type named here. The test checks that each one has a
@@ -33,35 +38,41 @@ var standIns = map[string]string{
 	"golang.org/x/sys/unix.Siginfo":         "siginfo",         // Linux only
 }
 
-// TestOthersAPIMatchesLinux compares the exported API of the root package
+// TestOthersAPIMatchesLinux compares the exported API of each of packages
 // built for Linux with the one built for other platforms, from the
-// compiler's export data, so that unsupported_others.go cannot drift: a
+// compiler's export data, so that the *_others.go stubs cannot drift: a
 // name, a signature, a constant's value, a struct field or a method missing
 // or different on either side fails.
 func TestOthersAPIMatchesLinux(t *testing.T) {
 	testutil.Check(t)
-	linux := exportedAPI(t, "linux")
-	for _, goos := range []string{"darwin", "freebsd", "windows"} {
-		t.Run(goos, func(t *testing.T) {
-			other := exportedAPI(t, goos)
-			var diff []string
-			for name, want := range linux.decls {
-				if got, ok := other.decls[name]; !ok {
-					diff = append(diff, fmt.Sprintf("missing on %s: %s", goos, want))
-				} else if got != want {
-					diff = append(diff, fmt.Sprintf("differs on %s:\n\t%s\n\tlinux: %s", goos, got, want))
-				}
+	for _, path := range packages {
+		t.Run(strings.TrimPrefix(path, root+"/"), func(t *testing.T) {
+			linux := exportedAPI(t, path, "linux")
+			for _, goos := range []string{"darwin", "freebsd", "windows"} {
+				t.Run(goos, func(t *testing.T) {
+					other := exportedAPI(t, path, goos)
+					var diff []string
+					for name, want := range linux.decls {
+						if got, ok := other.decls[name]; !ok {
+							diff = append(diff, fmt.Sprintf("missing on %s: %s", goos, want))
+						} else if got != want {
+							diff = append(diff, fmt.Sprintf("differs on %s:\n\t%s\n\tlinux: %s", goos, got, want))
+						}
+					}
+					for name, got := range other.decls {
+						if _, ok := linux.decls[name]; !ok {
+							diff = append(diff, fmt.Sprintf("only on %s: %s", goos, got))
+						}
+					}
+					sort.Strings(diff)
+					for _, d := range diff {
+						t.Error(d)
+					}
+					if path == root {
+						checkStandIns(t, linux.pkg, other.pkg)
+					}
+				})
 			}
-			for name, got := range other.decls {
-				if _, ok := linux.decls[name]; !ok {
-					diff = append(diff, fmt.Sprintf("only on %s: %s", goos, got))
-				}
-			}
-			sort.Strings(diff)
-			for _, d := range diff {
-				t.Error(d)
-			}
-			checkStandIns(t, linux.pkg, other.pkg)
 		})
 	}
 }
@@ -103,21 +114,22 @@ type api struct {
 	decls map[string]string // exported name (or Type.Method, Type.Field) → declaration
 }
 
-// exportedAPI type-checks nothing itself: go list -export compiles the root
-// package for goos without cgo, and the gc importer reads its export data.
-func exportedAPI(t *testing.T, goos string) api {
+// exportedAPI type-checks nothing itself: go list -export compiles the
+// package path for goos without cgo, and the gc importer reads its export
+// data.
+func exportedAPI(t *testing.T, path, goos string) api {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("no go command on PATH: %v", err)
 	}
-	cmd := exec.Command(goTool, "list", "-export", "-deps", "-json=ImportPath,Export,Error", root)
+	cmd := exec.Command(goTool, "list", "-export", "-deps", "-json=ImportPath,Export,Error", path)
 	cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64", "CGO_ENABLED=0", "GOFLAGS=")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("GOOS=%s go list -export %s: %v\n%s", goos, root, err, stderr.String())
+		t.Fatalf("GOOS=%s go list -export %s: %v\n%s", goos, path, err, stderr.String())
 	}
 	exports := map[string]string{}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
@@ -143,9 +155,9 @@ func exportedAPI(t *testing.T, goos string) api {
 		}
 		return os.Open(f)
 	})
-	pkg, err := imp.Import(root)
+	pkg, err := imp.Import(path)
 	if err != nil {
-		t.Fatalf("GOOS=%s: import %s: %v", goos, root, err)
+		t.Fatalf("GOOS=%s: import %s: %v", goos, path, err)
 	}
 	return api{pkg: pkg, decls: describe(pkg)}
 }
