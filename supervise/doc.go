@@ -8,7 +8,10 @@
 // no goroutine or thread per command: each runs as a child source
 // (AddCommand, a pidfd), a timer, and an IO source per output pipe.
 //
-// It builds on Linux only (the loop needs Linux).
+// The loop needs Linux. Elsewhere the API compiles, as package sdevent's
+// does: Start, NewGroup and ParseExitStatusSet return an error for which
+// errors.Is(err, errors.ErrUnsupported) holds, and so does every method
+// that returns an error.
 //
 // # A service
 //
@@ -28,7 +31,8 @@
 // Inactive or Failed.
 //
 // The lifecycle is logged at info level (failures at warn) to
-// Spec.Logger, or to the loop's logger if the loop has one.
+// Spec.Logger, or else to the loop's logger ((*sdevent.Event).SetLogger),
+// each record with the attribute "service" naming the service.
 //
 // # Restart, backoff and the start limit
 //

@@ -59,22 +59,6 @@ func loop(t *testing.T, e *sdevent.Event) int {
 	return code
 }
 
-// runUntil runs iterations of e until cond holds, failing t if that
-// takes longer than guard.
-func runUntil(t *testing.T, e *sdevent.Event, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(guard)
-	for !cond() {
-		left := time.Until(deadline)
-		if left <= 0 {
-			t.Fatalf("still waiting after %v", guard)
-		}
-		if _, err := e.Run(left); err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	}
-}
-
 // event is one callback or line, as a recorder saw it.
 type event struct {
 	what string // started, startfailed, exited, timedout, restarting, done, line
@@ -189,7 +173,7 @@ func (r *recorder) start(spec Spec) *Service {
 // events were last cleared).
 func (r *recorder) wait() {
 	r.t.Helper()
-	runUntil(r.t, r.e, func() bool { return len(r.find("done")) > 0 })
+	testutil.RunUntil(r.t, r.e, "Done", func() bool { return len(r.find("done")) > 0 })
 }
 
 // trace is the recorded events, one word each, for comparisons.

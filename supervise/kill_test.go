@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/go-sdevent/sdevent/internal/testutil"
 )
 
 // TestStopFinalKill: a command that ignores KillSignal (its trap of TERM
@@ -176,7 +178,7 @@ func TestLeftoverFinalKill(t *testing.T) {
 			if len(sv.leftovers) != 1 {
 				t.Fatalf("%d leftovers kept, want 1", len(sv.leftovers))
 			}
-			runUntil(t, e, func() bool { return len(sv.leftovers) == 0 })
+			testutil.RunUntil(t, e, "the leftover's end", func() bool { return len(sv.leftovers) == 0 })
 			if !exitsWithin(t, grandchild, 5*time.Second) {
 				t.Fatal("the leftover survived FinalKillSignal")
 			}
@@ -247,7 +249,7 @@ func TestLeftoverEmpty(t *testing.T) {
 		t.Fatalf("%d leftovers right after the exit, want 1 (to look at after the reap)", len(sv.leftovers))
 	}
 	n := 0
-	runUntil(t, e, func() bool { n++; return len(sv.leftovers) == 0 })
+	testutil.RunUntil(t, e, "the leftover's end", func() bool { n++; return len(sv.leftovers) == 0 })
 	if n > 3 {
 		t.Fatalf("the empty group was kept %d iterations", n)
 	}

@@ -14,33 +14,10 @@ import (
 	"github.com/go-sdevent/sdevent"
 )
 
-// LineMax is the longest line delivered in one piece: a longer one comes
-// in chunks of LineMax bytes, each its own Write, as journald splits lines
-// at its LineMax= (whose default this is).
-const LineMax = 48 << 10
-
 // drainReads bounds the reads that take in, when the command exits, what
 // it wrote before: a pipe holds 64 KiB unless resized, and a process that
 // still writes to it (a grandchild) must not keep the loop.
 const drainReads = 8
-
-// LineFunc is a function that takes the output of a supervised command
-// line by line: set it as the command's Stdout or Stderr (it is an
-// io.Writer). The line comes without its newline; a last line the command
-// did not end comes as it is, at the end of the output. line is valid
-// during the call only.
-type LineFunc func(line []byte)
-
-// Write calls f with p, less one trailing newline. The loop calls it once
-// per line; used elsewhere, it takes whatever p is for a line.
-func (f LineFunc) Write(p []byte) (int, error) {
-	n := len(p)
-	if n > 0 && p[n-1] == '\n' {
-		p = p[:n-1]
-	}
-	f(p)
-	return n, nil
-}
 
 // output carries one stream of the command (stdout, stderr, or both when
 // they share a writer) from a pipe, read on the loop, to its writer.

@@ -132,7 +132,7 @@ func TestOutputGrandchildHoldsPipe(t *testing.T) {
 	if open != 1 {
 		t.Fatalf("%d pipes open when the service was done, want 1: the grandchild's", open)
 	}
-	runUntil(t, e, func() bool { return len(sv.outputs) == 0 })
+	testutil.RunUntil(t, e, "the end of the output", func() bool { return len(sv.outputs) == 0 })
 	if got := rec.events[len(rec.events)-1]; got.String() != "line late" {
 		t.Fatalf("%s", rec.trace())
 	}
@@ -154,7 +154,7 @@ func TestOutputClose(t *testing.T) {
 	}
 	sv := rec.start(spec)
 	rec.wait()
-	runUntil(t, e, func() bool { return grandchild != 0 && len(rec.find("line")) > 5 })
+	testutil.RunUntil(t, e, "the grandchild's lines", func() bool { return grandchild != 0 && len(rec.find("line")) > 5 })
 	// The grandchild holds both pipes: stdout and stderr.
 	before, pipes := testutil.FdCount(), len(sv.outputs)
 	sv.Close()
@@ -180,7 +180,7 @@ func TestOutputNoGoroutine(t *testing.T) {
 	}
 	before, threads := runtime.NumGoroutine(), testutil.Threads(t)
 	sv := rec.start(spec)
-	runUntil(t, e, func() bool { return buf.Len() > 0 })
+	testutil.RunUntil(t, e, "output", func() bool { return buf.Len() > 0 })
 	if n := runtime.NumGoroutine(); n > before {
 		t.Fatalf("%d goroutines with the command running, %d before", n, before)
 	}

@@ -391,7 +391,7 @@ func TestCloseKills(t *testing.T) {
 		sv.Close()
 	}
 	sv := rec.start(spec)
-	runUntil(t, e, func() bool { return grandchild != 0 })
+	testutil.RunUntil(t, e, "the grandchild's pid", func() bool { return grandchild != 0 })
 	if !exitsWithin(t, grandchild, 5*time.Second) {
 		t.Fatal("the grandchild survived Close")
 	}
@@ -518,32 +518,79 @@ func TestParseExitStatusSet(t *testing.T) {
 	}
 }
 
-// TestLogging: the lifecycle goes to Spec.Logger, at info, failures at
-// warn, each record naming the service.
+// TestLogging: the lifecycle goes to Spec.Logger, or else to the loop's
+// logger, at info, failures at warn, each record naming the service.
 func TestLogging(t *testing.T) {
-	e := newLoop(t)
-	var buf bytes.Buffer
-	rec := newRecorder(t, e)
-	spec := rec.spec("exit 1")
-	spec.Name = "worker"
-	spec.Restart, spec.RestartDelay, spec.StartLimitBurst = RestartOnFailure, -1, 1
-	spec.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey || a.Key == "pid" {
-				return slog.Attr{}
+	for _, where := range []string{"spec", "loop"} {
+		t.Run(where, func(t *testing.T) {
+			e := newLoop(t)
+			var buf bytes.Buffer
+			l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+				ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+					if a.Key == slog.TimeKey || a.Key == "pid" {
+						return slog.Attr{}
+					}
+					return a
+				},
+			}))
+			rec := newRecorder(t, e)
+			spec := rec.spec("exit 1")
+			spec.Name = "worker"
+			spec.Restart, spec.RestartDelay, spec.StartLimitBurst = RestartOnFailure, -1, 1
+			if where == "spec" {
+				spec.Logger = l
+			} else {
+				e.SetLogger(l)
 			}
-			return a
-		},
-	}))
-	rec.start(spec)
-	rec.wait()
-	want := `level=INFO msg=started service=worker
+			rec.start(spec)
+			rec.wait()
+			want := `level=INFO msg=started service=worker
 level=INFO msg=exited service=worker status="exited 1" result=exit-code
 level=INFO msg=restarting service=worker in=0s restarts=0
 level=WARN msg="start limit hit" service=worker burst=1 interval=10s
 level=WARN msg=failed service=worker result=start-limit-hit
 `
-	if buf.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", buf.String(), want)
+			if buf.String() != want {
+				t.Fatalf("got\n%s\nwant\n%s", buf.String(), want)
+			}
+		})
+	}
+}
+
+// TestUpdate: new settings apply the next time they are used (the new
+// Restart= and delay decide the end of the command that ran when they
+// came), the name at once, and a bad Spec changes nothing.
+func TestUpdate(t *testing.T) {
+	e := newLoop(t)
+	rec := newRecorder(t, e)
+	spec := rec.spec("trap 'exit 1' USR1; echo up; while :; do sleep 0.05; done")
+	spec.Restart = RestartNo
+	sv := rec.start(spec)
+	rec.onLine = func(sv *Service, _ string) {
+		if len(rec.find("started")) == 1 {
+			next := spec
+			next.Restart, next.RestartDelay = RestartOnFailure, 50*time.Millisecond
+			next.Name = "renamed"
+			if err := sv.Update(next); err != nil {
+				t.Error(err)
+			}
+			if err := sv.Update(Spec{}); !errors.Is(err, unix.EINVAL) {
+				t.Errorf("Update with a bad spec: %v, want EINVAL", err)
+			}
+			if err := sv.Signal(unix.SIGUSR1); err != nil {
+				t.Error(err)
+			}
+			return
+		}
+		_ = sv.Stop()
+	}
+	rec.wait()
+	want := "started, line up, exited exited 1, restarting, started, line up, exited killed by SIGTERM, done success"
+	if rec.trace() != want || rec.find("restarting")[0].d != 50*time.Millisecond || sv.Name() != "renamed" {
+		t.Fatalf("got  %s (name %s)\nwant %s", rec.trace(), sv.Name(), want)
+	}
+	sv.Close()
+	if err := sv.Update(spec); !errors.Is(err, unix.ESTALE) {
+		t.Fatalf("Update after Close: %v, want ESTALE", err)
 	}
 }

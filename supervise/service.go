@@ -28,9 +28,10 @@ type Service struct {
 	group *Group
 
 	state  State
-	result Result // of the current or latest run
-	name   string // of the current or latest run
-	gen    uint64 // counts the changes made by methods, for the callbacks' callers
+	result Result   // of the current or latest run
+	name   string   // of the current or latest run
+	mode   KillMode // of the current or latest run
+	gen    uint64   // counts the changes made by methods, for the callbacks' callers
 
 	timer     *sdevent.Source // the start, restart delay or stop time-out: one at a time
 	main      *sdevent.Source // the command's child source, while it runs
@@ -78,6 +79,32 @@ func Start(e *sdevent.Event, spec Spec) (*Service, error) {
 		return nil, err
 	}
 	return sv, nil
+}
+
+// Update replaces the service's Spec, as systemctl daemon-reload replaces
+// a unit's settings: each applies the next time it is used. Command and
+// KillMode apply from the next start (the running command keeps its
+// process group, and the way it is signalled), the start limit's interval
+// and burst too (its count is kept); Restart=, the restart delays and
+// SuccessExitStatus from the next end; KillSignal, FinalKillSignal and
+// TimeoutStop from the next stop; Priority to the sources made from then
+// on; Name, Logger and the callbacks at once. A restart delay or a stop
+// time-out already counting keeps its length. An invalid spec changes
+// nothing and gives an error wrapping unix.EINVAL.
+func (sv *Service) Update(spec Spec) error {
+	if sv.closed {
+		return errClosed
+	}
+	set, err := spec.check()
+	if err != nil {
+		return err
+	}
+	sv.spec, sv.set = spec, set
+	sv.limit.interval, sv.limit.burst = set.limitInterval, set.limitBurst
+	if spec.Name != "" {
+		sv.name = spec.Name
+	}
+	return nil
 }
 
 // State returns where the service is in its life.
@@ -188,7 +215,7 @@ func (sv *Service) Signal(sig unix.Signal) error {
 	if sv.main == nil {
 		return fmt.Errorf("supervise: signal %s: not running: %w", sv.name, unix.ESRCH)
 	}
-	if sv.spec.KillMode == KillControlGroup {
+	if sv.mode == KillControlGroup {
 		return sv.signalGroup(sig)
 	}
 	return sv.main.SendChildSignal(sig, nil, 0)
@@ -206,7 +233,7 @@ func (sv *Service) Close() {
 	sv.closed = true
 	sv.gen++
 	if sv.main != nil {
-		if sv.spec.KillMode.group() {
+		if sv.mode.group() {
 			_ = sv.signalGroup(unix.SIGKILL) // ESRCH: nothing left in it
 		}
 		sv.main.Unref() // process-owned: SIGKILL and reap
@@ -297,7 +324,8 @@ func (sv *Service) spawn() (Result, error) {
 	if cmd.Process != nil {
 		return ResultExitCode, fmt.Errorf("supervise: %s: Command returned a started command: %w", sv.name, unix.EINVAL)
 	}
-	if sv.spec.KillMode.group() {
+	sv.mode = sv.spec.KillMode
+	if sv.mode.group() {
 		if cmd.SysProcAttr == nil {
 			cmd.SysProcAttr = &syscall.SysProcAttr{}
 		}
@@ -358,6 +386,28 @@ func (sv *Service) onExit(src *sdevent.Source, ci *sdevent.ChildInfo) error {
 	return nil
 }
 
+// result classifies a child's end (service_sigchld_event and is_clean_exit
+// in systemd, for a long-running Type=simple service, EXIT_CLEAN_DAEMON).
+func result(ci *sdevent.ChildInfo, success *ExitStatusSet) Result {
+	switch {
+	case ci.Exited():
+		if ci.Status == 0 || success.hasStatus(ci.Status) {
+			return ResultSuccess
+		}
+		return ResultExitCode
+	case ci.Code == sdevent.CLDKilled:
+		switch sig := ci.Signal(); {
+		case sig == unix.SIGHUP || sig == unix.SIGINT || sig == unix.SIGTERM || sig == unix.SIGPIPE, success.hasSignal(sig):
+			return ResultSuccess
+		}
+		return ResultSignal
+	case ci.Code == sdevent.CLDDumped:
+		return ResultCoreDump
+	}
+	// Reaped by someone else (Code 0): the status is lost.
+	return ResultSuccess
+}
+
 // endRun decides what follows a run that ended with res (enterDead), then
 // makes report, the callback of the end itself, and, unless that changed
 // the service, the callback of what follows.
@@ -381,7 +431,7 @@ func (sv *Service) killLeftovers() {
 	if sv.main == nil || sv.finalSent {
 		return
 	}
-	switch sv.spec.KillMode {
+	switch sv.mode {
 	case KillMixed:
 		sv.signalGroupCont(sv.set.finalKill)
 	case KillControlGroup:
@@ -456,7 +506,7 @@ func (sv *Service) done(res Result) func() {
 // (service_enter_signal with SERVICE_STOP_SIGTERM).
 func (sv *Service) enterStop(sig unix.Signal) {
 	sv.state = Stopping
-	if sv.spec.KillMode == KillControlGroup {
+	if sv.mode == KillControlGroup {
 		sv.signalGroupCont(sig)
 		sv.groupSignalled = true
 	} else {
@@ -484,7 +534,7 @@ func (sv *Service) stopTimedOut() {
 		sv.result = ResultTimeout
 	}
 	sig := sv.set.finalKill
-	if sv.spec.KillMode.group() {
+	if sv.mode.group() {
 		sv.signalGroupCont(sig)
 	} else if sv.main.SendChildSignal(sig, nil, 0) == nil && withCont(sig) {
 		_ = sv.main.SendChildSignal(unix.SIGCONT, nil, 0)
@@ -513,15 +563,12 @@ func (sv *Service) signalGroupCont(sig unix.Signal) {
 	}
 }
 
-// logger is Spec.Logger, else the loop's if it has one.
+// logger is Spec.Logger, else the loop's, at the time of the record.
 func (sv *Service) logger() *slog.Logger {
 	if sv.spec.Logger != nil {
 		return sv.spec.Logger
 	}
-	if l, ok := any(sv.e).(interface{ Logger() *slog.Logger }); ok {
-		return l.Logger()
-	}
-	return nil
+	return sv.e.Logger()
 }
 
 func (sv *Service) info(msg string, attrs ...slog.Attr) { sv.log(slog.LevelInfo, msg, attrs) }

@@ -1,5 +1,3 @@
-//go:build linux
-
 package supervise
 
 import (
@@ -7,13 +5,10 @@ import (
 	"log/slog"
 	"os/exec"
 	"strconv"
-	"strings"
+	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/go-sdevent/sdevent"
-	"github.com/go-sdevent/sdevent/exitcode"
 	"github.com/go-sdevent/sdevent/priority"
 )
 
@@ -94,10 +89,10 @@ type Spec struct {
 	KillMode KillMode
 	// KillSignal is KillSignal= (default SIGTERM), sent to stop; SIGCONT
 	// follows it, as in systemd, so that a stopped process sees it.
-	KillSignal unix.Signal
+	KillSignal syscall.Signal
 	// FinalKillSignal is FinalKillSignal= (default SIGKILL), sent when the
 	// command has not exited TimeoutStop after KillSignal.
-	FinalKillSignal unix.Signal
+	FinalKillSignal syscall.Signal
 	// TimeoutStop is TimeoutStopSec=. 0: DefaultTimeoutStop;
 	// negative or sdevent.Infinity: wait for the exit for ever.
 	TimeoutStop time.Duration
@@ -106,7 +101,7 @@ type Spec struct {
 	Priority priority.Priority
 	// Logger receives the service's lifecycle at info level (failures at
 	// warn): started, exited, restarting, stopping, gave up. nil: the
-	// loop's logger, if the loop has one; else nothing is logged.
+	// loop's ((*sdevent.Event).Logger), if it has one.
 	Logger *slog.Logger
 
 	// The callbacks, each optional, run on the loop, never inside Start
@@ -117,7 +112,7 @@ type Spec struct {
 	Started func(sv *Service, pid int)
 	// StartFailed reports that the command could not be started: the
 	// error of exec.Cmd.Start (exec.ErrNotFound, a *fs.PathError, ...), or
-	// one wrapping unix.EINVAL for a Command that broke the rules above.
+	// one wrapping syscall.EINVAL for a Command that broke the rules above.
 	// systemd's child exits with 203 (EXEC) then; the service is treated
 	// the same: ResultExitCode, subject to Restart= and the start limit.
 	StartFailed func(sv *Service, err error)
@@ -127,7 +122,7 @@ type Spec struct {
 	Exited func(sv *Service, ci *sdevent.ChildInfo)
 	// StopTimedOut reports that the command did not exit TimeoutStop
 	// after the stop signal, and that sig (FinalKillSignal) was sent.
-	StopTimedOut func(sv *Service, sig unix.Signal)
+	StopTimedOut func(sv *Service, sig syscall.Signal)
 	// Restarting reports that the service will start again after in, as
 	// Restart= and RestartDelay decide.
 	Restarting func(sv *Service, in time.Duration)
@@ -247,28 +242,6 @@ var resultNames = []string{"success", "exit-code", "signal", "core-dump", "timeo
 // String returns r in systemd's spelling ("exit-code").
 func (r Result) String() string { return name(resultNames, int(r), "Result") }
 
-// result classifies a child's end (service_sigchld_event and is_clean_exit
-// in systemd, for a long-running Type=simple service, EXIT_CLEAN_DAEMON).
-func result(ci *sdevent.ChildInfo, success *ExitStatusSet) Result {
-	switch {
-	case ci.Exited():
-		if ci.Status == 0 || success.hasStatus(ci.Status) {
-			return ResultSuccess
-		}
-		return ResultExitCode
-	case ci.Code == sdevent.CLDKilled:
-		switch sig := ci.Signal(); {
-		case sig == unix.SIGHUP || sig == unix.SIGINT || sig == unix.SIGTERM || sig == unix.SIGPIPE, success.hasSignal(sig):
-			return ResultSuccess
-		}
-		return ResultSignal
-	case ci.Code == sdevent.CLDDumped:
-		return ResultCoreDump
-	}
-	// Reaped by someone else (Code 0): the status is lost.
-	return ResultSuccess
-}
-
 // State is where a service is in its life, a coarse view of systemd's
 // service states.
 type State int
@@ -303,45 +276,7 @@ func (s State) active() bool { return s != Inactive && s != Failed }
 // and signals.
 type ExitStatusSet struct {
 	Status []int
-	Signal []unix.Signal
-}
-
-// ParseExitStatusSet parses SuccessExitStatus= as systemd does
-// (config_parse_set_status): words separated by spaces, each an exit
-// status (a number 0..255 or a name of systemd's table, "TEMPFAIL") or
-// else a signal ("SIGUSR1", "USR1", "RTMIN+2"). Unlike systemd, which skips
-// a word it cannot parse, a bad word is an error wrapping unix.EINVAL.
-func ParseExitStatusSet(s string) (ExitStatusSet, error) {
-	var set ExitStatusSet
-	for _, w := range strings.Fields(s) {
-		if c, ok := exitcode.Lookup(w); ok {
-			set.Status = append(set.Status, int(c))
-			continue
-		}
-		sig, ok := parseSignal(w)
-		if !ok {
-			return ExitStatusSet{}, fmt.Errorf("supervise: SuccessExitStatus: %q is neither an exit status nor a signal: %w", w, unix.EINVAL)
-		}
-		set.Signal = append(set.Signal, sig)
-	}
-	return set, nil
-}
-
-// String returns the set as SuccessExitStatus= spells it: the statuses as
-// numbers, then the signals by name.
-func (set ExitStatusSet) String() string {
-	var words []string
-	for _, st := range set.Status {
-		words = append(words, strconv.Itoa(st))
-	}
-	for _, sig := range set.Signal {
-		if n := unix.SignalName(sig); n != "" {
-			words = append(words, n)
-		} else {
-			words = append(words, strconv.Itoa(int(sig)))
-		}
-	}
-	return strings.Join(words, " ")
+	Signal []syscall.Signal
 }
 
 func (set *ExitStatusSet) hasStatus(st int) bool {
@@ -353,137 +288,13 @@ func (set *ExitStatusSet) hasStatus(st int) bool {
 	return false
 }
 
-func (set *ExitStatusSet) hasSignal(sig unix.Signal) bool {
+func (set *ExitStatusSet) hasSignal(sig syscall.Signal) bool {
 	for _, x := range set.Signal {
 		if x == sig {
 			return true
 		}
 	}
 	return false
-}
-
-// parseSignal mirrors systemd's signal_from_string: a name with or without
-// "SIG", or RTMIN+n / RTMAX-n. (Numbers are exit statuses in
-// SuccessExitStatus=, so they never get here.)
-func parseSignal(w string) (unix.Signal, bool) {
-	w = strings.TrimPrefix(w, "SIG")
-	const rtmin, rtmax = 34, 64 // glibc's SIGRTMIN and SIGRTMAX
-	for _, rt := range []struct {
-		prefix string
-		base   int
-		sign   int
-	}{{"RTMIN+", rtmin, 1}, {"RTMAX-", rtmax, -1}} {
-		if rest, ok := strings.CutPrefix(w, rt.prefix); ok {
-			n, err := strconv.Atoi(rest)
-			if err != nil || n < 0 || n > rtmax-rtmin {
-				return 0, false
-			}
-			return unix.Signal(rt.base + rt.sign*n), true
-		}
-	}
-	switch w {
-	case "RTMIN":
-		return rtmin, true
-	case "RTMAX":
-		return rtmax, true
-	}
-	sig := unix.SignalNum("SIG" + w)
-	return sig, sig != 0
-}
-
-// validSignal: a signal a process can be sent (1..64).
-func validSignal(sig unix.Signal) bool { return sig >= 1 && sig <= 64 }
-
-// settings are a Spec's settings with the defaults filled in.
-type settings struct {
-	restartDelay, restartMax time.Duration // restartMax 0: no growth
-	restartSteps             int
-	limitInterval            time.Duration // 0: no start limit
-	limitBurst               int
-	timeoutStop              time.Duration // sdevent.Infinity: none
-	killSignal, finalKill    unix.Signal
-}
-
-// check validates spec and fills in the defaults.
-func (spec *Spec) check() (settings, error) {
-	if bad := spec.validate(); bad != "" {
-		return settings{}, fmt.Errorf("supervise: %s: %w", bad, unix.EINVAL)
-	}
-	st := settings{
-		restartDelay:  orDefault(spec.RestartDelay, DefaultRestartDelay, 0),
-		restartSteps:  spec.RestartSteps,
-		limitInterval: orDefault(spec.StartLimitInterval, DefaultStartLimitInterval, 0),
-		limitBurst:    spec.StartLimitBurst,
-		timeoutStop:   orDefault(spec.TimeoutStop, DefaultTimeoutStop, sdevent.Infinity),
-		killSignal:    spec.KillSignal,
-		finalKill:     spec.FinalKillSignal,
-	}
-	if st.limitBurst == 0 {
-		st.limitBurst = DefaultStartLimitBurst
-	}
-	if st.limitBurst < 0 || st.limitInterval == 0 {
-		st.limitInterval, st.limitBurst = 0, 0
-	}
-	if st.killSignal == 0 {
-		st.killSignal = unix.SIGTERM
-	}
-	if st.finalKill == 0 {
-		st.finalKill = unix.SIGKILL
-	}
-	// service_verify: steps without a maximum, or a maximum without steps,
-	// are ignored; a maximum below RestartSec= lowers RestartSec=.
-	if spec.RestartMaxDelay > 0 && spec.RestartMaxDelay != sdevent.Infinity {
-		st.restartMax = spec.RestartMaxDelay
-		st.restartDelay = min(st.restartDelay, st.restartMax)
-	}
-	return st, nil
-}
-
-// validate says what is wrong with spec, if anything.
-func (spec *Spec) validate() string {
-	switch {
-	case spec.Command == nil:
-		return "Spec.Command is nil"
-	case spec.Restart < RestartNo || spec.Restart > RestartAlways:
-		return fmt.Sprintf("unknown Restart %d", spec.Restart)
-	case spec.KillMode < KillControlGroup || spec.KillMode > KillProcess:
-		return fmt.Sprintf("unknown KillMode %d", spec.KillMode)
-	case spec.KillSignal != 0 && !validSignal(spec.KillSignal):
-		return fmt.Sprintf("KillSignal %d", spec.KillSignal)
-	case spec.FinalKillSignal != 0 && !validSignal(spec.FinalKillSignal):
-		return fmt.Sprintf("FinalKillSignal %d", spec.FinalKillSignal)
-	case spec.RestartSteps < 0:
-		return "negative RestartSteps"
-	case spec.RestartMaxDelay < 0:
-		return "negative RestartMaxDelay"
-	}
-	return spec.SuccessExitStatus.validate()
-}
-
-// validate says what is wrong with set, if anything.
-func (set *ExitStatusSet) validate() string {
-	for _, st := range set.Status {
-		if st < 0 || st > 255 {
-			return fmt.Sprintf("SuccessExitStatus %d", st)
-		}
-	}
-	for _, sig := range set.Signal {
-		if !validSignal(sig) {
-			return fmt.Sprintf("SuccessExitStatus signal %d", sig)
-		}
-	}
-	return ""
-}
-
-// orDefault maps a Spec duration: 0 to def, negative to none.
-func orDefault(d, def, none time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return def
-	case d < 0:
-		return none
-	}
-	return d
 }
 
 // name, parse, marshal and unmarshal serve the String, Parse and
@@ -501,12 +312,12 @@ func parse[T ~int](names []string, s, typ string) (T, error) {
 			return T(i), nil
 		}
 	}
-	return 0, fmt.Errorf("supervise: unknown %s= value %q: %w", typ, s, unix.EINVAL)
+	return 0, fmt.Errorf("supervise: unknown %s= value %q: %w", typ, s, syscall.EINVAL)
 }
 
 func marshal[T ~int](names []string, v T, typ string) ([]byte, error) {
 	if v < 0 || int(v) >= len(names) {
-		return nil, fmt.Errorf("supervise: %s(%d): %w", typ, v, unix.EINVAL)
+		return nil, fmt.Errorf("supervise: %s(%d): %w", typ, v, syscall.EINVAL)
 	}
 	return []byte(names[v]), nil
 }
@@ -515,9 +326,3 @@ func unmarshal[T ~int](p *T, names []string, b []byte, typ string) (err error) {
 	*p, err = parse[T](names, string(b), typ)
 	return err
 }
-
-// errShutdown is what starting a service of a group that shuts down gives.
-var errShutdown = fmt.Errorf("supervise: the group is shutting down: %w", unix.ECANCELED)
-
-// errClosed is what a method of a closed service gives.
-var errClosed = fmt.Errorf("supervise: service closed: %w", unix.ESTALE)
