@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/exitcode"
+	"github.com/go-sdevent/sdevent/supervise"
 )
 
 // Example_stdin is the README's example, kept compiling here: echo stdin
@@ -51,7 +53,25 @@ func Example_daemon() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := e.SetSignalExit(true); err != nil { // SIGINT/SIGTERM: Loop returns 0
+	g, err := supervise.NewGroup(e)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// SIGINT/SIGTERM: stop the worker (SIGTERM, SIGKILL after 90s), wait for it, then Loop returns 0.
+	if _, err := g.SetSignalShutdown(true); err != nil {
+		log.Fatal(err)
+	}
+	_, err = g.Start(supervise.Spec{ // restarted when it fails, after 100ms growing to 1m
+		Command: func() *exec.Cmd {
+			cmd := exec.Command("/usr/local/bin/worker")
+			cmd.Stdout = supervise.LineFunc(func(line []byte) { log.Printf("worker: %s", line) })
+			return cmd
+		},
+		Restart:         supervise.RestartOnFailure,
+		RestartSteps:    5,
+		RestartMaxDelay: time.Minute,
+	})
+	if err != nil {
 		log.Fatal(err)
 	}
 	accept := func(s *sdevent.Source, fd int, revents uint32) error {

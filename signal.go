@@ -230,6 +230,15 @@ func (e *Event) closeSignals() {
 // SetSignalExit adds (on) or removes floating SIGINT and SIGTERM sources
 // whose default handler exits the loop with code 0
 // (sd_event_set_signal_exit). It reports whether it changed anything.
+//
+// It stops the loop, not what the loop supervises: after Exit only exit
+// sources are dispatched, so the exit of a child that was asked to stop
+// can no longer be seen, and a child source with SetChildProcessOwn sends
+// its child SIGKILL when it is freed on the way out. A daemon whose
+// children should stop gracefully (their stop signal, a time-out, then
+// SIGKILL) calls SetSignalShutdown of a Group of package
+// github.com/go-sdevent/sdevent/supervise instead, which stops them, waits
+// for them on the loop, and then exits it.
 func (e *Event) SetSignalExit(on bool) (bool, error) {
 	const op = "set signal exit"
 	if e == nil {

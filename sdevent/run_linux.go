@@ -21,6 +21,7 @@ import (
 	"github.com/go-sdevent/sdevent/exitcode"
 	"github.com/go-sdevent/sdevent/internal/sys"
 	"github.com/go-sdevent/sdevent/priority"
+	"github.com/go-sdevent/sdevent/supervise"
 )
 
 const runAbout = `Runs COMMAND as a child of an event loop and supervises it, for systemd
@@ -34,7 +35,9 @@ units (Type=notify) and containers:
   - the service watchdog ($WATCHDOG_USEC) is fed from the loop while it runs;
   - SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to
     COMMAND; after SIGTERM, SIGINT or SIGQUIT, STOPPING=1 is sent and, if
-    COMMAND has not exited after -kill-after, it is sent SIGKILL;
+    COMMAND has not exited after -kill-after, it is sent SIGKILL (the first
+    of these stop signals is followed by SIGCONT, as systemd sends it, so
+    that a stopped COMMAND acts on it);
   - when COMMAND exits, sdevent exits with its status; when a signal killed
     it, sdevent dies of the same signal (as pid 1: exits 128+N, see below),
     so that systemd and shells see what happened to COMMAND.
@@ -58,6 +61,9 @@ never the supervision: sdevent does not die of SIGPIPE.
 
 A COMMAND that cannot be started is reported in one line on stderr, and
 sdevent exits with status 203 (systemd's EXEC); READY=1 is never sent.
+
+sdevent run is package supervise of go-sdevent at work, with
+Restart=no, KillMode=process and -kill-after as TimeoutStopSec=.
 
 The manual page is man/sdevent-run.1 in the source tree.`
 
@@ -95,7 +101,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		sayln(stderr, "sdevent run: -kill-after must be positive")
 		return exitUsage
 	}
-	st, err := supervise(argv, *killAfter, *subreaper, stderr)
+	st, err := runSupervised(argv, *killAfter, *subreaper, stderr)
 	if err != nil {
 		sayf(stderr, "sdevent run: %v\n", err)
 		return st
@@ -103,9 +109,11 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	return st
 }
 
-// supervise runs argv to its end and returns the status to exit with. A
-// child killed by a signal makes the supervisor die of it and not return.
-func supervise(argv []string, killAfter time.Duration, subreaper bool, stderr io.Writer) (int, error) {
+// runSupervised runs argv to its end, supervised by package supervise
+// (Restart=no, KillMode=process, TimeoutStopSec=killAfter), and returns
+// the status to exit with. A child killed by a signal makes the supervisor
+// die of it and not return.
+func runSupervised(argv []string, killAfter time.Duration, subreaper bool, stderr io.Writer) (int, error) {
 	// A reaper before COMMAND starts, so that no orphan of its tree passes
 	// sdevent by.
 	reaper, err := becomeReaper(subreaper)
@@ -118,36 +126,34 @@ func supervise(argv []string, killAfter time.Duration, subreaper bool, stderr io
 	}
 	defer e.Unref()
 
-	// Signals first, so that none that arrives once the child runs is lost.
-	var child *sdevent.Source
-	var killTimer *sdevent.Source
-	var sigs []*sdevent.Source
+	var (
+		sv         *supervise.Service
+		info       sdevent.ChildInfo
+		startErr   error
+		stopSig    unix.Signal // the signal that began the stop
+		commandPid int
+		sigs       []*sdevent.Source
+	)
 	defer func() {
 		for _, s := range sigs {
 			s.Unref()
 		}
-		killTimer.Unref()
 	}()
+	// Signals first, so that none that arrives once the child runs is lost.
 	for _, sig := range forwarded {
 		s, err := e.AddSignal(sig, func(s *sdevent.Source, si *unix.SignalfdSiginfo) error {
 			sig := unix.Signal(si.Signo)
-			if err := child.SendChildSignal(sig, nil, 0); err != nil {
-				return nil // it exited already; its handler finishes the loop
-			}
-			if stops(sig) && killTimer == nil {
+			if stops(sig) && stopSig == 0 && sv.State() == supervise.Running {
+				stopSig = sig
+				// Running, and sig valid: this cannot fail.
+				_ = sv.StopWith(sig)
 				if _, err := sdevent.NotifyStopping(); err != nil {
 					sayf(stderr, "sdevent run: %v\n", err)
 				}
-				killTimer, err = e.AddTimeRelative(unix.CLOCK_MONOTONIC, killAfter, 0,
-					func(*sdevent.Source, time.Duration) error {
-						// Act first: the line may fail, the kill must not.
-						// It fails only when the child is gone already.
-						_ = child.SendChildSignal(unix.SIGKILL, nil, 0)
-						sayf(stderr, "sdevent run: %s did not exit %v after %v, sent SIGKILL\n", argv[0], killAfter, unix.SignalName(sig))
-						return nil
-					})
-				return err
+				return nil
 			}
+			// ESRCH: it exited already; its handler finishes the loop.
+			_ = sv.Signal(sig)
 			return nil
 		})
 		if err != nil {
@@ -159,7 +165,6 @@ func supervise(argv []string, killAfter time.Duration, subreaper bool, stderr io
 		}
 		sigs = append(sigs, s)
 	}
-	var commandPid int
 	if reaper {
 		s, err := e.AddSignal(unix.SIGCHLD, func(*sdevent.Source, *unix.SignalfdSiginfo) error {
 			reapOrphans(commandPid)
@@ -174,38 +179,52 @@ func supervise(argv []string, killAfter time.Duration, subreaper bool, stderr io
 		sigs = append(sigs, s)
 	}
 
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	var info sdevent.ChildInfo
-	child, err = e.AddCommand(cmd, unix.WEXITED, func(s *sdevent.Source, ci *sdevent.ChildInfo) error {
-		info = *ci
-		return s.Event().Exit(0)
+	sv, err = supervise.Start(e, supervise.Spec{
+		Name: argv[0],
+		Command: func() *exec.Cmd {
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+			return cmd
+		},
+		// Signals go to COMMAND alone, which stays in sdevent's process
+		// group (a terminal's job control sees both).
+		KillMode:        supervise.KillProcess,
+		TimeoutStop:     killAfter,
+		StartLimitBurst: -1,
+		Started: func(_ *supervise.Service, pid int) {
+			commandPid = pid
+			if _, err := sdevent.NotifyReady(); err != nil {
+				sayf(stderr, "sdevent run: %v\n", err)
+			}
+			if _, err := e.SetWatchdog(true); err != nil {
+				sayf(stderr, "sdevent run: %v\n", err)
+			}
+		},
+		StartFailed: func(_ *supervise.Service, err error) { startErr = err },
+		Exited:      func(_ *supervise.Service, ci *sdevent.ChildInfo) { info = *ci },
+		StopTimedOut: func(_ *supervise.Service, sig unix.Signal) {
+			// Called once sig went: the line may fail, the kill must not.
+			sayf(stderr, "sdevent run: %s did not exit %v after %v, sent %v\n", argv[0], killAfter, unix.SignalName(stopSig), unix.SignalName(sig))
+		},
+		Done: func(*supervise.Service, supervise.Result) { _ = e.Exit(0) },
 	})
 	if err != nil {
-		return int(exitcode.Exec), fmt.Errorf("cannot start %s: %w", argv[0], unwrapStart(err))
-	}
-	defer child.Unref()
-	if err := child.SetChildProcessOwn(true); err != nil {
 		return exitFailure, err
 	}
-	commandPid = cmd.Process.Pid
+	// When the loop fails, COMMAND is killed and reaped with it.
+	defer sv.Close()
 
-	if _, err := sdevent.NotifyReady(); err != nil {
-		sayf(stderr, "sdevent run: %v\n", err)
-	}
-	if _, err := e.SetWatchdog(true); err != nil {
-		sayf(stderr, "sdevent run: %v\n", err)
-	}
 	_, err = e.Loop()
 	if reaper {
 		// COMMAND is reaped (unless the loop failed): nothing hides the
 		// orphans that became zombies meanwhile any more.
 		reapOrphans(commandPid)
 	}
-	if err != nil {
-		return exitFailure, err
-	}
 	switch {
+	case err != nil:
+		return exitFailure, err
+	case startErr != nil:
+		return int(exitcode.Exec), fmt.Errorf("cannot start %s: %w", argv[0], startErr)
 	case info.Exited():
 		return info.ExitStatus(), nil
 	case info.Signaled():
@@ -259,15 +278,6 @@ func reapOrphans(command int) {
 			return
 		}
 	}
-}
-
-// unwrapStart strips the library's operation prefix from a start error.
-func unwrapStart(err error) error {
-	var se *sdevent.Error
-	if errors.As(err, &se) {
-		return se.Err
-	}
-	return err
 }
 
 // dieOfSignal ends the process by sig with its default action, even for

@@ -24,7 +24,7 @@ const root = "github.com/go-sdevent/sdevent"
 // packages are the packages whose API must be the same everywhere: the
 // root package and the toolkit packages beside it (their stubs off Linux
 // are *_others.go).
-var packages = []string{root, root + "/sdnet", root + "/filewatch"}
+var packages = []string{root, root + "/sdnet", root + "/filewatch", root + "/supervise"}
 
 // standIns are the only differences allowed between the Linux API and the
 // API elsewhere: a type of x/sys/unix in a Linux signature may be replaced

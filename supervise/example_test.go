@@ -1,0 +1,119 @@
+//go:build linux
+
+package supervise_test
+
+import (
+	"fmt"
+	"log"
+	"os/exec"
+	"time"
+
+	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/supervise"
+)
+
+// A command that keeps failing is restarted after RestartDelay until the
+// start limit gives up on it; its output comes line by line, from the
+// loop.
+func ExampleStart() {
+	e, err := sdevent.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Unref()
+	sv, err := supervise.Start(e, supervise.Spec{
+		Command: func() *exec.Cmd {
+			cmd := exec.Command("sh", "-c", "echo working; exit 1")
+			cmd.Stdout = supervise.LineFunc(func(line []byte) { fmt.Printf("output: %s\n", line) })
+			return cmd
+		},
+		Restart:         supervise.RestartOnFailure,
+		RestartDelay:    10 * time.Millisecond,
+		StartLimitBurst: 2, // a third start within 10s is one too many
+		Exited: func(_ *supervise.Service, ci *sdevent.ChildInfo) {
+			fmt.Println("exited:", ci)
+		},
+		Restarting: func(_ *supervise.Service, in time.Duration) {
+			fmt.Println("restarting in", in)
+		},
+		Done: func(sv *supervise.Service, r supervise.Result) {
+			fmt.Println("gave up:", r, sv.State())
+			_ = e.Exit(0)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sv.Close()
+	if _, err := e.Loop(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// output: working
+	// exited: exited 1
+	// restarting in 10ms
+	// output: working
+	// exited: exited 1
+	// restarting in 10ms
+	// gave up: start-limit-hit failed
+}
+
+// A daemon's workers, stopped gracefully: Shutdown (which SIGTERM and
+// SIGINT call, with SetSignalShutdown) stops each worker, waits for it on
+// the loop, and then exits the loop.
+func ExampleGroup() {
+	e, err := sdevent.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Unref()
+	g, err := supervise.NewGroup(e)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+	if _, err := g.SetSignalShutdown(true); err != nil { // SIGTERM, SIGINT: Shutdown(0)
+		log.Fatal(err)
+	}
+	up := 0
+	for _, name := range []string{"worker-1", "worker-2"} {
+		_, err := g.Start(supervise.Spec{
+			Name:     name,
+			Command:  func() *exec.Cmd { return exec.Command("sleep", "30") },
+			Restart:  supervise.RestartOnFailure,
+			KillMode: supervise.KillMixed,
+			Started: func(*supervise.Service, int) {
+				if up++; up == 2 {
+					_ = g.Shutdown(0) // as SIGTERM would
+				}
+			},
+			Exited: func(sv *supervise.Service, ci *sdevent.ChildInfo) {
+				fmt.Println(sv.Name(), ci)
+			},
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	code, err := e.Loop()
+	fmt.Println("loop:", code, err)
+	// Unordered output:
+	// worker-1 killed by SIGTERM
+	// worker-2 killed by SIGTERM
+	// loop: 0 <nil>
+}
+
+// The delays of RestartSteps=4 between RestartSec=100ms and
+// RestartMaxDelaySec=10s.
+func ExampleBackoff() {
+	for n := 1; n <= 6; n++ {
+		fmt.Println(n, supervise.Backoff(100*time.Millisecond, 10*time.Second, 4, n))
+	}
+	// Output:
+	// 1 100ms
+	// 2 316.227ms
+	// 3 1s
+	// 4 3.162277s
+	// 5 10s
+	// 6 10s
+}
