@@ -263,8 +263,9 @@ func becomeReaper(subreaper bool) (bool, error) {
 // exit belongs to the loop's pidfd watch. It peeks first (waitid P_ALL with
 // WNOWAIT, which leaves the zombie in place) and reaps by pid (P_PID) only
 // what is not COMMAND, as systemd's manager does on SIGCHLD
-// (manager_dispatch_sigchld). The peek reports one zombie, the first in the
-// kernel's list of children, so a zombie COMMAND hides those after it;
+// (manager_dispatch_sigchld). The peek reports one zombie, the first the
+// kernel finds (it looks at the children the calling thread forked, then
+// at those of the other threads), so a zombie COMMAND may hide others;
 // that lasts only until the loop, which COMMAND's exit ends, has reaped
 // it, and the call after the loop reaps them.
 func reapOrphans(command int) {

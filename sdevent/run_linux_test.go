@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -374,6 +375,11 @@ func TestRunBrokenStderrKillAfter(t *testing.T) {
 func TestReapOrphans(t *testing.T) {
 	for _, commandFirst := range []bool{true, false} {
 		t.Run(map[bool]string{true: "CommandFirst", false: "CommandLast"}[commandFirst], func(t *testing.T) {
+			// waitid(P_ALL) looks at the children of the calling thread
+			// first, then at those of the other threads: fork both and
+			// peek from one thread, so that "first" is fork order.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			start := func(script string) (pid, pidfd int) {
 				pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", script}, nil)
 				if err != nil {
