@@ -61,10 +61,13 @@ func Example_daemon() {
 	if _, err := g.SetSignalShutdown(true); err != nil {
 		log.Fatal(err)
 	}
+	// STOPPING=1 as the stop begins, not once the worker is gone.
+	g.OnShutdown(func() { _, _ = sdevent.NotifyStopping() })
 	_, err = g.Start(supervise.Spec{ // restarted when it fails, after 100ms growing to 1m
 		Command: func() *exec.Cmd {
 			cmd := exec.Command("/usr/local/bin/worker")
 			cmd.Stdout = supervise.LineFunc(func(line []byte) { log.Printf("worker: %s", line) })
+			cmd.Env = supervise.Environ() // no NOTIFY_SOCKET, WATCHDOG_*: it is not the service
 			return cmd
 		},
 		Restart:         supervise.RestartOnFailure,
@@ -89,6 +92,5 @@ func Example_daemon() {
 	}
 	_, _ = sdevent.NotifyReady() // READY=1; best effort, as sd_notify's callers treat it
 	code, err := e.Loop()
-	_, _ = sdevent.NotifyStopping()
 	os.Exit(int(exitcode.FromLoop(code, err)))
 }

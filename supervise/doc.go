@@ -43,8 +43,10 @@
 // signal, or core-dump when the kernel reports a dump (CLD_DUMPED; with
 // `ulimit -c 0` a SIGABRT is a plain signal, which on-abort restarts
 // too). A command that cannot be started counts as exit-code, as systemd's
-// child exits with 203 (EXIT_EXEC) then. A stop asked for (Stop, Restart,
-// Group.Shutdown) is never followed by Restart=.
+// child exits with 203 (EXIT_EXEC) then. RestartPreventExitStatus and
+// RestartForceExitStatus, by exit status or signal, take precedence over
+// Restart=, the former first. A stop asked for (Stop, Restart,
+// Group.Shutdown) is never followed by a restart.
 //
 // The nth automatic restart waits Backoff(RestartDelay,
 // RestartMaxDelay, RestartSteps, n). As in systemd, the count n starts
@@ -140,8 +142,7 @@
 //  2. There is one command per service: no ExecStartPre=, ExecStop= or
 //     ExecReload=, no Type= (a service is Running once its command
 //     started, as Type=exec is), no watchdog per command, so no
-//     Restart=on-watchdog; no RestartPreventExitStatus= or
-//     RestartForceExitStatus=, no SendSIGHUP=, SendSIGKILL= or
+//     Restart=on-watchdog; no SendSIGHUP=, SendSIGKILL= or
 //     RestartKillSignal=.
 //  3. After FinalKillSignal the service waits for the main process
 //     without end: systemd gives up on it after a second TimeoutStop,

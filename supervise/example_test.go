@@ -5,6 +5,7 @@ package supervise_test
 import (
 	"fmt"
 	"log"
+	"os"
 	"os/exec"
 	"time"
 
@@ -59,8 +60,9 @@ func ExampleStart() {
 }
 
 // A daemon's workers, stopped gracefully: Shutdown (which SIGTERM and
-// SIGINT call, with SetSignalShutdown) stops each worker, waits for it on
-// the loop, and then exits the loop.
+// SIGINT call, with SetSignalShutdown) stops each worker, tells
+// OnShutdown's function (where a daemon sends STOPPING=1), waits for each
+// worker on the loop, and then exits the loop.
 func ExampleGroup() {
 	e, err := sdevent.New()
 	if err != nil {
@@ -75,6 +77,7 @@ func ExampleGroup() {
 	if _, err := g.SetSignalShutdown(true); err != nil { // SIGTERM, SIGINT: Shutdown(0)
 		log.Fatal(err)
 	}
+	g.OnShutdown(func() { fmt.Println("stopping") }) // sdevent.NotifyStopping() in a daemon
 	up := 0
 	for _, name := range []string{"worker-1", "worker-2"} {
 		_, err := g.Start(supervise.Spec{
@@ -98,6 +101,7 @@ func ExampleGroup() {
 	code, err := e.Loop()
 	fmt.Println("loop:", code, err)
 	// Unordered output:
+	// stopping
 	// worker-1 killed by SIGTERM
 	// worker-2 killed by SIGTERM
 	// loop: 0 <nil>
@@ -116,4 +120,23 @@ func ExampleBackoff() {
 	// 4 3.162277s
 	// 5 10s
 	// 6 10s
+}
+
+// A daemon's worker does not inherit the variables systemd meant for the
+// daemon alone: it would speak for the daemon (READY=1, watchdog pings).
+func ExampleEnviron() {
+	// As systemd sets it for a Type=notify daemon.
+	if err := os.Setenv("NOTIFY_SOCKET", "/run/systemd/notify"); err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = os.Unsetenv("NOTIFY_SOCKET") }() // cannot fail: the name is valid
+
+	cmd := exec.Command("sh", "-c", `echo "NOTIFY_SOCKET=${NOTIFY_SOCKET:-unset}"`)
+	cmd.Env = supervise.Environ()
+	out, err := cmd.Output()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(out))
+	// Output: NOTIFY_SOCKET=unset
 }

@@ -26,6 +26,7 @@ type Group struct {
 	shutting bool
 	exited   bool
 	code     int
+	onStop   func()
 	signals  []*sdevent.Source
 	closed   bool
 }
@@ -85,9 +86,21 @@ func (g *Group) Shutdown(code int) error {
 	for _, sv := range g.services {
 		_ = sv.Stop() // open: it cannot fail
 	}
+	if g.onStop != nil {
+		g.onStop()
+	}
 	g.check()
 	return nil
 }
+
+// OnShutdown sets the function that Shutdown calls when a shutdown
+// begins, once: after it asked every service to stop, and before the
+// loop can exit, whatever called Shutdown (SIGTERM or SIGINT with
+// SetSignalShutdown, or the program). It is where a daemon tells the
+// service manager that it is stopping (sdevent.NotifyStopping), as
+// ShuttingDown already reports true. Unlike the callbacks of a Spec, it
+// runs inside Shutdown; it may call the group's methods. nil: none.
+func (g *Group) OnShutdown(f func()) { g.onStop = f }
 
 // SetSignalShutdown adds (on) or removes sources for SIGTERM and SIGINT
 // that call Shutdown(0): a stop asked for by the service manager or the

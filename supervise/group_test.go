@@ -199,3 +199,58 @@ func TestGroupSignals(t *testing.T) {
 		t.Fatalf("nil loop: %v", err)
 	}
 }
+
+// TestGroupOnShutdown: the OnShutdown function runs once per shutdown,
+// inside the Shutdown that began it (from SIGTERM here), after every
+// service was asked to stop and before any of them has exited; a group
+// with nothing running still calls it before the loop exits.
+func TestGroupOnShutdown(t *testing.T) {
+	t.Run("signal", func(t *testing.T) {
+		e := newLoop(t)
+		g := newGroup(t, e)
+		if _, err := g.SetSignalShutdown(true); err != nil {
+			t.Fatal(err)
+		}
+		rec := newRecorder(t, e)
+		sv := startIn(t, g, rec.spec("echo up; exec sleep 30"))
+		rec.onLine = func(*Service, string) {
+			if err := unix.Kill(unix.Getpid(), unix.SIGTERM); err != nil {
+				t.Error(err)
+			}
+		}
+		calls := 0
+		g.OnShutdown(func() {
+			calls++
+			rec.add(event{what: "shutdown"})
+			if !g.ShuttingDown() || sv.State() != Stopping {
+				t.Errorf("OnShutdown: shutting down %v, service %v; want true, stopping", g.ShuttingDown(), sv.State())
+			}
+			if err := g.Shutdown(2); err != nil { // again, from inside: only the code
+				t.Error(err)
+			}
+		})
+		if code := loop(t, e); code != 2 {
+			t.Fatalf("loop exited with %d, want 2", code)
+		}
+		if want := "started, line up, shutdown, exited killed by SIGTERM, done success"; calls != 1 || rec.trace() != want {
+			t.Fatalf("%d calls; got  %s\nwant %s", calls, rec.trace(), want)
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		e := newLoop(t)
+		g := newGroup(t, e)
+		calls := 0
+		g.OnShutdown(func() { calls++ })
+		for range 2 {
+			if err := g.Shutdown(0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if calls != 1 {
+			t.Fatalf("OnShutdown ran %d times inside two Shutdowns, want 1", calls)
+		}
+		if code := loop(t, e); code != 0 || calls != 1 {
+			t.Fatalf("loop exited with %d after %d calls, want 0 after 1", code, calls)
+		}
+	})
+}

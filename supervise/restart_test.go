@@ -288,6 +288,65 @@ func TestUnstartable(t *testing.T) {
 	}
 }
 
+// TestRestartExitStatus: RestartPreventExitStatus= and
+// RestartForceExitStatus= against real ends, as service_shall_restart
+// orders them: a stop asked for is never restarted, then the prevent set
+// says no, then the force set says yes, then Restart= decides. A command
+// that cannot start counts as exit status 203.
+func TestRestartExitStatus(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	const stubborn = "trap 'exit 3' TERM; echo up; while :; do sleep 0.05; done"
+	for _, c := range []struct {
+		name           string
+		script         string // "" runs the missing command
+		restart        Restart
+		prevent, force ExitStatusSet
+		stop           bool // Stop once the command printed a line
+		restarted      bool
+	}{
+		{"always/prevent-0/exit0", "exit 0", RestartAlways, ExitStatusSet{Status: []int{0}}, ExitStatusSet{}, false, false},
+		{"always/prevent-0/exit1", "exit 1", RestartAlways, ExitStatusSet{Status: []int{0}}, ExitStatusSet{}, false, true},
+		{"always/prevent-0/sigterm", "kill -TERM $$", RestartAlways, ExitStatusSet{Status: []int{0}}, ExitStatusSet{}, false, true},
+		{"always/prevent-term/sigterm", "kill -TERM $$", RestartAlways, ExitStatusSet{Signal: []unix.Signal{unix.SIGTERM}}, ExitStatusSet{}, false, false},
+		{"always/prevent-15/sigterm", "kill -TERM $$", RestartAlways, ExitStatusSet{Status: []int{15}}, ExitStatusSet{}, false, true},
+		{"on-failure/force-term/sigterm", "kill -TERM $$", RestartOnFailure, ExitStatusSet{}, ExitStatusSet{Signal: []unix.Signal{unix.SIGTERM}}, false, true},
+		{"no/force-3/exit3", "exit 3", RestartNo, ExitStatusSet{}, ExitStatusSet{Status: []int{3}}, false, true},
+		{"no/force-3/exit4", "exit 4", RestartNo, ExitStatusSet{}, ExitStatusSet{Status: []int{3}}, false, false},
+		{"no/prevent-and-force-3/exit3", "exit 3", RestartNo, ExitStatusSet{Status: []int{3}}, ExitStatusSet{Status: []int{3}}, false, false},
+		{"no/force-3/stopped", stubborn, RestartNo, ExitStatusSet{}, ExitStatusSet{Status: []int{3}}, true, false},
+		{"always/prevent-203/unstartable", "", RestartAlways, ExitStatusSet{Status: []int{203}}, ExitStatusSet{}, false, false},
+		{"no/force-203/unstartable", "", RestartNo, ExitStatusSet{}, ExitStatusSet{Status: []int{203}}, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newLoop(t)
+			rec := newRecorder(t, e)
+			spec := rec.spec(c.script)
+			if c.script == "" {
+				spec.Command = func() *exec.Cmd { return exec.Command(missing) }
+			}
+			spec.Restart, spec.RestartDelay = c.restart, -1
+			spec.RestartPreventExitStatus, spec.RestartForceExitStatus = c.prevent, c.force
+			rec.onRestarting = func(sv *Service) {
+				if err := sv.Stop(); err != nil { // one end is enough
+					t.Error(err)
+				}
+			}
+			if c.stop {
+				rec.onLine = func(sv *Service, _ string) {
+					if err := sv.Stop(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			rec.start(spec)
+			rec.wait()
+			if restarted := len(rec.find("restarting")) == 1; restarted != c.restarted {
+				t.Fatalf("restarted %v, want %v: %s", restarted, c.restarted, rec.trace())
+			}
+		})
+	}
+}
+
 // TestBadCommand: a Command that returns nil, a started command or one
 // whose Stdin is not a file is a failed start with an error wrapping
 // EINVAL.
@@ -422,6 +481,10 @@ func TestSpecValidation(t *testing.T) {
 		{Command: ok, RestartMaxDelay: -1},
 		{Command: ok, SuccessExitStatus: ExitStatusSet{Status: []int{256}}},
 		{Command: ok, SuccessExitStatus: ExitStatusSet{Signal: []unix.Signal{0}}},
+		{Command: ok, RestartPreventExitStatus: ExitStatusSet{Status: []int{-1}}},
+		{Command: ok, RestartPreventExitStatus: ExitStatusSet{Signal: []unix.Signal{65}}},
+		{Command: ok, RestartForceExitStatus: ExitStatusSet{Status: []int{256}}},
+		{Command: ok, RestartForceExitStatus: ExitStatusSet{Signal: []unix.Signal{0}}},
 	} {
 		if _, err := Start(e, spec); !errors.Is(err, unix.EINVAL) {
 			t.Errorf("spec %d: %v, want EINVAL", i, err)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent"
+	"github.com/go-sdevent/sdevent/exitcode"
 	"github.com/go-sdevent/sdevent/source"
 )
 
@@ -38,6 +39,12 @@ type Service struct {
 	pid       int
 	outputs   []*output
 	leftovers []*leftover
+
+	// How the current or latest run ended, as waitid says it (CLD_* and
+	// the status or signal), for RestartPreventExitStatus= and
+	// RestartForceExitStatus= (systemd's main_exec_status); code 0 while
+	// it runs, or when it could not be set up.
+	endCode, endStatus int
 
 	nRestarts        int
 	limit            startLimit
@@ -86,7 +93,7 @@ func Start(e *sdevent.Event, spec Spec) (*Service, error) {
 // KillMode apply from the next start (the running command keeps its
 // process group, and the way it is signalled), the start limit's interval
 // and burst too (its count is kept); Restart=, the restart delays and
-// SuccessExitStatus from the next end; KillSignal, FinalKillSignal and
+// the exit status sets from the next end; KillSignal, FinalKillSignal and
 // TimeoutStop from the next stop; Priority to the sources made from then
 // on; Name, Logger and the callbacks at once. A restart delay or a stop
 // time-out already counting keeps its length. An invalid spec changes
@@ -294,8 +301,13 @@ func (sv *Service) start(auto bool) {
 	}
 	sv.result = ResultSuccess
 	sv.forbidRestart, sv.groupSignalled, sv.finalSent = false, false, false
+	sv.endCode, sv.endStatus = 0, 0
 	res, err := sv.spawn()
 	if err != nil {
+		if res == ResultExitCode {
+			// As systemd's child that failed to exec.
+			sv.endCode, sv.endStatus = sdevent.CLDExited, int(exitcode.Exec)
+		}
 		sv.warn("start failed", slog.Any("err", err))
 		sv.endRun(res, func() {
 			if f := sv.spec.StartFailed; f != nil {
@@ -371,6 +383,7 @@ func (sv *Service) onExit(src *sdevent.Source, ci *sdevent.ChildInfo) error {
 		sv.outputs[i].drain()
 	}
 	res := result(ci, &sv.spec.SuccessExitStatus)
+	sv.endCode, sv.endStatus = ci.Code, ci.Status
 	sv.killLeftovers()
 	if sv.main != nil {
 		src.Unref() // inside its handler: freed, and reaped, once it returns
@@ -450,7 +463,7 @@ func (sv *Service) enterDead(res Result, allowRestart bool) func() {
 	if sv.result == ResultSuccess {
 		sv.result = res
 	}
-	restart := allowRestart && !sv.forbidRestart && sv.spec.Restart.shallRestart(sv.result)
+	restart := allowRestart && !sv.forbidRestart && sv.shallRestart()
 	sv.forbidRestart = false
 	if sv.group != nil && sv.group.shutting {
 		restart, sv.restartAfterStop = false, false
@@ -479,6 +492,19 @@ func (sv *Service) enterDead(res Result, allowRestart bool) func() {
 		}
 	}
 	return sv.done(sv.result)
+}
+
+// shallRestart decides whether a run that ended on its own is restarted
+// (service_shall_restart): RestartPreventExitStatus= says no, then
+// RestartForceExitStatus= yes, then Restart= decides on the result.
+func (sv *Service) shallRestart() bool {
+	switch {
+	case sv.spec.RestartPreventExitStatus.test(sv.endCode, sv.endStatus):
+		return false
+	case sv.spec.RestartForceExitStatus.test(sv.endCode, sv.endStatus):
+		return true
+	}
+	return sv.spec.Restart.shallRestart(sv.result)
 }
 
 // done makes the service inactive or failed and returns the callback that

@@ -14,8 +14,8 @@ import (
 	"github.com/go-sdevent/sdevent/exitcode"
 )
 
-// ParseExitStatusSet parses SuccessExitStatus= as systemd does
-// (config_parse_set_status): words separated by spaces, each an exit
+// ParseExitStatusSet parses SuccessExitStatus=, RestartPreventExitStatus=
+// or RestartForceExitStatus= as systemd does (config_parse_set_status): words separated by spaces, each an exit
 // status (a number 0..255 or a name of systemd's table, "TEMPFAIL") or
 // else a signal ("SIGUSR1", "USR1", "RTMIN+2"). Unlike systemd, which skips
 // a word it cannot parse, a bad word is an error wrapping unix.EINVAL.
@@ -28,7 +28,7 @@ func ParseExitStatusSet(s string) (ExitStatusSet, error) {
 		}
 		sig, ok := parseSignal(w)
 		if !ok {
-			return ExitStatusSet{}, fmt.Errorf("supervise: SuccessExitStatus: %q is neither an exit status nor a signal: %w", w, unix.EINVAL)
+			return ExitStatusSet{}, fmt.Errorf("supervise: exit status set: %q is neither an exit status nor a signal: %w", w, unix.EINVAL)
 		}
 		set.Signal = append(set.Signal, sig)
 	}
@@ -147,19 +147,32 @@ func (spec *Spec) validate() string {
 	case spec.RestartMaxDelay < 0:
 		return "negative RestartMaxDelay"
 	}
-	return spec.SuccessExitStatus.validate()
+	for _, set := range []struct {
+		name string
+		set  *ExitStatusSet
+	}{
+		{"SuccessExitStatus", &spec.SuccessExitStatus},
+		{"RestartPreventExitStatus", &spec.RestartPreventExitStatus},
+		{"RestartForceExitStatus", &spec.RestartForceExitStatus},
+	} {
+		if bad := set.set.validate(set.name); bad != "" {
+			return bad
+		}
+	}
+	return ""
 }
 
-// validate says what is wrong with set, if anything.
-func (set *ExitStatusSet) validate() string {
+// validate says what is wrong with set, the value of the setting name, if
+// anything.
+func (set *ExitStatusSet) validate(name string) string {
 	for _, st := range set.Status {
 		if st < 0 || st > 255 {
-			return fmt.Sprintf("SuccessExitStatus %d", st)
+			return fmt.Sprintf("%s %d", name, st)
 		}
 	}
 	for _, sig := range set.Signal {
 		if !validSignal(sig) {
-			return fmt.Sprintf("SuccessExitStatus signal %d", sig)
+			return fmt.Sprintf("%s signal %d", name, sig)
 		}
 	}
 	return ""

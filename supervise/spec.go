@@ -83,6 +83,14 @@ type Spec struct {
 	// that count as a clean end, besides exit status 0 and death by
 	// SIGHUP, SIGINT, SIGTERM or SIGPIPE.
 	SuccessExitStatus ExitStatusSet
+	// RestartPreventExitStatus and RestartForceExitStatus are
+	// RestartPreventExitStatus= and RestartForceExitStatus=: a run that
+	// ended on its own with an exit status or a signal of the first is
+	// never restarted, and one of the second always is, whatever Restart=
+	// says; the first wins. A command that could not be started counts
+	// as exit status 203 (EXIT_EXEC), as systemd's child exits with it.
+	RestartPreventExitStatus ExitStatusSet
+	RestartForceExitStatus   ExitStatusSet
 
 	// KillMode is KillMode=, with the child's own process group standing
 	// in for the unit's control group. Default KillControlGroup.
@@ -272,8 +280,9 @@ func (s State) String() string { return name(stateNames, int(s), "State") }
 // active reports whether the service runs or will run by itself.
 func (s State) active() bool { return s != Inactive && s != Failed }
 
-// ExitStatusSet is a value of SuccessExitStatus=: exit statuses (0..255)
-// and signals.
+// ExitStatusSet is a value of SuccessExitStatus=,
+// RestartPreventExitStatus= or RestartForceExitStatus=: exit statuses
+// (0..255) and signals.
 type ExitStatusSet struct {
 	Status []int
 	Signal []syscall.Signal
@@ -293,6 +302,20 @@ func (set *ExitStatusSet) hasSignal(sig syscall.Signal) bool {
 		if x == sig {
 			return true
 		}
+	}
+	return false
+}
+
+// test reports whether an end that waitid reported as code (CLD_*) and
+// status is in the set (exit_status_set_test in systemd): an exit with
+// one of its statuses, or a death by one of its signals. code 0, an end
+// whose status is unknown, is in no set.
+func (set *ExitStatusSet) test(code, status int) bool {
+	switch code {
+	case sdevent.CLDExited:
+		return set.hasStatus(status)
+	case sdevent.CLDKilled, sdevent.CLDDumped:
+		return set.hasSignal(syscall.Signal(status))
 	}
 	return false
 }

@@ -80,6 +80,9 @@ func (g *Group) ShuttingDown() bool { return false }
 // Shutdown is not supported on this platform.
 func (g *Group) Shutdown(code int) error { return unsupported("shutdown") }
 
+// OnShutdown does nothing on this platform.
+func (g *Group) OnShutdown(f func()) {}
+
 // SetSignalShutdown is not supported on this platform.
 func (g *Group) SetSignalShutdown(on bool) (bool, error) {
 	return false, unsupported("set signal shutdown")

@@ -24,17 +24,13 @@ import (
 // workerdImpls are the implementations of examples/workerd/SPEC.md, by
 // directory under examples/. TestWorkerd runs, as a subtest of its name,
 // each one whose directory holds Go files; a required one that has none
-// fails the test.
-//
-// The go-sdevent version (examples/workerd) runs as subtest "sdevent" as
-// soon as its Go files are there. Once they are, set its required to true,
-// so that losing them fails the test instead of going unnoticed.
+// fails the test, so that losing one cannot go unnoticed.
 var workerdImpls = []struct {
 	name, dir string
 	required  bool
 }{
 	{"plain", "workerd-plain", true},
-	{"sdevent", "workerd", false},
+	{"sdevent", "workerd", true},
 }
 
 // D-Bus names of SPEC.md.
