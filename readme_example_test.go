@@ -61,8 +61,8 @@ func Example_daemon() {
 	if _, err := g.SetSignalShutdown(true); err != nil {
 		log.Fatal(err)
 	}
-	// STOPPING=1 as the stop begins, not once the worker is gone.
-	g.OnShutdown(func() { _, _ = sdevent.NotifyStopping() })
+	// READY=1 once the worker runs; STOPPING=1 as a stop begins, not once the worker is gone.
+	g.SetNotify(&supervise.Notify{ReadyWhenStarted: true})
 	_, err = g.Start(supervise.Spec{ // restarted when it fails, after 100ms growing to 1m
 		Command: func() *exec.Cmd {
 			cmd := exec.Command("/usr/local/bin/worker")
@@ -90,7 +90,6 @@ func Example_daemon() {
 	if _, err := e.SetWatchdog(true); err != nil { // WATCHDOG_USEC: pings from the loop
 		log.Fatal(err)
 	}
-	_, _ = sdevent.NotifyReady() // READY=1; best effort, as sd_notify's callers treat it
 	code, err := e.Loop()
 	os.Exit(int(exitcode.FromLoop(code, err)))
 }

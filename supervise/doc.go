@@ -120,6 +120,21 @@
 // seen exiting, and a process-owned child is SIGKILLed when its source is
 // freed on the way out.
 //
+// # Reload, and what the service manager is told
+//
+// Group.Reload calls the daemon's reload function (Group.OnReload), and
+// SIGHUP calls Reload with Group.SetSignalReload, as systemctl reload
+// asks a Type=notify-reload service (systemd 253) to reload; during a
+// shutdown it does nothing. With Group.SetNotify the group also speaks
+// for the daemon over $NOTIFY_SOCKET: READY=1 once every service has
+// started (Notify.ReadyWhenStarted), RELOADING=1 with MONOTONIC_USEC= and
+// then READY=1 around each reload, even a failed one (systemd knows no
+// other end of a reload), STOPPING=1 when a shutdown begins, and the
+// daemon's status line (Notify.Status) with each of these and whenever
+// an event of a service changes it. Together with the loop's watchdog
+// ((*sdevent.Event).SetWatchdog) that is the whole protocol of
+// sd_notify(3) a Type=notify-reload daemon needs.
+//
 // # Ownership
 //
 // A Service belongs to its loop's goroutine. Close frees it at once: a

@@ -5,9 +5,15 @@ package supervise_test
 import (
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/supervise"
@@ -61,8 +67,8 @@ func ExampleStart() {
 
 // A daemon's workers, stopped gracefully: Shutdown (which SIGTERM and
 // SIGINT call, with SetSignalShutdown) stops each worker, tells
-// OnShutdown's function (where a daemon sends STOPPING=1), waits for each
-// worker on the loop, and then exits the loop.
+// OnShutdown's function, waits for each worker on the loop, and then
+// exits the loop.
 func ExampleGroup() {
 	e, err := sdevent.New()
 	if err != nil {
@@ -77,7 +83,7 @@ func ExampleGroup() {
 	if _, err := g.SetSignalShutdown(true); err != nil { // SIGTERM, SIGINT: Shutdown(0)
 		log.Fatal(err)
 	}
-	g.OnShutdown(func() { fmt.Println("stopping") }) // sdevent.NotifyStopping() in a daemon
+	g.OnShutdown(func() { fmt.Println("stopping") })
 	up := 0
 	for _, name := range []string{"worker-1", "worker-2"} {
 		_, err := g.Start(supervise.Spec{
@@ -105,6 +111,115 @@ func ExampleGroup() {
 	// worker-1 killed by SIGTERM
 	// worker-2 killed by SIGTERM
 	// loop: 0 <nil>
+}
+
+// A Type=notify-reload daemon whose work is its worker: the group tells
+// systemd that the daemon is ready once the worker runs, wraps each reload
+// (SIGHUP, from systemctl reload) in RELOADING=1 and READY=1, says
+// STOPPING=1 when SIGTERM stops it, and keeps the status line of systemctl
+// status up to date. Here a socket stands in for systemd's, to show what
+// it receives.
+func ExampleGroup_SetNotify() {
+	manager := listenNotify() // sets $NOTIFY_SOCKET, as systemd does
+	defer manager.Close()
+
+	e, err := sdevent.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Unref()
+	g, err := supervise.NewGroup(e)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+	generation := 1
+	var worker *supervise.Service
+	g.SetNotify(&supervise.Notify{
+		ReadyWhenStarted: true,
+		Status: func() string {
+			return fmt.Sprintf("configuration %d, worker %v", generation, worker.State())
+		},
+	})
+	g.OnReload(func() error {
+		// Read the configuration again, and Update the worker.
+		generation++
+		// As systemctl stop would, later.
+		_ = unix.Kill(os.Getpid(), unix.SIGTERM)
+		return nil
+	})
+	if _, err := g.SetSignalShutdown(true); err != nil { // SIGTERM, SIGINT
+		log.Fatal(err)
+	}
+	if _, err := g.SetSignalReload(true); err != nil { // SIGHUP
+		log.Fatal(err)
+	}
+	worker, err = g.Start(supervise.Spec{
+		Command: func() *exec.Cmd { return exec.Command("sleep", "30") },
+		Started: func(*supervise.Service, int) {
+			_ = unix.Kill(os.Getpid(), unix.SIGHUP) // as systemctl reload would
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := e.Loop(); err != nil {
+		log.Fatal(err)
+	}
+	manager.print()
+	// Output:
+	// READY=1 STATUS=configuration 1, worker running
+	// RELOADING=1 MONOTONIC_USEC=… STATUS=configuration 1, worker running
+	// READY=1 STATUS=configuration 2, worker running
+	// STOPPING=1 STATUS=configuration 2, worker stopping
+	// STATUS=configuration 2, worker inactive
+}
+
+// notifySocket stands in for systemd's notification socket.
+type notifySocket struct {
+	dir  string
+	conn *net.UnixConn
+}
+
+// listenNotify listens on a notifySocket and points $NOTIFY_SOCKET at it.
+func listenNotify() *notifySocket {
+	dir, err := os.MkdirTemp("", "notify")
+	if err != nil {
+		log.Fatal(err)
+	}
+	path := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.Setenv("NOTIFY_SOCKET", path); err != nil {
+		log.Fatal(err)
+	}
+	return &notifySocket{dir: dir, conn: conn}
+}
+
+// Close closes the socket and removes it.
+func (s *notifySocket) Close() {
+	_ = os.Unsetenv("NOTIFY_SOCKET") // cannot fail: the name is valid
+	_ = s.conn.Close()               // read to the end already
+	_ = os.RemoveAll(s.dir)          // best effort: a temporary directory
+}
+
+// print prints what the socket received, one message a line, with the
+// time in MONOTONIC_USEC= left out.
+func (s *notifySocket) print() {
+	usec := regexp.MustCompile(`MONOTONIC_USEC=[0-9]+`)
+	buf := make([]byte, 4096)
+	for {
+		// The messages are there already: wait for no more.
+		_ = s.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := s.conn.Read(buf)
+		if err != nil {
+			return
+		}
+		msg := strings.ReplaceAll(string(buf[:n]), "\n", " ")
+		fmt.Println(usec.ReplaceAllString(msg, "MONOTONIC_USEC=…"))
+	}
 }
 
 // The delays of RestartSteps=4 between RestartSec=100ms and

@@ -51,6 +51,7 @@ type Service struct {
 	forbidRestart    bool // a stop was asked for: no Restart= after it
 	restartAfterStop bool // Restart while running: start again once stopped
 	doneDue          bool // a stop of a scheduled start waits to report Done
+	everStarted      bool // its command started once (Notify.ReadyWhenStarted)
 	groupSignalled   bool // KillSignal went to the whole group in this stop
 	finalSent        bool // FinalKillSignal went in this stop
 	closed           bool
@@ -283,7 +284,16 @@ func (sv *Service) onTimer(*sdevent.Source, time.Duration) error {
 	case sv.state == Stopping:
 		sv.stopTimedOut()
 	}
+	sv.changed()
 	return nil
+}
+
+// changed tells the group, if any, that an event of the service was
+// reported (SetNotify's READY=1 and STATUS=).
+func (sv *Service) changed() {
+	if sv.group != nil {
+		sv.group.changed()
+	}
 }
 
 // start starts the command (service_start and service_enter_start in
@@ -373,6 +383,7 @@ func (sv *Service) spawn() (Result, error) {
 	_ = main.SetDescription(sv.name)
 	sv.main, sv.pid = main, cmd.Process.Pid
 	sv.state = Running
+	sv.everStarted = true
 	return ResultSuccess, nil
 }
 
@@ -396,6 +407,7 @@ func (sv *Service) onExit(src *sdevent.Source, ci *sdevent.ChildInfo) error {
 			f(sv, ci)
 		}
 	})
+	sv.changed()
 	return nil
 }
 

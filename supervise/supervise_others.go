@@ -88,6 +88,20 @@ func (g *Group) SetSignalShutdown(on bool) (bool, error) {
 	return false, unsupported("set signal shutdown")
 }
 
+// OnReload does nothing on this platform.
+func (g *Group) OnReload(f func() error) {}
+
+// Reload is not supported on this platform.
+func (g *Group) Reload() error { return unsupported("reload") }
+
+// SetSignalReload is not supported on this platform.
+func (g *Group) SetSignalReload(on bool) (bool, error) {
+	return false, unsupported("set signal reload")
+}
+
+// SetNotify does nothing on this platform.
+func (g *Group) SetNotify(n *Notify) {}
+
 // Close does nothing on this platform.
 func (g *Group) Close() {}
 

@@ -1,5 +1,6 @@
 // Command workerd is the daemon of SPEC.md written on go-sdevent and its
-// toolkit: supervise runs the worker, sdnet serves the activated status
+// toolkit: supervise runs the worker and speaks to systemd (READY=1,
+// RELOADING=1, STOPPING=1, STATUS=), sdnet serves the activated status
 // socket, filewatch follows the configuration file, busevent answers
 // D-Bus, and the loop feeds the watchdog.
 //
@@ -14,10 +15,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"time"
 
 	"github.com/godbus/dbus/v5"
-	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/filewatch"
@@ -54,7 +53,6 @@ type daemon struct {
 	log        *slog.Logger
 	cfg        *config
 	generation int
-	ready      bool // READY=1 was sent
 	group      *supervise.Group
 	worker     *supervise.Service
 }
@@ -92,33 +90,27 @@ func run(path string, log *slog.Logger) (int, error) {
 	if err := bus.Export(d, objectPath, busName); err != nil {
 		return 0, err
 	}
-	reply, err := bus.Conn().RequestName(busName, dbus.NameFlagDoNotQueue)
-	if err != nil {
+	if _, err := bus.RequestName(busName, dbus.NameFlagDoNotQueue); err != nil {
 		return 0, err
 	}
-	if reply != dbus.RequestNameReplyPrimaryOwner {
-		return 0, fmt.Errorf("%s is owned by another connection", busName)
-	}
-
-	hup, err := e.AddSignal(unix.SIGHUP, func(*sdevent.Source, *unix.SignalfdSiginfo) error {
-		d.reload()
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	defer hup.Unref()
 
 	// SIGTERM, SIGINT and a worker that exited 0 stop the daemon: the group
 	// stops the worker, waits for it, and then exits the loop with 0.
+	// SIGHUP and file changes reload it. The group tells systemd: READY=1
+	// once the worker started, RELOADING=1 and READY=1 around each reload,
+	// STOPPING=1, and the status line as it changes.
 	if d.group, err = supervise.NewGroup(e); err != nil {
 		return 0, err
 	}
 	defer d.group.Close()
+	d.group.SetNotify(&supervise.Notify{ReadyWhenStarted: true, Status: d.status})
+	d.group.OnReload(d.reload)
 	if _, err := d.group.SetSignalShutdown(true); err != nil {
 		return 0, err
 	}
-	d.group.OnShutdown(func() { d.notify("STOPPING=1\n") })
+	if _, err := d.group.SetSignalReload(true); err != nil {
+		return 0, err
+	}
 	if d.worker, err = d.group.Start(d.spec(d.cfg)); err != nil {
 		return 0, err
 	}
@@ -151,44 +143,26 @@ func (d *daemon) spec(cfg *config) supervise.Spec {
 		StartLimitBurst:          -1, // no start limit
 		TimeoutStop:              cfg.stopTimeout,
 		Priority:                 priority.Important, // the worker's news before status queries
-		Started:                  func(*supervise.Service, int) { d.started() },
-		Restarting:               func(*supervise.Service, time.Duration) { d.notify("") },
 		Done: func(*supervise.Service, supervise.Result) {
 			_ = d.group.Shutdown(0) // ESTALE only: the loop exits already
 		},
 	}
 }
 
-func (d *daemon) started() {
-	if d.ready {
-		d.notify("")
-		return
-	}
-	d.ready = true
-	d.notify("READY=1\n")
-}
-
 // reload reads the configuration again; the worker gets it at its next
-// start or stop.
-func (d *daemon) reload() {
-	if d.group.ShuttingDown() {
-		return
-	}
-	if _, err := sdevent.NotifyReloading(); err != nil {
-		d.log.Warn("notify", "err", err)
-	}
+// start or stop. The group logs an error, and the old configuration stays.
+func (d *daemon) reload() error {
 	cfg, err := loadConfig(d.path)
 	if err == nil {
 		err = d.worker.Update(d.spec(cfg))
 	}
 	if err != nil {
-		d.log.Error("reload failed, keeping the configuration", "generation", d.generation, "err", err)
-	} else {
-		d.cfg = cfg
-		d.generation++
-		d.log.Info("reloaded", "path", d.path, "generation", d.generation)
+		return fmt.Errorf("keeping the configuration of generation %d: %w", d.generation, err)
 	}
-	d.notify("READY=1\n")
+	d.cfg = cfg
+	d.generation++
+	d.log.Info("reloaded", "path", d.path, "generation", d.generation)
+	return nil
 }
 
 // fileChanged reloads once the file was changed and is there again.
@@ -197,7 +171,7 @@ func (d *daemon) fileChanged(_ *filewatch.Watcher, exists bool, err error) {
 	case err != nil:
 		d.log.Error("watching the configuration", "err", err)
 	case exists:
-		d.reload()
+		_ = d.group.Reload() // logged; ECANCELED during a stop, which reloads nothing
 	}
 }
 
@@ -224,12 +198,4 @@ func (d *daemon) status() string {
 // on the loop, as busevent calls exported methods there.
 func (d *daemon) Status() (string, *dbus.Error) { //nolint:unparam // godbus wants the *dbus.Error
 	return d.status(), nil
-}
-
-// notify sends state, which ends in a newline if not empty, with the
-// status line.
-func (d *daemon) notify(state string) {
-	if _, err := sdevent.Notify(state + "STATUS=" + d.status()); err != nil {
-		d.log.Warn("notify", "err", err)
-	}
 }

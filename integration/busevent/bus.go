@@ -100,8 +100,9 @@ type Stats struct {
 }
 
 // Bus is a D-Bus connection attached to an event loop. Its methods belong
-// to the loop's goroutine, except Conn, Stats, Export and
-// ExportMethodTable, which any goroutine may call.
+// to the loop's goroutine, except Conn, Stats, Export,
+// ExportMethodTable, RequestName and ReleaseName, which any goroutine may
+// call.
 type Bus struct {
 	conn  *dbus.Conn
 	q     *queue
@@ -197,7 +198,7 @@ func (b *Bus) setup(e *sdevent.Event, p priority.Priority) error {
 }
 
 // Conn returns the connection, for everything the bridge does not wrap:
-// AddMatchSignal, RequestName, Emit, Object(...).Call. It may be called
+// AddMatchSignal, Emit, Object(...).Call. It may be called
 // from any goroutine. A blocking call made with it on the loop's
 // goroutine blocks the loop until the reply came; it must never call a
 // method the bridge itself exports, which could then never run.

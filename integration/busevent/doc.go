@@ -9,6 +9,7 @@
 //	b, err := busevent.Attach(e, dbus.ConnectSessionBus, busevent.WithPriority(priority.Important))
 //	b.OnSignal(func(s *dbus.Signal) { ... })   // on the loop
 //	b.Export(obj, "/org/example/Obj", "org.example.Obj") // methods run on the loop
+//	b.RequestName("org.example.Obj", dbus.NameFlagDoNotQueue) // EEXIST if taken
 //	b.OnClose(func(err error) { e.Exit(1) })    // the bus went away
 //
 // # How messages reach the loop
@@ -107,8 +108,9 @@
 // # Threads
 //
 // Attach, OnSignal, OnClose, Source and Close belong to the loop's
-// goroutine, like the loop itself. Conn, Stats, Export and
-// ExportMethodTable may be called from any goroutine. The handlers given
+// goroutine, like the loop itself. Conn, Stats, Export,
+// ExportMethodTable, RequestName and ReleaseName may be called from any
+// goroutine. The handlers given
 // to OnSignal and OnClose and exported methods run on the loop's
 // goroutine only. The queue is the one piece of state that godbus's
 // goroutines and the loop share, and a mutex guards it; no lock is held

@@ -35,7 +35,8 @@ func Example() {
 	if err := b.Export(&counter{}, "/org/example/Counter", "org.example.Counter"); err != nil {
 		log.Fatal(err)
 	}
-	if _, err := b.Conn().RequestName("org.example.Counter", dbus.NameFlagDoNotQueue); err != nil {
+	// Owned now, or an error (EEXIST: another connection has it).
+	if _, err := b.RequestName("org.example.Counter", dbus.NameFlagDoNotQueue); err != nil {
 		log.Fatal(err)
 	}
 	if err := b.Conn().AddMatchSignal(dbus.WithMatchInterface("org.freedesktop.DBus")); err != nil {
