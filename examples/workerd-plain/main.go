@@ -241,7 +241,9 @@ func (s *supervisor) stop() bool {
 }
 
 func (s *supervisor) reloadConfig() {
-	notify(daemon.SdNotifyReloading + "\n" + daemon.SdNotifyMonotonicUsec())
+	if s.ready { // before the first READY=1, a READY=1 would end the start-up
+		notify(daemon.SdNotifyReloading + "\n" + daemon.SdNotifyMonotonicUsec())
+	}
 	if cfg, err := loadConfig(s.path); err != nil {
 		log.Printf("reload: %v; keeping the configuration of generation %d", err, s.generation)
 	} else {
@@ -251,7 +253,9 @@ func (s *supervisor) reloadConfig() {
 		s.mu.Unlock()
 		log.Printf("reloaded %s: generation %d", s.path, s.generation)
 	}
-	s.notifyStatus(daemon.SdNotifyReady + "\n")
+	if s.ready {
+		s.notifyStatus(daemon.SdNotifyReady + "\n")
+	}
 }
 
 func (s *supervisor) config() *config {
