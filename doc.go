@@ -31,11 +31,12 @@
 //
 // Pending sources are dispatched in one order, decided in one place: enabled
 // before disabled, not rate-limited before rate-limited, lower priority value
-// first, then the one dispatched longest ago (or never), as in sd-event 262,
-// and among equals the one that became pending first (sd-event 262 takes
-// sources that became pending in the same iteration in no set order).
-// Sources that stay pending (On defer sources, level-triggered fds) thus
-// take turns.
+// first, then the one pending since the earliest iteration, where defer and
+// exit sources, always pending, count from their latest dispatch, as in
+// sd-event 262. Sources that stay pending (On defer sources,
+// level-triggered fds) thus take turns. Sources equal in all of that go in
+// the order the loop's priority queue holds them, which moves its elements
+// as sd-event's does, so that the order is libsystemd's.
 //
 // # Ownership
 //
@@ -139,8 +140,8 @@
 //     post source added in a handler runs in the next iteration, inotify
 //     events nobody wants are dropped, and a rate limit that ended while the
 //     loop was busy never leaves it asleep. Where sd-event 262 changed
-//     behaviour the port follows 262: sources of one priority go in the
-//     order they were last dispatched, a post source added in a handler is
+//     behaviour the port follows 262: a defer source counts as pending
+//     since its latest dispatch, a post source added in a handler is
 //     pending only once the handler returned, and a Prepare or Wait whose
 //     poll ran a rate limit's expire callback reports pending, after which
 //     Dispatch (and so Run) dispatches nothing in that iteration.

@@ -109,7 +109,7 @@ type Event struct {
 	state State
 
 	iteration     uint64
-	seq           uint64 // stamps serial when a source is added, pendingSeq when it becomes pending
+	seq           uint64 // stamps serial when a source is added
 	exitRequested bool
 	exitCode      int
 	exitErr       error
@@ -823,8 +823,8 @@ func (e *Event) nextPending() *Source {
 	return p
 }
 
-// nextSeq returns the next stamp of e.seq, for a serial or a pendingSeq:
-// what was stamped earlier goes first among equals.
+// nextSeq returns the next stamp of e.seq, for a serial: what was stamped
+// earlier goes first among equals.
 func (e *Event) nextSeq() uint64 {
 	e.seq++
 	return e.seq
@@ -898,12 +898,13 @@ func (e *Event) dispatch(s *Source) error {
 	if !s.rl.below() {
 		return e.enterRatelimited(s)
 	}
-	if s.kind != source.Defer && s.kind != source.Exit {
+	if s.kind == source.Defer || s.kind == source.Exit {
+		// Always pending, these count as pending since this dispatch, so
+		// that they go behind what became pending before (sd-event 262).
+		s.pendingIter = e.iteration
+		e.ppReshuffle(s)
+	} else {
 		e.setPending(s, false)
-	}
-	s.dispatchIter = e.iteration
-	if s.pending {
-		e.pending.Reshuffle(s) // a defer source stays pending
 	}
 	if s.kind != source.Post {
 		e.pendPost()

@@ -206,28 +206,117 @@ func TestPriorityBoundaries(t *testing.T) {
 	}
 }
 
-// TestDispatchedLongestAgoFirst: among pending sources of one priority the
-// one dispatched longest ago (or never) goes first, as in sd-event 262. A
-// post source pending since the defer source's dispatch goes before that
-// defer source switched back on, though the defer source has been pending
-// longer (the difftest scenario post-before-defer-turned-on holds
-// libsystemd's side).
-func TestDispatchedLongestAgoFirst(t *testing.T) {
+// TestPendingOldestFirst: among pending sources of one priority the one
+// that became pending in the earliest iteration goes first, whenever it was
+// last dispatched (sd-event's pending_prioq_compare, pending_iteration). IO
+// source a, dispatched in iteration 1 and pending again since iteration 2,
+// goes before b, pending since iteration 3 and never dispatched; a defer
+// source of a higher priority holds both back meanwhile.
+func TestPendingOldestFirst(t *testing.T) {
 	e := newLoop(t)
 	var order []string
-	d := keep(t)(e.AddDefer(func(*sdevent.Source) error {
-		order = append(order, "defer")
-		return nil
-	}))
-	keep(t)(e.AddPost(func(*sdevent.Source) error {
-		order = append(order, "post")
-		return nil
-	}))
-	if !run(t, e, 0) || strings.Join(order, " ") != "defer" {
-		t.Fatalf("first Run ran %v, want [defer]", order)
+	io := func(name string) sdevent.IOHandler {
+		return func(s *sdevent.Source, fd int, revents uint32) error {
+			readByte(t, fd)
+			order = append(order, name)
+			return nil
+		}
 	}
+	ar, aw := testutil.Pipe(t)
+	br, bw := testutil.Pipe(t)
+	keep(t)(e.AddIO(ar, unix.EPOLLIN, io("a")))
+	keep(t)(e.AddIO(br, unix.EPOLLIN, io("b")))
+	h := keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		order = append(order, "h")
+		return nil
+	}))
+	ok(t, "priority", h.SetPriority(-10))
+	ok(t, "off", h.SetEnabled(source.Off))
+
+	writeByte(t, aw)
+	run(t, e, 0) // 1: a
+	ok(t, "on", h.SetEnabled(source.On))
+	writeByte(t, aw)
+	run(t, e, 0) // 2: a pending, h
+	writeByte(t, bw)
+	run(t, e, 0) // 3: b pending, h
+	ok(t, "off", h.SetEnabled(source.Off))
+	run(t, e, 0)
+	run(t, e, 0)
+	if got, want := strings.Join(order, " "), "a h h a b"; got != want {
+		t.Errorf("dispatched %q, want %q", got, want)
+	}
+}
+
+// TestDeferPendingSinceDispatch: a defer source stays pending, and counts as
+// pending since its latest dispatch, as sd-event 262's source_dispatch
+// stamps it, so that it goes behind what became pending meanwhile and ahead
+// of what became pending later. ON defer source d runs in iteration 1; IO
+// source x becomes pending in iteration 2, while h runs; in iteration 3 d
+// (pending since 1) goes before x (since 2), in iteration 4 x before d (since
+// 3).
+func TestDeferPendingSinceDispatch(t *testing.T) {
+	e := newLoop(t)
+	var order []string
+	h := keep(t)(e.AddDefer(func(s *sdevent.Source) error {
+		order = append(order, "h")
+		return nil
+	}))
+	ok(t, "priority", h.SetPriority(-10))
+	ok(t, "off", h.SetEnabled(source.Off))
+	d := keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		order = append(order, "d")
+		return nil
+	}))
 	ok(t, "on", d.SetEnabled(source.On))
-	if !run(t, e, 0) || strings.Join(order, " ") != "defer post" {
-		t.Fatalf("second Run: %v, want [defer post]", order)
+	xr, xw := testutil.Pipe(t)
+	keep(t)(e.AddIO(xr, unix.EPOLLIN, func(s *sdevent.Source, fd int, revents uint32) error {
+		readByte(t, fd)
+		order = append(order, "x")
+		return nil
+	}))
+
+	run(t, e, 0) // 1: d
+	ok(t, "oneshot", h.SetEnabled(source.OneShot))
+	writeByte(t, xw)
+	run(t, e, 0) // 2: x pending, h
+	run(t, e, 0) // 3
+	run(t, e, 0) // 4
+	if got, want := strings.Join(order, " "), "d h d x"; got != want {
+		t.Errorf("dispatched %q, want %q", got, want)
+	}
+}
+
+// TestPendingTiesAsSdEvent: sources of one priority pending since the same
+// iteration are in no order sd-event states; it takes whichever its
+// priority queue holds first, and so does the loop, whose queue moves its
+// elements exactly as sd-event's prioq does. Switching d0 off moves it down
+// the queue, and back on it stays behind d1, as in libsystemd (the difftest
+// scenario pending-tie-heap holds its side).
+func TestPendingTiesAsSdEvent(t *testing.T) {
+	e := newLoop(t)
+	var order []string
+	d0 := keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		order = append(order, "d0")
+		return nil
+	}))
+	keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		order = append(order, "d1")
+		return nil
+	}))
+	ok(t, "off", d0.SetEnabled(source.Off))
+	ok(t, "on", d0.SetEnabled(source.OneShot))
+	run(t, e, 0)
+	run(t, e, 0)
+	if got, want := strings.Join(order, " "), "d1 d0"; got != want {
+		t.Errorf("dispatched %q, want %q", got, want)
+	}
+}
+
+// readByte reads the byte writeByte wrote to the other end of fd's pipe.
+func readByte(t *testing.T, fd int) {
+	t.Helper()
+	if n, err := unix.Read(fd, make([]byte, 1)); n != 1 || err != nil {
+		t.Errorf("read fd %d: %d, %v", fd, n, err)
 	}
 }
