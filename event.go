@@ -109,7 +109,6 @@ type Event struct {
 	state State
 
 	iteration     uint64
-	seq           uint64 // stamps serial when a source is added
 	exitRequested bool
 	exitCode      int
 	exitErr       error
@@ -821,13 +820,6 @@ func (e *Event) nextPending() *Source {
 		return nil
 	}
 	return p
-}
-
-// nextSeq returns the next stamp of e.seq, for a serial: what was stamped
-// earlier goes first among equals.
-func (e *Event) nextSeq() uint64 {
-	e.seq++
-	return e.seq
 }
 
 // runPrepare calls the prepare callbacks of the online sources once per

@@ -33,8 +33,9 @@ func pendingBefore(x, y *Source) bool {
 	return x.pendingIter < y.pendingIter
 }
 
-// prepareBefore orders prepare callbacks: enabled, not rate-limited,
-// prepared longest ago, then by priority.
+// prepareBefore orders prepare callbacks as sd-event's
+// prepare_prioq_compare: enabled, not rate-limited, prepared longest ago,
+// then by priority; ties as the queue holds them, as for pendingBefore.
 func prepareBefore(x, y *Source) bool {
 	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
 		return yo
@@ -45,22 +46,17 @@ func prepareBefore(x, y *Source) bool {
 	if x.prepareIter != y.prepareIter {
 		return x.prepareIter < y.prepareIter
 	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.serial < y.serial
+	return x.priority < y.priority
 }
 
-// exitBefore orders exit sources: enabled first, then by priority, then by
-// age.
+// exitBefore orders exit sources as sd-event's exit_prioq_compare: enabled
+// first, then by priority; ties as the queue holds them, as for
+// pendingBefore.
 func exitBefore(x, y *Source) bool {
 	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
 		return yo
 	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.serial < y.serial
+	return x.priority < y.priority
 }
 
 // timerCandidate: a source worth looking at when its time comes, because it

@@ -320,3 +320,54 @@ func readByte(t *testing.T, fd int) {
 		t.Errorf("read fd %d: %d, %v", fd, n, err)
 	}
 }
+
+// TestExitTiesAsSdEvent: exit sources of one priority go as sd-event's exit
+// queue holds them, which exit_prioq_compare (enabled, priority) leaves to
+// its moves. x3 runs and is off; x0, x1 and x2 added then run as x0, x2,
+// x1, as in libsystemd (the difftest scenario exit-tie-queue holds its
+// side).
+func TestExitTiesAsSdEvent(t *testing.T) {
+	e := newLoop(t)
+	var order []string
+	add := func(name string) {
+		keep(t)(e.AddExit(func(*sdevent.Source) error {
+			order = append(order, name)
+			return nil
+		}))
+	}
+	add("x3")
+	ok(t, "exit", e.Exit(0))
+	run(t, e, 0)
+	add("x0")
+	add("x1")
+	add("x2")
+	for range 4 {
+		run(t, e, 0)
+	}
+	if got, want := strings.Join(order, " "), "x3 x0 x2 x1"; got != want {
+		t.Errorf("exit sources ran as %q, want %q", got, want)
+	}
+}
+
+// TestPrepareTiesAsSdEvent: prepare callbacks of one priority, prepared in
+// the same iteration, go as sd-event's prepare queue holds them, which
+// prepare_prioq_compare (enabled, not rate-limited, prepared longest ago,
+// priority) leaves to its moves: four run as a b d c, then c b a d, as in
+// libsystemd (the difftest scenario prepare-tie-queue holds its side).
+func TestPrepareTiesAsSdEvent(t *testing.T) {
+	e := newLoop(t)
+	var order []string
+	for _, name := range []string{"a", "b", "c", "d"} {
+		s := keep(t)(e.AddPost(func(*sdevent.Source) error { return nil }))
+		ok(t, "prepare", s.SetPrepare(func(*sdevent.Source) error {
+			order = append(order, name)
+			return nil
+		}))
+	}
+	run(t, e, 0)
+	order = append(order, "|")
+	run(t, e, 0)
+	if got, want := strings.Join(order, " "), "a b d c | c b a d"; got != want {
+		t.Errorf("prepare callbacks ran as %q, want %q", got, want)
+	}
+}

@@ -31,7 +31,6 @@ type Source struct {
 	priority    priority.Priority
 	pendingIter uint64 // the iteration it became pending in; defer, exit: last dispatched in
 	prepareIter uint64 // the iteration its prepare callback last ran in
-	serial      uint64 // when it was added
 	kind        source.Type
 	ratelimited bool
 	pending     bool
@@ -88,7 +87,6 @@ func (e *Event) initSource(s *Source) *Source {
 	s.nref = 1
 	s.pendingIdx, s.prepareIdx, s.earliestIdx, s.latestIdx, s.exitIdx, s.postIdx, s.slot = -1, -1, -1, -1, -1, -1, -1
 	s.io.fd = -1
-	s.serial = e.nextSeq()
 	return s
 }
 

@@ -99,6 +99,8 @@ func cases() []testCase {
 		pendingTieQueue(),
 		deferPostTie(),
 		timersDueTogether(),
+		exitTieQueue(),
+		prepareTieQueue(),
 	}
 }
 
@@ -1931,5 +1933,76 @@ func timersDueTogether() testCase {
 			"t3: destroyed",
 			"t4: destroyed",
 			"t5: destroyed",
+		}}
+}
+
+// Exit sources of one priority go as sd-event's exit queue holds them: x3
+// ran and is off; x0, x1 and x2, added then, run as x0 x2 x1. Found by
+// FuzzDifferential against 262.
+func exitTieQueue() testCase {
+	const x0, x1, x2, x3 = 0, 1, 2, 3
+	return testCase{sc: Scenario{Name: "exit-tie-queue", Srcs: []string{"x0", "x1", "x2", "x3"},
+		Steps: script(
+			addExit(x3), exit(0), run(0),
+			addExit(x0), addExit(x1), addExit(x2),
+			repeat(4, run(0)),
+		)},
+		want: []string{
+			"add_exit(x3) = 0",
+			"exit(0) = 0",
+			"x3: handler enabled=off state=exiting",
+			"run(0) = 1",
+			"add_exit(x0) = 0",
+			"add_exit(x1) = 0",
+			"add_exit(x2) = 0",
+			"x0: handler enabled=off state=exiting",
+			"run(0) = 1",
+			"x2: handler enabled=off state=exiting",
+			"run(0) = 1",
+			"x1: handler enabled=off state=exiting",
+			"run(0) = 1",
+			"run(0) = 1",
+			"teardown",
+			"x0: destroyed",
+			"x1: destroyed",
+			"x2: destroyed",
+			"x3: destroyed",
+		}}
+}
+
+// Prepare callbacks of one priority, prepared in the same iteration, go as
+// sd-event's prepare queue holds them: a b d c, then c b a d.
+func prepareTieQueue() testCase {
+	const a, b, c, d = 0, 1, 2, 3
+	return testCase{sc: Scenario{Name: "prepare-tie-queue", Srcs: []string{"a", "b", "c", "d"},
+		Steps: script(
+			addPost(a), setPrepare(a), addPost(b), setPrepare(b),
+			addPost(c), setPrepare(c), addPost(d), setPrepare(d),
+			run(0), run(0),
+		)},
+		want: []string{
+			"add_post(a) = 0",
+			"set_prepare(a) = 0",
+			"add_post(b) = 0",
+			"set_prepare(b) = 0",
+			"add_post(c) = 0",
+			"set_prepare(c) = 0",
+			"add_post(d) = 0",
+			"set_prepare(d) = 0",
+			"a: prepare enabled=on state=preparing",
+			"b: prepare enabled=on state=preparing",
+			"d: prepare enabled=on state=preparing",
+			"c: prepare enabled=on state=preparing",
+			"run(0) = 0",
+			"c: prepare enabled=on state=preparing",
+			"b: prepare enabled=on state=preparing",
+			"a: prepare enabled=on state=preparing",
+			"d: prepare enabled=on state=preparing",
+			"run(0) = 0",
+			"teardown",
+			"a: destroyed",
+			"b: destroyed",
+			"c: destroyed",
+			"d: destroyed",
 		}}
 }
