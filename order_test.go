@@ -206,6 +206,38 @@ func TestPriorityBoundaries(t *testing.T) {
 	}
 }
 
+// trail records which callbacks ran, in order.
+type trail []string
+
+// h returns a Handler that records name.
+func (tr *trail) h(name string) sdevent.Handler {
+	return func(*sdevent.Source) error {
+		*tr = append(*tr, name)
+		return nil
+	}
+}
+
+// io returns an IOHandler that reads the byte writeByte wrote to the other
+// end of its pipe and records name.
+func (tr *trail) io(t *testing.T, name string) sdevent.IOHandler {
+	return func(s *sdevent.Source, fd int, revents uint32) error {
+		if n, err := unix.Read(fd, make([]byte, 1)); n != 1 || err != nil {
+			t.Errorf("read fd %d: %d, %v", fd, n, err)
+		}
+		*tr = append(*tr, name)
+		return nil
+	}
+}
+
+// want fails the test unless the callbacks ran as want, names separated by
+// spaces.
+func (tr *trail) want(t *testing.T, want string) {
+	t.Helper()
+	if got := strings.Join(*tr, " "); got != want {
+		t.Errorf("callbacks ran as %q, want %q", got, want)
+	}
+}
+
 // TestPendingOldestFirst: among pending sources of one priority the one
 // that became pending in the earliest iteration goes first, whenever it was
 // last dispatched (sd-event's pending_prioq_compare, pending_iteration). IO
@@ -214,22 +246,12 @@ func TestPriorityBoundaries(t *testing.T) {
 // source of a higher priority holds both back meanwhile.
 func TestPendingOldestFirst(t *testing.T) {
 	e := newLoop(t)
-	var order []string
-	io := func(name string) sdevent.IOHandler {
-		return func(s *sdevent.Source, fd int, revents uint32) error {
-			readByte(t, fd)
-			order = append(order, name)
-			return nil
-		}
-	}
+	var tr trail
 	ar, aw := testutil.Pipe(t)
 	br, bw := testutil.Pipe(t)
-	keep(t)(e.AddIO(ar, unix.EPOLLIN, io("a")))
-	keep(t)(e.AddIO(br, unix.EPOLLIN, io("b")))
-	h := keep(t)(e.AddDefer(func(*sdevent.Source) error {
-		order = append(order, "h")
-		return nil
-	}))
+	keep(t)(e.AddIO(ar, unix.EPOLLIN, tr.io(t, "a")))
+	keep(t)(e.AddIO(br, unix.EPOLLIN, tr.io(t, "b")))
+	h := keep(t)(e.AddDefer(tr.h("h")))
 	ok(t, "priority", h.SetPriority(-10))
 	ok(t, "off", h.SetEnabled(source.Off))
 
@@ -243,9 +265,7 @@ func TestPendingOldestFirst(t *testing.T) {
 	ok(t, "off", h.SetEnabled(source.Off))
 	run(t, e, 0)
 	run(t, e, 0)
-	if got, want := strings.Join(order, " "), "a h h a b"; got != want {
-		t.Errorf("dispatched %q, want %q", got, want)
-	}
+	tr.want(t, "a h h a b")
 }
 
 // TestDeferPendingSinceDispatch: a defer source stays pending, and counts as
@@ -257,24 +277,14 @@ func TestPendingOldestFirst(t *testing.T) {
 // 3).
 func TestDeferPendingSinceDispatch(t *testing.T) {
 	e := newLoop(t)
-	var order []string
-	h := keep(t)(e.AddDefer(func(s *sdevent.Source) error {
-		order = append(order, "h")
-		return nil
-	}))
+	var tr trail
+	h := keep(t)(e.AddDefer(tr.h("h")))
 	ok(t, "priority", h.SetPriority(-10))
 	ok(t, "off", h.SetEnabled(source.Off))
-	d := keep(t)(e.AddDefer(func(*sdevent.Source) error {
-		order = append(order, "d")
-		return nil
-	}))
+	d := keep(t)(e.AddDefer(tr.h("d")))
 	ok(t, "on", d.SetEnabled(source.On))
 	xr, xw := testutil.Pipe(t)
-	keep(t)(e.AddIO(xr, unix.EPOLLIN, func(s *sdevent.Source, fd int, revents uint32) error {
-		readByte(t, fd)
-		order = append(order, "x")
-		return nil
-	}))
+	keep(t)(e.AddIO(xr, unix.EPOLLIN, tr.io(t, "x")))
 
 	run(t, e, 0) // 1: d
 	ok(t, "oneshot", h.SetEnabled(source.OneShot))
@@ -282,9 +292,7 @@ func TestDeferPendingSinceDispatch(t *testing.T) {
 	run(t, e, 0) // 2: x pending, h
 	run(t, e, 0) // 3
 	run(t, e, 0) // 4
-	if got, want := strings.Join(order, " "), "d h d x"; got != want {
-		t.Errorf("dispatched %q, want %q", got, want)
-	}
+	tr.want(t, "d h d x")
 }
 
 // TestPendingTiesAsSdEvent: sources of one priority pending since the same
@@ -292,33 +300,17 @@ func TestDeferPendingSinceDispatch(t *testing.T) {
 // priority queue holds first, and so does the loop, whose queue moves its
 // elements exactly as sd-event's prioq does. Switching d0 off moves it down
 // the queue, and back on it stays behind d1, as in libsystemd (the difftest
-// scenario pending-tie-heap holds its side).
+// scenario pending-tie-queue holds its side).
 func TestPendingTiesAsSdEvent(t *testing.T) {
 	e := newLoop(t)
-	var order []string
-	d0 := keep(t)(e.AddDefer(func(*sdevent.Source) error {
-		order = append(order, "d0")
-		return nil
-	}))
-	keep(t)(e.AddDefer(func(*sdevent.Source) error {
-		order = append(order, "d1")
-		return nil
-	}))
+	var tr trail
+	d0 := keep(t)(e.AddDefer(tr.h("d0")))
+	keep(t)(e.AddDefer(tr.h("d1")))
 	ok(t, "off", d0.SetEnabled(source.Off))
 	ok(t, "on", d0.SetEnabled(source.OneShot))
 	run(t, e, 0)
 	run(t, e, 0)
-	if got, want := strings.Join(order, " "), "d1 d0"; got != want {
-		t.Errorf("dispatched %q, want %q", got, want)
-	}
-}
-
-// readByte reads the byte writeByte wrote to the other end of fd's pipe.
-func readByte(t *testing.T, fd int) {
-	t.Helper()
-	if n, err := unix.Read(fd, make([]byte, 1)); n != 1 || err != nil {
-		t.Errorf("read fd %d: %d, %v", fd, n, err)
-	}
+	tr.want(t, "d1 d0")
 }
 
 // TestExitTiesAsSdEvent: exit sources of one priority go as sd-event's exit
@@ -328,25 +320,17 @@ func readByte(t *testing.T, fd int) {
 // side).
 func TestExitTiesAsSdEvent(t *testing.T) {
 	e := newLoop(t)
-	var order []string
-	add := func(name string) {
-		keep(t)(e.AddExit(func(*sdevent.Source) error {
-			order = append(order, name)
-			return nil
-		}))
-	}
-	add("x3")
+	var tr trail
+	keep(t)(e.AddExit(tr.h("x3")))
 	ok(t, "exit", e.Exit(0))
 	run(t, e, 0)
-	add("x0")
-	add("x1")
-	add("x2")
+	for _, name := range []string{"x0", "x1", "x2"} {
+		keep(t)(e.AddExit(tr.h(name)))
+	}
 	for range 4 {
 		run(t, e, 0)
 	}
-	if got, want := strings.Join(order, " "), "x3 x0 x2 x1"; got != want {
-		t.Errorf("exit sources ran as %q, want %q", got, want)
-	}
+	tr.want(t, "x3 x0 x2 x1")
 }
 
 // TestPrepareTiesAsSdEvent: prepare callbacks of one priority, prepared in
@@ -356,18 +340,13 @@ func TestExitTiesAsSdEvent(t *testing.T) {
 // libsystemd (the difftest scenario prepare-tie-queue holds its side).
 func TestPrepareTiesAsSdEvent(t *testing.T) {
 	e := newLoop(t)
-	var order []string
+	var tr trail
 	for _, name := range []string{"a", "b", "c", "d"} {
 		s := keep(t)(e.AddPost(func(*sdevent.Source) error { return nil }))
-		ok(t, "prepare", s.SetPrepare(func(*sdevent.Source) error {
-			order = append(order, name)
-			return nil
-		}))
+		ok(t, "prepare", s.SetPrepare(tr.h(name)))
 	}
 	run(t, e, 0)
-	order = append(order, "|")
+	tr = append(tr, "|")
 	run(t, e, 0)
-	if got, want := strings.Join(order, " "), "a b d c | c b a d"; got != want {
-		t.Errorf("prepare callbacks ran as %q, want %q", got, want)
-	}
+	tr.want(t, "a b d c | c b a d")
 }
