@@ -120,8 +120,7 @@ type Event struct {
 	exit      prioq.Queue[*Source]
 	clocks    [nClocks]clockData
 	post      []*Source
-	postAdded []*Source // post sources added in the running handler: pending once it returns
-	expireRan bool      // this iteration's poll ran a rate limit's expire callback: Dispatch runs nothing
+	expireRan bool // this iteration's poll ran a rate limit's expire callback: Dispatch runs nothing
 
 	sources  *Source // newest first
 	nSources int
@@ -898,12 +897,11 @@ func (e *Event) dispatch(s *Source) error {
 	} else {
 		e.setPending(s, false)
 	}
-	if s.kind != source.Post {
-		e.pendPost()
-	}
+	e.pendPost(s)
 	if run, err := e.beforeHandler(s); !run {
 		if err != nil {
 			e.afterCallback(s, callbackHandler, err)
+			e.pendPost(s)
 		}
 		return nil
 	}
@@ -916,7 +914,7 @@ func (e *Event) dispatch(s *Source) error {
 	}
 	err := e.runHandler(s)
 	e.afterCallback(s, callbackHandler, err)
-	e.pendPostAdded()
+	e.pendPost(s) // those added or switched on by the handler
 	if s.e == e {
 		e.afterDispatch(s)
 	}

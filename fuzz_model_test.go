@@ -340,6 +340,16 @@ func (m *dmModel) exitCandidates() []*dmSource {
 	return best
 }
 
+// pendPost makes the online post sources pending, as the dispatch of a
+// source of another kind does, before its handler and after it.
+func (m *dmModel) pendPost() {
+	for _, z := range m.srcs {
+		if z.kind == dmKPost && z.online() && !z.pending {
+			z.pending, z.since = true, m.iteration
+		}
+	}
+}
+
 // dmCall is what a handler saw when it ran, and the error of what it did.
 type dmCall struct {
 	id      int
@@ -370,11 +380,7 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 		s.pending = false
 	}
 	if s.kind != dmKPost { // post sources become pending before the handler runs
-		for _, z := range m.srcs {
-			if z.kind == dmKPost && z.online() && !z.pending {
-				z.pending, z.since = true, m.iteration
-			}
-		}
+		m.pendPost()
 	}
 	if s.enabled == source.OneShot { // switched off before the handler
 		m.off(s)
@@ -406,10 +412,7 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 	case dmBAddPost:
 		if len(m.srcs) < dmMaxSources {
 			p := &dmSource{id: len(m.srcs), kind: dmKPost, beh: dmBNone, enabled: source.On, fd: -1}
-			m.srcs = append(m.srcs, p)
-			if !exiting && s.kind != dmKPost { // runs in the next iteration
-				p.pending, p.since = true, m.iteration
-			}
+			m.srcs = append(m.srcs, p) // pending once the handler returned, below
 		}
 	case dmBDefault:
 		m.requestExit(dmDefaultCode(s.id))
@@ -422,6 +425,9 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 		if !s.freed {
 			m.off(s)
 		}
+	}
+	if s.kind != dmKPost { // and again after the handler, for those it added
+		m.pendPost()
 	}
 	return c
 }

@@ -35,9 +35,9 @@ var exceptions = map[string]exception{
 	"oneshot-reregister": {"doc.go", `"Differences from C" 8: ON<->ONESHOT switches re-register at once; ` +
 		`sd-event 252 leaves an IO source switched OFF->ONESHOT->ON registered with EPOLLONESHOT, ` +
 		`so it fires once and never again; 262 re-registers too`, []int{252}},
-	"post-added-in-handler": {"doc.go", `"Differences from C" 8: a post source added in a handler ` +
-		`runs in the next iteration; sd-event 252 marks it only at the next dispatch of a non-post ` +
-		`source; 262 runs it in the next iteration too`, []int{252}},
+	"post-added-in-handler": {"doc.go", `"Differences from C" 8: a post source added or switched on in ` +
+		`a handler (an exit handler too) is pending once it returned and runs in the next iteration; ` +
+		`sd-event 252 marks it only at the next dispatch of a non-post source; 262 as go-sdevent`, []int{252}},
 	"defer-pending-since-dispatch": {"doc.go", `"Differences from C" 8: a defer source counts as pending ` +
 		`since its latest dispatch, as in sd-event 262, so that it goes behind what became pending ` +
 		`meanwhile; 252 keeps the iteration it became pending in, and runs before all that came later`, []int{252}},
@@ -101,6 +101,7 @@ func cases() []testCase {
 		timersDueTogether(),
 		exitTieQueue(),
 		prepareTieQueue(),
+		postOnInHandler(),
 	}
 }
 
@@ -2004,5 +2005,51 @@ func prepareTieQueue() testCase {
 			"b: destroyed",
 			"c: destroyed",
 			"d: destroyed",
+		}}
+}
+
+// A post source switched on in a defer handler, and one added in an exit
+// handler, are pending once the handler returned (sd-event 262 marks the
+// online post sources after the handler too); the first runs in the next
+// iteration. 252 marks them only at the next dispatch. Found by
+// FuzzDifferential against 262.
+func postOnInHandler() testCase {
+	const d, p, x, q = 0, 1, 2, 3
+	return testCase{sc: Scenario{Name: "post-on-in-handler", Srcs: []string{"d", "p", "x", "q"},
+		Steps: script(
+			addPost(p), enable(p, source.Off),
+			addDefer(d),
+			handler(d, 1, enable(p, source.On), getPending(p)),
+			run(0), getPending(p), run(0),
+			addExit(x),
+			handler(x, 1, addPost(q), getPending(q)),
+			exit(0), run(0), getPending(q),
+		)},
+		want: []string{
+			"add_post(p) = 0",
+			"set_enabled(p, off) = 0",
+			"add_defer(d) = 0",
+			"d: handler enabled=off state=running",
+			"  set_enabled(p, on) = 0",
+			"  get_pending(p) = 0",
+			"run(0) = 1",
+			goOnly("post-added-in-handler", "get_pending(p) = 1"),
+			goOnly("post-added-in-handler", "p: handler enabled=on state=running"),
+			goOnly("post-added-in-handler", "run(0) = 1"),
+			cOnly("post-added-in-handler", "get_pending(p) = 0"),
+			cOnly("post-added-in-handler", "run(0) = 0"),
+			"add_exit(x) = 0",
+			"exit(0) = 0",
+			"x: handler enabled=off state=exiting",
+			"  add_post(q) = 0",
+			"  get_pending(q) = 0",
+			"run(0) = 1",
+			goOnly("post-added-in-handler", "get_pending(q) = 1"),
+			cOnly("post-added-in-handler", "get_pending(q) = 0"),
+			"teardown",
+			"d: destroyed",
+			"p: destroyed",
+			"x: destroyed",
+			"q: destroyed",
 		}}
 }
