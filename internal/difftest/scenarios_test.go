@@ -102,6 +102,7 @@ func cases() []testCase {
 		exitTieQueue(),
 		prepareTieQueue(),
 		postOnInHandler(),
+		ratelimitExpirePhases(),
 	}
 }
 
@@ -2051,5 +2052,73 @@ func postOnInHandler() testCase {
 			"p: destroyed",
 			"x: destroyed",
 			"q: destroyed",
+		}}
+}
+
+// The phases when a rate limit ends: a Wait whose poll ran the expire
+// callback reports pending, and the Dispatch after it runs nothing; so does
+// the Dispatch after a Prepare whose own poll ran it (sd-event 262; 252
+// reports nothing pending, or dispatches at once).
+func ratelimitExpirePhases() testCase {
+	const x, d = 0, 1
+	return testCase{sc: Scenario{Name: "ratelimit-expire-phases", Srcs: []string{"x", "d"},
+		Steps: script(
+			addDefer(d), enable(d, source.On),
+			setRatelimit(d, 100*ms, 1), setExpireCallback(d),
+			run(0), run(0),
+			prepare(), getState(),
+			wait(2000*ms), getState(), isRatelimited(d),
+			dispatch(), getState(),
+			prepare(), getState(), dispatch(),
+			run(0), isRatelimited(d),
+			addDefer(x), enable(x, source.On), setPriority(x, 10),
+			sleep(150*ms),
+			prepare(), getState(), dispatch(), getState(),
+			run(0),
+		)},
+		want: []string{
+			"add_defer(d) = 0",
+			"set_enabled(d, on) = 0",
+			"set_ratelimit(d, 100ms, 1) = 0",
+			"set_ratelimit_expire_callback(d) = 0",
+			"d: handler enabled=on state=running",
+			"run(0) = 1",
+			"run(0) = 1",
+			"prepare() = 0",
+			"get_state() = armed",
+			"d: expire enabled=on state=armed",
+			goOnly("ratelimit-expire-ends-iteration", "wait(2000ms) = 1"),
+			goOnly("ratelimit-expire-ends-iteration", "get_state() = pending"),
+			cOnly("ratelimit-expire-ends-iteration", "wait(2000ms) = 0"),
+			cOnly("ratelimit-expire-ends-iteration", "get_state() = initial"),
+			"is_ratelimited(d) = 0",
+			goOnly("ratelimit-expire-ends-iteration", "dispatch() = 1"),
+			cOnly("ratelimit-expire-ends-iteration", "dispatch() = -EBUSY"),
+			"get_state() = initial",
+			"prepare() = 1",
+			"get_state() = pending",
+			"d: handler enabled=on state=running",
+			"dispatch() = 1",
+			"run(0) = 1",
+			"is_ratelimited(d) = 1",
+			"add_defer(x) = 0",
+			"set_enabled(x, on) = 0",
+			"set_priority(x, 10) = 0",
+			"sleep(150ms) = 0",
+			"d: expire enabled=on state=armed",
+			goOnly("ratelimit-expire-ends-iteration", "prepare() = 1"),
+			goOnly("ratelimit-expire-ends-iteration", "get_state() = pending"),
+			goOnly("ratelimit-expire-ends-iteration", "dispatch() = 1"),
+			goOnly("ratelimit-expire-ends-iteration", "get_state() = initial"),
+			goOnly("ratelimit-expire-ends-iteration", "d: handler enabled=on state=running"),
+			goOnly("ratelimit-expire-ends-iteration", "run(0) = 1"),
+			cOnly("ratelimit-expire-ends-iteration", "prepare() = 0"),
+			cOnly("ratelimit-expire-ends-iteration", "get_state() = armed"),
+			cOnly("ratelimit-expire-ends-iteration", "dispatch() = -EBUSY"),
+			cOnly("ratelimit-expire-ends-iteration", "get_state() = armed"),
+			cOnly("ratelimit-expire-ends-iteration", "run(0) = -EBUSY"),
+			"teardown",
+			"x: destroyed",
+			"d: destroyed",
 		}}
 }
