@@ -141,11 +141,11 @@
 //     events nobody wants are dropped, and a rate limit that ended while the
 //     loop was busy never leaves it asleep. Where sd-event 262 changed
 //     behaviour the port follows 262: a defer source counts as pending
-//     since its latest dispatch, a post source added or switched on in a
-//     handler (an exit handler too) is pending only once the handler
-//     returned, and a Prepare or Wait whose poll ran a rate limit's expire
-//     callback reports pending, after which Dispatch (and so Run)
-//     dispatches nothing in that iteration.
+//     since its latest dispatch, rate limits run on CLOCK_BOOTTIME, a post
+//     source added or switched on in a handler (an exit handler too) is
+//     pending only once the handler returned, and a Prepare or Wait whose
+//     poll ran a rate limit's expire callback reports pending, after which
+//     Dispatch (and so Run) dispatches nothing in that iteration.
 //  9. systemd's variables ($WATCHDOG_USEC, $WATCHDOG_PID, $NOTIFY_SOCKET
 //     with its vsock forms, $LISTEN_PID, $LISTEN_PIDFDID, $LISTEN_FDS,
 //     $LISTEN_FDNAMES) are read with libsystemd 262's rules and errnos,

@@ -48,8 +48,7 @@ type clockData struct {
 	needsRearm bool
 }
 
-// Clock indices, in the order sd-event processes the clocks after a poll
-// (monotonic last, since rate limits end on it).
+// Clock indices, in the order sd-event processes the clocks after a poll.
 const (
 	clockRealtime = iota
 	clockBoottime
@@ -57,6 +56,10 @@ const (
 	clockBoottimeAlarm
 	clockMonotonic
 	nClocks
+
+	// clockRatelimit is the clock rate limits run on: CLOCK_BOOTTIME, as in
+	// sd-event 262 (252 used CLOCK_MONOTONIC).
+	clockRatelimit = clockBoottime
 )
 
 var clockIDs = [nClocks]int{unix.CLOCK_REALTIME, unix.CLOCK_BOOTTIME, unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM, unix.CLOCK_MONOTONIC}
