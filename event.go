@@ -365,6 +365,11 @@ func (e *Event) endPhase(op string, pending bool, err error, idle State) (bool, 
 // polls without blocking, as C's sd_event_prepare does at its pending
 // label, in state Armed, which an expire callback run by that poll sees.
 func (e *Event) prepareSources() (bool, error) {
+	if !e.exitRequested && e.exitOnIdle && e.idle() {
+		// Checked first, before the iteration count and the prepare
+		// callbacks, as sd-event 262's sd_event_prepare does.
+		e.requestExit(0, nil)
+	}
 	if !e.exitRequested {
 		e.iteration++
 		e.state = Preparing
@@ -378,7 +383,7 @@ func (e *Event) prepareSources() (bool, error) {
 			return false, err
 		}
 		e.closeInodeFds()
-		if !due && !e.needChild && e.nBuffered == 0 && e.nextPending() == nil && !e.exitIfIdle() {
+		if !due && !e.needChild && e.nBuffered == 0 && e.nextPending() == nil {
 			return false, nil
 		}
 	}
@@ -386,14 +391,18 @@ func (e *Event) prepareSources() (bool, error) {
 	return e.waitSources(0)
 }
 
-// exitIfIdle requests the exit of an idle exit-on-idle loop that has no
-// enabled source left (post and exit sources do not count) and reports
-// whether it did; otherwise the loop waits.
-func (e *Event) exitIfIdle() bool {
-	if !e.exitOnIdle || e.nKeepAlive > 0 || e.invokeQueued() {
+// idle reports whether the loop has nothing left to do, as sd-event's
+// event_loop_idle: no enabled source but exit sources and post sources not
+// pending, and, the port's own, no function queued by Invoke.
+func (e *Event) idle() bool {
+	if e.nKeepAlive > 0 || e.invokeQueued() {
 		return false
 	}
-	e.requestExit(0, nil)
+	for _, p := range e.post {
+		if p.pending && p.enabled != source.Off {
+			return false
+		}
+	}
 	return true
 }
 
@@ -801,9 +810,10 @@ func (e *Event) Iteration() uint64 {
 	return e.iteration
 }
 
-// SetExitOnIdle makes the loop exit with code 0 once it is idle: nothing is
-// pending and no enabled source other than post and exit sources remains
-// (sd_event_set_exit_on_idle).
+// SetExitOnIdle makes the loop exit with code 0 once it is idle: no enabled
+// source remains other than exit sources and post sources not pending
+// (sd_event_set_exit_on_idle). As in sd-event 262 Prepare checks this
+// first, before it counts the iteration and runs prepare callbacks.
 func (e *Event) SetExitOnIdle(on bool) error {
 	if !e.valid() {
 		return opErr("set exit on idle", unix.EINVAL)

@@ -225,30 +225,30 @@ func (m *dmModel) dueTimer() bool {
 	return false
 }
 
-// busy reports whether an enabled source other than post and exit sources
-// remains: what keeps an exit-on-idle loop running.
+// busy reports whether an enabled source other than exit sources and post
+// sources not pending remains: what keeps an exit-on-idle loop running.
 func (m *dmModel) busy() bool {
 	for _, s := range m.srcs {
-		if !s.freed && s.enabled != source.Off && s.kind != dmKPost && s.kind != dmKExit {
+		if !s.freed && s.enabled != source.Off && s.kind != dmKExit && (s.kind != dmKPost || s.pending) {
 			return true
 		}
 	}
 	return false
 }
 
-// prepare is Prepare: the iteration count, exit on idle, and a poll when
-// something is pending or due already. It reports pending.
+// prepare is Prepare: exit on idle first, then the iteration count, and a
+// poll when something is pending or due already. It reports pending.
 func (m *dmModel) prepare() (bool, unix.Errno) {
 	if m.finished {
 		return false, unix.ESTALE
 	}
+	if !m.exitRequested && m.exitOnIdle && !m.busy() {
+		m.requestExit(0)
+	}
 	if !m.exitRequested {
 		m.iteration++
 		if !m.onlinePending() && !m.dueTimer() {
-			if !m.exitOnIdle || m.busy() {
-				return false, 0 // armed
-			}
-			m.requestExit(0)
+			return false, 0 // armed
 		}
 	}
 	return m.wait(), 0
