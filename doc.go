@@ -113,10 +113,16 @@
 //     waitid(P_ALL): other code's children are never reaped. SIGCHLD need
 //     not be blocked, also to watch stops and continues (WSTOPPED,
 //     WCONTINUED), for which C 262 requires it. If SIGCHLD is ignored (the
-//     kernel reaps children itself), adding a child gives EBUSY, as in C;
-//     a pid that is not our child gives ECHILD at once, where C 262 adds
-//     the source and its loop fails with ECHILD later. A child that
-//     something else reaped first is reported once with ChildInfo.Code 0.
+//     kernel reaps children itself), adding a child gives EBUSY, as in C
+//     when WEXITED is asked; C 262 adds a source for stops and continues
+//     alone (SIGCHLD blocked), but here watching them takes a SIGCHLD
+//     handler (os/signal), which would end the autoreaping for good, so it
+//     gives EBUSY too. Options of WNOWAIT alone ask for no event: EINVAL,
+//     where C 262 adds the source and its loop then fails with EINVAL at
+//     each SIGCHLD (waitid wants an event). A pid that is not our child
+//     gives ECHILD at once, where C 262 adds the source and its loop fails
+//     with ECHILD later. A child that something else reaped first is
+//     reported once with ChildInfo.Code 0.
 //  3. Default is one loop per process, not per thread, so C's EREMOTEIO for
 //     a default loop run in another thread does not arise; nor does C's
 //     ECHILD for a loop used after fork or from another copy of
