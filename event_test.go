@@ -422,6 +422,10 @@ func TestFinishedLoopESTALE(t *testing.T) {
 		{"SetEnabled(On)", func() error { return tm.SetEnabled(source.On) }},
 		{"SetTime", func() error { return tm.SetTime(0) }},
 		{"SetTimeRelative", func() error { return tm.SetTimeRelative(time.Second) }},
+		// sd_event_set_signal_exit checks for FINISHED before it looks at
+		// b, so turning it off is ESTALE too (C 252 and 262).
+		{"SetSignalExit(true)", func() error { _, err := e.SetSignalExit(true); return err }},
+		{"SetSignalExit(false)", func() error { _, err := e.SetSignalExit(false); return err }},
 	} {
 		wantErrno(t, tc.name+" on a finished loop", tc.call(), unix.ESTALE)
 	}
