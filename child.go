@@ -171,7 +171,12 @@ func (e *Event) AddCommand(cmd *exec.Cmd, options int, h ChildHandler) (*Source,
 	return s, nil
 }
 
-// childAddable checks what every way of adding a child source checks first.
+// childAddable checks what every way of adding a child source checks first,
+// in sd_event_add_child's order. Two differences, on purpose: WNOWAIT alone
+// (no event) is EINVAL, which C 262 accepts and then fails its loop on; and
+// autoreaping (SIGCHLD ignored or SA_NOCLDWAIT) is EBUSY whatever options
+// asks, where C 262's verify_sigchld checks it only for WEXITED, since
+// watching stops here takes a SIGCHLD handler that would end it.
 func (e *Event) childAddable(options int, pidOK bool) error {
 	switch {
 	case !e.valid() || !pidOK:

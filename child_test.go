@@ -477,11 +477,76 @@ func autoreapHelper() int {
 		fail("AddCommand with SIGCHLD ignored started the command")
 		_ = c.Wait() // reaps it; the failure is reported above
 	}
+	// Stops and continues alone: libsystemd 262 checks autoreaping only
+	// when WEXITED is asked (verify_sigchld), and adds these while SIGCHLD
+	// is ignored (and blocked, as C needs). Here watching them takes a
+	// SIGCHLD handler through os/signal, which would end the autoreaping the
+	// process asked for, for good: they are refused, and SIGCHLD stays
+	// ignored.
+	for _, opts := range []int{unix.WSTOPPED, unix.WCONTINUED, unix.WSTOPPED | unix.WNOWAIT} {
+		if s, err := e.AddChildPidfd(pidfd, opts, nil); !errors.Is(err, unix.EBUSY) {
+			fail("AddChildPidfd(%#x) with SIGCHLD ignored: %v, want EBUSY", opts, err)
+			s.Unref()
+		}
+	}
+	if err := autoreaped(); err != nil {
+		fail("after the refused stop sources: %v", err)
+	}
+	// SA_NOCLDWAIT autoreaps too (C 262 checks it; 252 did not).
+	act := struct {
+		handler uintptr
+		flags   uint64
+		rest    [4]uint64
+	}{flags: 2 /* SA_NOCLDWAIT */}
+	if _, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(unix.SIGCHLD), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); errno != 0 {
+		fail("rt_sigaction(SIGCHLD, SIG_DFL, SA_NOCLDWAIT): %v", errno)
+	}
+	for _, opts := range []int{unix.WEXITED, unix.WSTOPPED} {
+		if s, err := e.AddChildPidfd(pidfd, opts, nil); !errors.Is(err, unix.EBUSY) {
+			fail("AddChildPidfd(%#x) with SA_NOCLDWAIT: %v, want EBUSY", opts, err)
+			s.Unref()
+		}
+	}
 	if failed {
 		return 1
 	}
 	fmt.Println("autoreap: ok")
 	return 0
+}
+
+// autoreaped checks that the kernel reaps an exiting child by itself: once
+// its pidfd is readable, waitid finds no child to wait for.
+func autoreaped() error {
+	pidfd := -1
+	cmd := exec.Command("true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{PidFD: &pidfd}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	_ = cmd.Process.Release() // an error only on Windows
+	defer unix.Close(pidfd)
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 10_000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("poll the child's pidfd: %w", err)
+		}
+		if n == 0 {
+			return errors.New("the child did not exit within 10s")
+		}
+		break
+	}
+	var si unix.Siginfo
+	switch err := unix.Waitid(unix.P_PIDFD, pidfd, &si, unix.WEXITED|unix.WNOHANG, nil); {
+	case err == nil:
+		return errors.New("waitid found the exited child: SIGCHLD no longer autoreaps")
+	case !errors.Is(err, unix.ECHILD):
+		return fmt.Errorf("waitid of an exited child: %w, want ECHILD", err)
+	}
+	return nil
 }
 
 // TestChildSignalForkChain ports the chain of TEST(basic): a defer handler

@@ -24,9 +24,9 @@ func (e *Event) AddDefer(h Handler) (*Source, error) {
 
 // AddPost adds a source that becomes pending whenever a non-post source is
 // dispatched, and then competes by priority (sd_event_add_post). It starts
-// On. Added inside the handler of another kind's source it runs in the next
-// iteration, as in sd-event 262. Post sources
-// alone never keep the loop busy.
+// On. Added (or switched on) inside the handler of another kind's source it
+// is pending once that handler returned, and runs in the next iteration, as
+// in sd-event 262. Post sources alone never keep the loop busy.
 func (e *Event) AddPost(h Handler) (*Source, error) {
 	const op = "add post"
 	if err := e.addable(op); err != nil {
@@ -36,28 +36,16 @@ func (e *Event) AddPost(h Handler) (*Source, error) {
 	s.handler = h
 	s.postIdx = len(e.post)
 	e.post = append(e.post, s)
-	if e.state == Running && e.current != nil && e.current.kind != source.Post {
-		e.postAdded = append(e.postAdded, s)
-	}
 	return s, nil
 }
 
-// pendPostAdded makes the post sources added in the handler just run
-// pending, once it has returned: as in sd-event 262, such a source runs in
-// the next iteration, and inside the handler it is not pending yet.
-func (e *Event) pendPostAdded() {
-	for i, z := range e.postAdded {
-		if z.e == e && !z.offline() {
-			e.setPending(z, true)
-		}
-		e.postAdded[i] = nil
+// pendPost makes the online post sources pending when the dispatched source
+// d is not one itself, as sd-event's source_dispatch does before d's handler
+// and again after it, for those the handler added or switched on.
+func (e *Event) pendPost(d *Source) {
+	if d.kind == source.Post {
+		return
 	}
-	e.postAdded = e.postAdded[:0]
-}
-
-// pendPost makes the online post sources pending, as the dispatch of any
-// other source does.
-func (e *Event) pendPost() {
 	for _, z := range e.post {
 		if !z.offline() {
 			e.setPending(z, true)

@@ -83,6 +83,63 @@ func TestPostAddedInHandlerNotPendingYet(t *testing.T) {
 	}
 }
 
+// TestPostSwitchedOnInHandler: a post source switched from Off to On inside
+// the handler of another kind of source is pending once that handler
+// returned, and runs in the next iteration: sd-event 262's source_dispatch
+// marks the online post sources pending again after the handler. Inside the
+// handler it is not pending yet (switching on clears pending).
+func TestPostSwitchedOnInHandler(t *testing.T) {
+	e := newLoop(t)
+	ran := false
+	p := keep(t)(e.AddPost(func(*sdevent.Source) error {
+		ran = true
+		return nil
+	}))
+	ok(t, "off", p.SetEnabled(source.Off))
+	var inHandler bool
+	keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		if err := p.SetEnabled(source.On); err != nil {
+			return err
+		}
+		var err error
+		inHandler, err = p.Pending()
+		return err
+	}))
+	run(t, e, 0)
+	if pending, err := p.Pending(); err != nil || inHandler || !pending {
+		t.Fatalf("post source switched on in a handler: pending inside %v, after %v (%v); want false, true", inHandler, pending, err)
+	}
+	if !run(t, e, 0) || !ran {
+		t.Error("the post source did not run in the next iteration")
+	}
+}
+
+// TestPostAddedInExitHandler: a post source added in an exit handler is
+// pending once that handler returned, as after any handler of another kind
+// (sd-event 262); it never runs, since the loop is exiting.
+func TestPostAddedInExitHandler(t *testing.T) {
+	e := newLoop(t)
+	var q *sdevent.Source
+	keep(t)(e.AddExit(func(s *sdevent.Source) error {
+		var err error
+		q, err = e.AddPost(func(*sdevent.Source) error {
+			t.Error("a post source ran after Exit")
+			return nil
+		})
+		return err
+	}))
+	t.Cleanup(func() { q.Unref() })
+	ok(t, "exit", e.Exit(0))
+	run(t, e, 0)
+	if q == nil {
+		t.Fatal("the exit handler did not add its post source")
+	}
+	if pending, err := q.Pending(); err != nil || !pending {
+		t.Errorf("post source added in an exit handler: pending %v (%v), want true", pending, err)
+	}
+	loop(t, e)
+}
+
 // TestDeferFairScheduling ports TEST(defer_fair_scheduling): ON defer sources
 // of equal priority take turns, so each has run 5 times when the first one
 // asks to exit.

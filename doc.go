@@ -31,11 +31,12 @@
 //
 // Pending sources are dispatched in one order, decided in one place: enabled
 // before disabled, not rate-limited before rate-limited, lower priority value
-// first, then the one dispatched longest ago (or never), as in sd-event 262,
-// and among equals the one that became pending first (sd-event 262 takes
-// sources that became pending in the same iteration in no set order).
-// Sources that stay pending (On defer sources, level-triggered fds) thus
-// take turns.
+// first, then the one pending since the earliest iteration, where defer and
+// exit sources, always pending, count from their latest dispatch, as in
+// sd-event 262. Sources that stay pending (On defer sources,
+// level-triggered fds) thus take turns. Sources equal in all of that go in
+// the order the loop's priority queue holds them, which moves its elements
+// as sd-event's does, so that the order is libsystemd's.
 //
 // # Ownership
 //
@@ -112,10 +113,16 @@
 //     waitid(P_ALL): other code's children are never reaped. SIGCHLD need
 //     not be blocked, also to watch stops and continues (WSTOPPED,
 //     WCONTINUED), for which C 262 requires it. If SIGCHLD is ignored (the
-//     kernel reaps children itself), adding a child gives EBUSY, as in C;
-//     a pid that is not our child gives ECHILD at once, where C 262 adds
-//     the source and its loop fails with ECHILD later. A child that
-//     something else reaped first is reported once with ChildInfo.Code 0.
+//     kernel reaps children itself), adding a child gives EBUSY, as in C
+//     when WEXITED is asked; C 262 adds a source for stops and continues
+//     alone (SIGCHLD blocked), but here watching them takes a SIGCHLD
+//     handler (os/signal), which would end the autoreaping for good, so it
+//     gives EBUSY too. Options of WNOWAIT alone ask for no event: EINVAL,
+//     where C 262 adds the source and its loop then fails with EINVAL at
+//     each SIGCHLD (waitid wants an event). A pid that is not our child
+//     gives ECHILD at once, where C 262 adds the source and its loop fails
+//     with ECHILD later. A child that something else reaped first is
+//     reported once with ChildInfo.Code 0.
 //  3. Default is one loop per process, not per thread, so C's EREMOTEIO for
 //     a default loop run in another thread does not arise; nor does C's
 //     ECHILD for a loop used after fork or from another copy of
@@ -139,8 +146,9 @@
 //     post source added in a handler runs in the next iteration, inotify
 //     events nobody wants are dropped, and a rate limit that ended while the
 //     loop was busy never leaves it asleep. Where sd-event 262 changed
-//     behaviour the port follows 262: sources of one priority go in the
-//     order they were last dispatched, a post source added in a handler is
+//     behaviour the port follows 262: a defer source counts as pending
+//     since its latest dispatch, rate limits run on CLOCK_BOOTTIME, a post
+//     source added or switched on in a handler (an exit handler too) is
 //     pending only once the handler returned, and a Prepare or Wait whose
 //     poll ran a rate limit's expire callback reports pending, after which
 //     Dispatch (and so Run) dispatches nothing in that iteration.

@@ -48,8 +48,7 @@ type clockData struct {
 	needsRearm bool
 }
 
-// Clock indices, in the order sd-event processes the clocks after a poll
-// (monotonic last, since rate limits end on it).
+// Clock indices, in the order sd-event processes the clocks after a poll.
 const (
 	clockRealtime = iota
 	clockBoottime
@@ -57,6 +56,10 @@ const (
 	clockBoottimeAlarm
 	clockMonotonic
 	nClocks
+
+	// clockRatelimit is the clock rate limits run on: CLOCK_BOOTTIME, as in
+	// sd-event 262 (252 used CLOCK_MONOTONIC).
+	clockRatelimit = clockBoottime
 )
 
 var clockIDs = [nClocks]int{unix.CLOCK_REALTIME, unix.CLOCK_BOOTTIME, unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM, unix.CLOCK_MONOTONIC}
@@ -109,7 +112,6 @@ type Event struct {
 	state State
 
 	iteration     uint64
-	seq           uint64 // stamps serial when a source is added, pendingSeq when it becomes pending
 	exitRequested bool
 	exitCode      int
 	exitErr       error
@@ -121,8 +123,7 @@ type Event struct {
 	exit      prioq.Queue[*Source]
 	clocks    [nClocks]clockData
 	post      []*Source
-	postAdded []*Source // post sources added in the running handler: pending once it returns
-	expireRan bool      // this iteration's poll ran a rate limit's expire callback: Dispatch runs nothing
+	expireRan bool // this iteration's poll ran a rate limit's expire callback: Dispatch runs nothing
 
 	sources  *Source // newest first
 	nSources int
@@ -364,6 +365,11 @@ func (e *Event) endPhase(op string, pending bool, err error, idle State) (bool, 
 // polls without blocking, as C's sd_event_prepare does at its pending
 // label, in state Armed, which an expire callback run by that poll sees.
 func (e *Event) prepareSources() (bool, error) {
+	if !e.exitRequested && e.exitOnIdle && e.idle() {
+		// Checked first, before the iteration count and the prepare
+		// callbacks, as sd-event 262's sd_event_prepare does.
+		e.requestExit(0, nil)
+	}
 	if !e.exitRequested {
 		e.iteration++
 		e.state = Preparing
@@ -377,7 +383,7 @@ func (e *Event) prepareSources() (bool, error) {
 			return false, err
 		}
 		e.closeInodeFds()
-		if !due && !e.needChild && e.nBuffered == 0 && e.nextPending() == nil && !e.exitIfIdle() {
+		if !due && !e.needChild && e.nBuffered == 0 && e.nextPending() == nil {
 			return false, nil
 		}
 	}
@@ -385,14 +391,18 @@ func (e *Event) prepareSources() (bool, error) {
 	return e.waitSources(0)
 }
 
-// exitIfIdle requests the exit of an idle exit-on-idle loop that has no
-// enabled source left (post and exit sources do not count) and reports
-// whether it did; otherwise the loop waits.
-func (e *Event) exitIfIdle() bool {
-	if !e.exitOnIdle || e.nKeepAlive > 0 || e.invokeQueued() {
+// idle reports whether the loop has nothing left to do, as sd-event's
+// event_loop_idle: no enabled source but exit sources and post sources not
+// pending, and, the port's own, no function queued by Invoke.
+func (e *Event) idle() bool {
+	if e.nKeepAlive > 0 || e.invokeQueued() {
 		return false
 	}
-	e.requestExit(0, nil)
+	for _, p := range e.post {
+		if p.pending && p.enabled != source.Off {
+			return false
+		}
+	}
 	return true
 }
 
@@ -800,9 +810,10 @@ func (e *Event) Iteration() uint64 {
 	return e.iteration
 }
 
-// SetExitOnIdle makes the loop exit with code 0 once it is idle: nothing is
-// pending and no enabled source other than post and exit sources remains
-// (sd_event_set_exit_on_idle).
+// SetExitOnIdle makes the loop exit with code 0 once it is idle: no enabled
+// source remains other than exit sources and post sources not pending
+// (sd_event_set_exit_on_idle). As in sd-event 262 Prepare checks this
+// first, before it counts the iteration and runs prepare callbacks.
 func (e *Event) SetExitOnIdle(on bool) error {
 	if !e.valid() {
 		return opErr("set exit on idle", unix.EINVAL)
@@ -821,13 +832,6 @@ func (e *Event) nextPending() *Source {
 		return nil
 	}
 	return p
-}
-
-// nextSeq returns the next stamp of e.seq, for a serial or a pendingSeq:
-// what was stamped earlier goes first among equals.
-func (e *Event) nextSeq() uint64 {
-	e.seq++
-	return e.seq
 }
 
 // runPrepare calls the prepare callbacks of the online sources once per
@@ -898,19 +902,19 @@ func (e *Event) dispatch(s *Source) error {
 	if !s.rl.below() {
 		return e.enterRatelimited(s)
 	}
-	if s.kind != source.Defer && s.kind != source.Exit {
+	if s.kind == source.Defer || s.kind == source.Exit {
+		// Always pending, these count as pending since this dispatch, so
+		// that they go behind what became pending before (sd-event 262).
+		s.pendingIter = e.iteration
+		e.ppReshuffle(s)
+	} else {
 		e.setPending(s, false)
 	}
-	s.dispatchIter = e.iteration
-	if s.pending {
-		e.pending.Reshuffle(s) // a defer source stays pending
-	}
-	if s.kind != source.Post {
-		e.pendPost()
-	}
+	e.pendPost(s)
 	if run, err := e.beforeHandler(s); !run {
 		if err != nil {
 			e.afterCallback(s, callbackHandler, err)
+			e.pendPost(s)
 		}
 		return nil
 	}
@@ -923,7 +927,7 @@ func (e *Event) dispatch(s *Source) error {
 	}
 	err := e.runHandler(s)
 	e.afterCallback(s, callbackHandler, err)
-	e.pendPostAdded()
+	e.pendPost(s) // those added or switched on by the handler
 	if s.e == e {
 		e.afterDispatch(s)
 	}

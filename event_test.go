@@ -174,6 +174,41 @@ func TestExitOnIdleNoSources(t *testing.T) {
 	}
 }
 
+// TestExitOnIdleBeforePrepare: an idle exit-on-idle loop exits at the very
+// start of Prepare, before the iteration count moves and before any prepare
+// callback, as sd-event 262's sd_event_prepare checks it (5a5cb6ba50). A
+// post source that is not pending does not count, one that is pending does.
+func TestExitOnIdleBeforePrepare(t *testing.T) {
+	e := newLoop(t)
+	ok(t, "exit on idle", e.SetExitOnIdle(true))
+	p := keep(t)(e.AddPost(func(*sdevent.Source) error { return nil }))
+	prepared := 0
+	ok(t, "prepare", p.SetPrepare(func(*sdevent.Source) error {
+		prepared++
+		return nil
+	}))
+	if !run(t, e, 0) || e.State() != sdevent.Finished {
+		t.Fatalf("Run on an idle loop: state %v, want Finished", e.State())
+	}
+	if it := e.Iteration(); it != 0 || prepared != 0 {
+		t.Errorf("the idle loop exited in iteration %d after %d prepare callbacks, want 0 and 0", it, prepared)
+	}
+
+	// A pending post source keeps the loop: d makes q pending and turns
+	// itself off, and q still runs.
+	e2 := newLoop(t)
+	ok(t, "exit on idle", e2.SetExitOnIdle(true))
+	ran := false
+	keep(t)(e2.AddPost(func(*sdevent.Source) error {
+		ran = true
+		return nil
+	}))
+	keep(t)(e2.AddDefer(func(*sdevent.Source) error { return nil }))
+	if code := loop(t, e2); code != 0 || !ran {
+		t.Errorf("Loop = %d, post source ran %v; want 0, true", code, ran)
+	}
+}
+
 // TestSimpleTimeout ports TEST(simple_timeout): Wait may sleep longer than
 // its timeout but never shorter.
 func TestSimpleTimeout(t *testing.T) {
@@ -387,6 +422,10 @@ func TestFinishedLoopESTALE(t *testing.T) {
 		{"SetEnabled(On)", func() error { return tm.SetEnabled(source.On) }},
 		{"SetTime", func() error { return tm.SetTime(0) }},
 		{"SetTimeRelative", func() error { return tm.SetTimeRelative(time.Second) }},
+		// sd_event_set_signal_exit checks for FINISHED before it looks at
+		// b, so turning it off is ESTALE too (C 252 and 262).
+		{"SetSignalExit(true)", func() error { _, err := e.SetSignalExit(true); return err }},
+		{"SetSignalExit(false)", func() error { _, err := e.SetSignalExit(false); return err }},
 	} {
 		wantErrno(t, tc.name+" on a finished loop", tc.call(), unix.ESTALE)
 	}

@@ -19,18 +19,14 @@ package sdevent_test
 // prepare callbacks, edge triggering, SetIOEvents/SetIOFd, floating sources,
 // expire callbacks (no window ends) and Invoke.
 //
-// Ties. Among equal-priority pending sources the one dispatched longest ago
-// (or never) goes first, as in sd-event 262. After that SEMANTICS.md orders
-// them by the iteration in which they became pending; doc.go ("The loop") is
-// stricter: "among equals the one that became pending first". The model
-// follows doc.go: each event that makes sources pending gets a moment, and
-// the earliest moment wins. One poll is one moment (the order in which a
-// poll reports fds and timers is the kernel's and decides nothing), and so
-// is the marking of post sources at one dispatch; among sources of one
-// moment the model accepts any. An On defer source that stays pending goes
-// behind the others because it was dispatched last ("take turns", doc.go).
-// Exit sources of equal priority are in no documented order: any is
-// accepted.
+// Ties. Among equal-priority pending sources the one pending since the
+// earliest iteration goes first, where defer and exit sources count from
+// their latest dispatch, as in sd-event 262 (doc.go, "The loop"). Sources
+// equal in that are in no documented order (the loop takes the one its
+// priority queue holds first, as sd-event does): the model accepts any. An
+// On defer source that stays pending goes behind the others because it
+// counts from its dispatch ("take turns", doc.go). Exit sources of equal
+// priority are in no documented order either: any is accepted.
 // When the model accepts several sources, the one the loop ran decides how
 // the model goes on.
 
@@ -67,8 +63,7 @@ type dmSource struct {
 	enabled       source.Enabled
 	prio          priority.Priority
 	pending       bool
-	moment        uint64 // when it became pending: the earliest goes first, equal ones in any order
-	lastDispatch  uint64 // the iteration it was last dispatched in, 0 if never: the oldest goes first
+	since         uint64 // the iteration it became pending in (defer, exit: last dispatched in): the oldest goes first, equal ones in any order
 	freed         bool
 	exitOnFailure bool
 
@@ -100,10 +95,7 @@ type dmModel struct {
 	exitCode      int
 	iteration     uint64
 	exitOnIdle    bool
-	moments       uint64
 }
-
-func (m *dmModel) tick() uint64 { m.moments++; return m.moments }
 
 func (m *dmModel) requestExit(code int) { m.exitRequested, m.exitCode = true, code }
 
@@ -143,7 +135,7 @@ func (m *dmModel) add(k dmKind, beh byte, prio priority.Priority, clockIdx int, 
 	m.srcs = append(m.srcs, s)
 	switch k {
 	case dmKDefer: // ONESHOT, pending at once
-		s.enabled, s.pending, s.moment = source.OneShot, true, m.tick()
+		s.enabled, s.pending, s.since = source.OneShot, true, m.iteration
 	case dmKPost, dmKIO:
 		s.enabled = source.On
 	case dmKExit, dmKTime:
@@ -233,30 +225,30 @@ func (m *dmModel) dueTimer() bool {
 	return false
 }
 
-// busy reports whether an enabled source other than post and exit sources
-// remains: what keeps an exit-on-idle loop running.
+// busy reports whether an enabled source other than exit sources and post
+// sources not pending remains: what keeps an exit-on-idle loop running.
 func (m *dmModel) busy() bool {
 	for _, s := range m.srcs {
-		if !s.freed && s.enabled != source.Off && s.kind != dmKPost && s.kind != dmKExit {
+		if !s.freed && s.enabled != source.Off && s.kind != dmKExit && (s.kind != dmKPost || s.pending) {
 			return true
 		}
 	}
 	return false
 }
 
-// prepare is Prepare: the iteration count, exit on idle, and a poll when
-// something is pending or due already. It reports pending.
+// prepare is Prepare: exit on idle first, then the iteration count, and a
+// poll when something is pending or due already. It reports pending.
 func (m *dmModel) prepare() (bool, unix.Errno) {
 	if m.finished {
 		return false, unix.ESTALE
 	}
+	if !m.exitRequested && m.exitOnIdle && !m.busy() {
+		m.requestExit(0)
+	}
 	if !m.exitRequested {
 		m.iteration++
 		if !m.onlinePending() && !m.dueTimer() {
-			if !m.exitOnIdle || m.busy() {
-				return false, 0 // armed
-			}
-			m.requestExit(0)
+			return false, 0 // armed
 		}
 	}
 	return m.wait(), 0
@@ -271,11 +263,11 @@ func (m *dmModel) wait() bool {
 	return m.onlinePending()
 }
 
-// poll makes ready fds and due timers pending, all at one moment. A source
-// already pending keeps its moment; an IO source ORs the new events into its
-// revents.
+// poll makes ready fds and due timers pending, all since this iteration. A
+// source already pending keeps its iteration; an IO source ORs the new
+// events into its revents.
 func (m *dmModel) poll() {
-	now := m.tick()
+	now := m.iteration
 	for _, s := range m.srcs {
 		if !s.online() {
 			continue
@@ -295,19 +287,18 @@ func (m *dmModel) poll() {
 			if s.pending {
 				s.revents |= ready
 			} else {
-				s.pending, s.moment, s.revents = true, now, ready
+				s.pending, s.since, s.revents = true, now, ready
 			}
 		case dmKTime:
 			if !s.pending && s.at == 0 {
-				s.pending, s.moment = true, now
+				s.pending, s.since = true, now
 			}
 		}
 	}
 }
 
 // candidates are the sources the next dispatch may pick: pending, online,
-// the lowest priority value, then the one dispatched longest ago, then the
-// earliest moment.
+// the lowest priority value, then pending since the earliest iteration.
 func (m *dmModel) candidates() []*dmSource {
 	var best []*dmSource
 	for _, s := range m.srcs {
@@ -317,23 +308,19 @@ func (m *dmModel) candidates() []*dmSource {
 		switch {
 		case len(best) == 0 || dmBefore(s, best[0]):
 			best = append(best[:0], s)
-		case s.prio == best[0].prio && s.lastDispatch == best[0].lastDispatch && s.moment == best[0].moment:
+		case s.prio == best[0].prio && s.since == best[0].since:
 			best = append(best, s)
 		}
 	}
 	return best
 }
 
-// dmBefore: a lower priority value, then the source dispatched longest ago
-// (or never), then the earlier moment.
+// dmBefore: a lower priority value, then pending since an earlier iteration.
 func dmBefore(x, y *dmSource) bool {
 	if x.prio != y.prio {
 		return x.prio < y.prio
 	}
-	if x.lastDispatch != y.lastDispatch {
-		return x.lastDispatch < y.lastDispatch
-	}
-	return x.moment < y.moment
+	return x.since < y.since
 }
 
 // exitCandidates are the enabled exit sources of the lowest priority value.
@@ -351,6 +338,16 @@ func (m *dmModel) exitCandidates() []*dmSource {
 		}
 	}
 	return best
+}
+
+// pendPost makes the online post sources pending, as the dispatch of a
+// source of another kind does, before its handler and after it.
+func (m *dmModel) pendPost() {
+	for _, z := range m.srcs {
+		if z.kind == dmKPost && z.online() && !z.pending {
+			z.pending, z.since = true, m.iteration
+		}
+	}
 }
 
 // dmCall is what a handler saw when it ran, and the error of what it did.
@@ -377,17 +374,13 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 			return nil
 		}
 	}
-	if s.kind != dmKDefer && s.kind != dmKExit {
+	if s.kind == dmKDefer || s.kind == dmKExit {
+		s.since = m.iteration // pending since this dispatch
+	} else {
 		s.pending = false
 	}
-	s.lastDispatch = m.iteration
 	if s.kind != dmKPost { // post sources become pending before the handler runs
-		now := m.tick()
-		for _, z := range m.srcs {
-			if z.kind == dmKPost && z.online() && !z.pending {
-				z.pending, z.moment = true, now
-			}
-		}
+		m.pendPost()
 	}
 	if s.enabled == source.OneShot { // switched off before the handler
 		m.off(s)
@@ -419,10 +412,7 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 	case dmBAddPost:
 		if len(m.srcs) < dmMaxSources {
 			p := &dmSource{id: len(m.srcs), kind: dmKPost, beh: dmBNone, enabled: source.On, fd: -1}
-			m.srcs = append(m.srcs, p)
-			if !exiting && s.kind != dmKPost { // runs in the next iteration
-				p.pending, p.moment = true, m.tick()
-			}
+			m.srcs = append(m.srcs, p) // pending once the handler returned, below
 		}
 	case dmBDefault:
 		m.requestExit(dmDefaultCode(s.id))
@@ -435,6 +425,9 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 		if !s.freed {
 			m.off(s)
 		}
+	}
+	if s.kind != dmKPost { // and again after the handler, for those it added
+		m.pendPost()
 	}
 	return c
 }

@@ -12,10 +12,14 @@ import (
 // priority queues, as sd-event's pending_prioq_compare and its siblings.
 // The fields they read sit together at the start of Source.
 
-// pendingBefore is the order in which pending sources are dispatched:
-// enabled before off, not rate-limited before rate-limited, lower priority
-// value first, then the one dispatched longest ago, then the one that
-// became pending first.
+// pendingBefore is the order in which pending sources are dispatched, as
+// sd-event's pending_prioq_compare: enabled before off, not rate-limited
+// before rate-limited, lower priority value first, then the one pending
+// since the earliest iteration (defer and exit sources, always pending,
+// count from their latest dispatch). Nothing else: equal sources go in the
+// order the queue holds them, and since internal/prioq moves its elements
+// exactly as sd-event's prioq does, and the loop puts, removes and
+// reshuffles where sd-event does, that is libsystemd's order.
 func pendingBefore(x, y *Source) bool {
 	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
 		return yo
@@ -26,16 +30,12 @@ func pendingBefore(x, y *Source) bool {
 	if x.priority != y.priority {
 		return x.priority < y.priority
 	}
-	// As sd-event 262: the one dispatched longest ago (or never) first,
-	// so that sources of one priority take turns whatever their kind.
-	if x.dispatchIter != y.dispatchIter {
-		return x.dispatchIter < y.dispatchIter
-	}
-	return x.pendingSeq < y.pendingSeq
+	return x.pendingIter < y.pendingIter
 }
 
-// prepareBefore orders prepare callbacks: enabled, not rate-limited,
-// prepared longest ago, then by priority.
+// prepareBefore orders prepare callbacks as sd-event's
+// prepare_prioq_compare: enabled, not rate-limited, prepared longest ago,
+// then by priority; ties as the queue holds them, as for pendingBefore.
 func prepareBefore(x, y *Source) bool {
 	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
 		return yo
@@ -46,22 +46,17 @@ func prepareBefore(x, y *Source) bool {
 	if x.prepareIter != y.prepareIter {
 		return x.prepareIter < y.prepareIter
 	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.serial < y.serial
+	return x.priority < y.priority
 }
 
-// exitBefore orders exit sources: enabled first, then by priority, then by
-// age.
+// exitBefore orders exit sources as sd-event's exit_prioq_compare: enabled
+// first, then by priority; ties as the queue holds them, as for
+// pendingBefore.
 func exitBefore(x, y *Source) bool {
 	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
 		return yo
 	}
-	if x.priority != y.priority {
-		return x.priority < y.priority
-	}
-	return x.serial < y.serial
+	return x.priority < y.priority
 }
 
 // timerCandidate: a source worth looking at when its time comes, because it

@@ -206,28 +206,147 @@ func TestPriorityBoundaries(t *testing.T) {
 	}
 }
 
-// TestDispatchedLongestAgoFirst: among pending sources of one priority the
-// one dispatched longest ago (or never) goes first, as in sd-event 262. A
-// post source pending since the defer source's dispatch goes before that
-// defer source switched back on, though the defer source has been pending
-// longer (the difftest scenario post-before-defer-turned-on holds
-// libsystemd's side).
-func TestDispatchedLongestAgoFirst(t *testing.T) {
+// trail records which callbacks ran, in order.
+type trail []string
+
+// h returns a Handler that records name.
+func (tr *trail) h(name string) sdevent.Handler {
+	return func(*sdevent.Source) error {
+		*tr = append(*tr, name)
+		return nil
+	}
+}
+
+// io returns an IOHandler that reads the byte writeByte wrote to the other
+// end of its pipe and records name.
+func (tr *trail) io(t *testing.T, name string) sdevent.IOHandler {
+	return func(s *sdevent.Source, fd int, revents uint32) error {
+		if n, err := unix.Read(fd, make([]byte, 1)); n != 1 || err != nil {
+			t.Errorf("read fd %d: %d, %v", fd, n, err)
+		}
+		*tr = append(*tr, name)
+		return nil
+	}
+}
+
+// want fails the test unless the callbacks ran as want, names separated by
+// spaces.
+func (tr *trail) want(t *testing.T, want string) {
+	t.Helper()
+	if got := strings.Join(*tr, " "); got != want {
+		t.Errorf("callbacks ran as %q, want %q", got, want)
+	}
+}
+
+// TestPendingOldestFirst: among pending sources of one priority the one
+// that became pending in the earliest iteration goes first, whenever it was
+// last dispatched (sd-event's pending_prioq_compare, pending_iteration). IO
+// source a, dispatched in iteration 1 and pending again since iteration 2,
+// goes before b, pending since iteration 3 and never dispatched; a defer
+// source of a higher priority holds both back meanwhile.
+func TestPendingOldestFirst(t *testing.T) {
 	e := newLoop(t)
-	var order []string
-	d := keep(t)(e.AddDefer(func(*sdevent.Source) error {
-		order = append(order, "defer")
-		return nil
-	}))
-	keep(t)(e.AddPost(func(*sdevent.Source) error {
-		order = append(order, "post")
-		return nil
-	}))
-	if !run(t, e, 0) || strings.Join(order, " ") != "defer" {
-		t.Fatalf("first Run ran %v, want [defer]", order)
-	}
+	var tr trail
+	ar, aw := testutil.Pipe(t)
+	br, bw := testutil.Pipe(t)
+	keep(t)(e.AddIO(ar, unix.EPOLLIN, tr.io(t, "a")))
+	keep(t)(e.AddIO(br, unix.EPOLLIN, tr.io(t, "b")))
+	h := keep(t)(e.AddDefer(tr.h("h")))
+	ok(t, "priority", h.SetPriority(-10))
+	ok(t, "off", h.SetEnabled(source.Off))
+
+	writeByte(t, aw)
+	run(t, e, 0) // 1: a
+	ok(t, "on", h.SetEnabled(source.On))
+	writeByte(t, aw)
+	run(t, e, 0) // 2: a pending, h
+	writeByte(t, bw)
+	run(t, e, 0) // 3: b pending, h
+	ok(t, "off", h.SetEnabled(source.Off))
+	run(t, e, 0)
+	run(t, e, 0)
+	tr.want(t, "a h h a b")
+}
+
+// TestDeferPendingSinceDispatch: a defer source stays pending, and counts as
+// pending since its latest dispatch, as sd-event 262's source_dispatch
+// stamps it, so that it goes behind what became pending meanwhile and ahead
+// of what became pending later. ON defer source d runs in iteration 1; IO
+// source x becomes pending in iteration 2, while h runs; in iteration 3 d
+// (pending since 1) goes before x (since 2), in iteration 4 x before d (since
+// 3).
+func TestDeferPendingSinceDispatch(t *testing.T) {
+	e := newLoop(t)
+	var tr trail
+	h := keep(t)(e.AddDefer(tr.h("h")))
+	ok(t, "priority", h.SetPriority(-10))
+	ok(t, "off", h.SetEnabled(source.Off))
+	d := keep(t)(e.AddDefer(tr.h("d")))
 	ok(t, "on", d.SetEnabled(source.On))
-	if !run(t, e, 0) || strings.Join(order, " ") != "defer post" {
-		t.Fatalf("second Run: %v, want [defer post]", order)
+	xr, xw := testutil.Pipe(t)
+	keep(t)(e.AddIO(xr, unix.EPOLLIN, tr.io(t, "x")))
+
+	run(t, e, 0) // 1: d
+	ok(t, "oneshot", h.SetEnabled(source.OneShot))
+	writeByte(t, xw)
+	run(t, e, 0) // 2: x pending, h
+	run(t, e, 0) // 3
+	run(t, e, 0) // 4
+	tr.want(t, "d h d x")
+}
+
+// TestPendingTiesAsSdEvent: sources of one priority pending since the same
+// iteration are in no order sd-event states; it takes whichever its
+// priority queue holds first, and so does the loop, whose queue moves its
+// elements exactly as sd-event's prioq does. Switching d0 off moves it down
+// the queue, and back on it stays behind d1, as in libsystemd (the difftest
+// scenario pending-tie-queue holds its side).
+func TestPendingTiesAsSdEvent(t *testing.T) {
+	e := newLoop(t)
+	var tr trail
+	d0 := keep(t)(e.AddDefer(tr.h("d0")))
+	keep(t)(e.AddDefer(tr.h("d1")))
+	ok(t, "off", d0.SetEnabled(source.Off))
+	ok(t, "on", d0.SetEnabled(source.OneShot))
+	run(t, e, 0)
+	run(t, e, 0)
+	tr.want(t, "d1 d0")
+}
+
+// TestExitTiesAsSdEvent: exit sources of one priority go as sd-event's exit
+// queue holds them, which exit_prioq_compare (enabled, priority) leaves to
+// its moves. x3 runs and is off; x0, x1 and x2 added then run as x0, x2,
+// x1, as in libsystemd (the difftest scenario exit-tie-queue holds its
+// side).
+func TestExitTiesAsSdEvent(t *testing.T) {
+	e := newLoop(t)
+	var tr trail
+	keep(t)(e.AddExit(tr.h("x3")))
+	ok(t, "exit", e.Exit(0))
+	run(t, e, 0)
+	for _, name := range []string{"x0", "x1", "x2"} {
+		keep(t)(e.AddExit(tr.h(name)))
 	}
+	for range 4 {
+		run(t, e, 0)
+	}
+	tr.want(t, "x3 x0 x2 x1")
+}
+
+// TestPrepareTiesAsSdEvent: prepare callbacks of one priority, prepared in
+// the same iteration, go as sd-event's prepare queue holds them, which
+// prepare_prioq_compare (enabled, not rate-limited, prepared longest ago,
+// priority) leaves to its moves: four run as a b d c, then c b a d, as in
+// libsystemd (the difftest scenario prepare-tie-queue holds its side).
+func TestPrepareTiesAsSdEvent(t *testing.T) {
+	e := newLoop(t)
+	var tr trail
+	for _, name := range []string{"a", "b", "c", "d"} {
+		s := keep(t)(e.AddPost(func(*sdevent.Source) error { return nil }))
+		ok(t, "prepare", s.SetPrepare(tr.h(name)))
+	}
+	run(t, e, 0)
+	tr = append(tr, "|")
+	run(t, e, 0)
+	tr.want(t, "a b d c | c b a d")
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -152,6 +153,10 @@ func (e *Event) addPressure(op string, r pressureResource, h Handler) (*Source, 
 	return s, nil
 }
 
+// pressureDir holds the kernel's system-wide pressure files; the internal
+// tests point it at a directory of their own.
+var pressureDir = "/proc/pressure"
+
 // target decides what to watch and what to write, as sd-event, which reads
 // the variables with secure_getenv.
 func (r pressureResource) target() (watch, fallback string, write []byte, locked bool, err error) {
@@ -169,16 +174,74 @@ func (r pressureResource) target() (watch, fallback string, write []byte, locked
 		}
 		return env, "", write, true, nil
 	}
-	proc := "/proc/pressure/" + r.name
-	if _, err := os.Stat(proc); err != nil {
-		return "", "", nil, false, fmt.Errorf("no %s pressure stall information in this kernel: %w", r.name, unix.EOPNOTSUPP)
+	switch ok, err := pressureSupported(pressureDir); {
+	case err != nil:
+		return "", "", nil, false, err
+	case !ok:
+		return "", "", nil, false, fmt.Errorf("no usable pressure stall information in this kernel: %w", unix.EOPNOTSUPP)
 	}
+	proc := filepath.Join(pressureDir, r.name)
 	write = fmt.Appendf(nil, "%s %d %d\x00", pressureType,
 		pressureThreshold/time.Microsecond, pressureWindow/time.Microsecond)
 	if cg, ok := unifiedCgroup(); ok {
 		return filepath.Join("/sys/fs/cgroup", cg, r.name+".pressure"), proc, write, false, nil
 	}
 	return proc, "", write, false, nil
+}
+
+// pressureSupported reports whether the kernel's pressure stall information
+// can be used, as sd-event's is_pressure_supported decides: each of the
+// files cpu, io and memory in dir must open and read (they may exist while
+// PSI is off, and then refuse the read). One that is missing or whose read
+// is not supported means no; another error is returned. Unlike C the
+// answer is not cached.
+func pressureSupported(dir string) (bool, error) {
+	for _, name := range [...]string{"cpu", "io", "memory"} {
+		err := readOneByte(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+		case pressureUnsupported(err):
+			return false, nil
+		default:
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// pressureUnsupported reports whether err, from reading a pressure file,
+// means that the kernel has no usable PSI: ENOENT, or one of the errnos
+// systemd counts as "not supported" (ERRNO_IS_NOT_SUPPORTED).
+func pressureUnsupported(err error) bool {
+	for _, errno := range [...]unix.Errno{unix.ENOENT, unix.EOPNOTSUPP, unix.ENOTTY, unix.ENOSYS, unix.EAFNOSUPPORT,
+		unix.EPFNOSUPPORT, unix.EPROTONOSUPPORT, unix.ESOCKTNOSUPPORT, unix.ENOPROTOOPT} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
+// readOneByte reads at most one byte of the regular file path, as
+// read_virtual_file does with no size to keep: a file that is not regular
+// is EBADF.
+func readOneByte(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }() // only read from
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return &os.PathError{Op: "read", Path: path, Err: unix.EBADF}
+	}
+	if _, err := f.Read(make([]byte, 1)); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }
 
 // unifiedCgroup returns this process's cgroup when the hierarchy is cgroup

@@ -22,13 +22,14 @@ type ratelimit struct {
 
 func (r *ratelimit) configured() bool { return r.interval > 0 && r.burst > 0 }
 
-// below counts a dispatch attempt on the live monotonic clock and reports
-// whether it is within the limit.
+// below counts a dispatch attempt on the live CLOCK_BOOTTIME, as sd-event
+// 262 does (so that a window counts time the machine was suspended), and
+// reports whether it is within the limit.
 func (r *ratelimit) below() bool {
 	if !r.configured() {
 		return true
 	}
-	now := sys.Monotonic()
+	now, _ := sys.Now(unix.CLOCK_BOOTTIME) // cannot fail: CLOCK_BOOTTIME exists since Linux 2.6.39
 	if r.begin <= 0 || now-r.begin > r.interval {
 		r.begin, r.num = now, 1
 		return true
@@ -122,19 +123,20 @@ func (s *Source) LeaveRatelimit() (bool, error) {
 
 // enterRatelimited takes the source offline until its window ends, keeping
 // its enablement and pending state; the end of the window is watched like a
-// CLOCK_MONOTONIC timer.
+// CLOCK_BOOTTIME timer, as in sd-event 262, whose timerfd is made the first
+// time a source is held back.
 func (e *Event) enterRatelimited(s *Source) error {
 	if s.ratelimited {
 		return nil
 	}
-	mono := &e.clocks[clockMonotonic]
-	if err := e.setupClock(mono); err != nil {
+	boot := &e.clocks[clockRatelimit]
+	if err := e.setupClock(boot); err != nil {
 		return err
 	}
 	if s.kind.IsTime() {
 		e.timeRemove(s)
 	}
-	e.timePut(s, mono)
+	e.timePut(s, boot)
 	e.offline(s, s.enabled, true)
 	e.ppReshuffle(s)
 	if e.debugOn() {
@@ -160,7 +162,7 @@ func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
 		if s.kind.IsTime() {
 			e.timeRemove(s)
 		}
-		e.timePut(s, &e.clocks[clockMonotonic])
+		e.timePut(s, &e.clocks[clockRatelimit])
 		return false, err
 	}
 	e.ppReshuffle(s)

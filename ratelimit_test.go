@@ -6,6 +6,9 @@ package sdevent_test
 // callback).
 
 import (
+	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -389,4 +392,57 @@ func TestSetRatelimitExpireCallbackAnyKind(t *testing.T) {
 	} {
 		ok(t, "SetRatelimitExpireCallback", s.SetRatelimitExpireCallback(func(*sdevent.Source) error { return nil }))
 	}
+}
+
+// TestRatelimitOnBoottime: rate limits run on CLOCK_BOOTTIME, as in
+// sd-event 262 (a window counts the time the machine was suspended): the
+// end of a window is watched by a CLOCK_BOOTTIME timerfd in the loop's
+// epoll, made only once a source is held back, none before (libsystemd 262
+// does the same; 252 used CLOCK_MONOTONIC).
+func TestRatelimitOnBoottime(t *testing.T) {
+	e := newLoop(t)
+	d := keep(t)(e.AddDefer(func(*sdevent.Source) error { return nil }))
+	ok(t, "on", d.SetEnabled(source.On))
+	ok(t, "ratelimit", d.SetRatelimit(time.Hour, 1))
+	run(t, e, 0)
+	if clocks := timerClocks(t, e.Fd()); len(clocks) != 0 {
+		t.Fatalf("timerfds of clocks %v in the loop before any rate limit was hit, want none", clocks)
+	}
+	run(t, e, 0)
+	if !d.IsRatelimited() {
+		t.Fatal("the second dispatch within the window was not held back")
+	}
+	if clocks := timerClocks(t, e.Fd()); len(clocks) != 1 || clocks[0] != unix.CLOCK_BOOTTIME {
+		t.Errorf("timerfds of clocks %v in the loop, want one of CLOCK_BOOTTIME (%d)", clocks, unix.CLOCK_BOOTTIME)
+	}
+}
+
+// timerClocks returns the clocks of the timerfds in the epoll set of epfd,
+// as their fdinfo tells.
+func timerClocks(t *testing.T, epfd int) []int {
+	t.Helper()
+	var clocks []int
+	for _, l := range fdinfo(t, epfd) {
+		var fd int
+		if _, err := fmt.Sscanf(l, "tfd: %d", &fd); err != nil {
+			continue
+		}
+		for _, m := range fdinfo(t, fd) {
+			var clock int
+			if _, err := fmt.Sscanf(m, "clockid: %d", &clock); err == nil {
+				clocks = append(clocks, clock)
+			}
+		}
+	}
+	return clocks
+}
+
+// fdinfo returns the lines of /proc/self/fdinfo/fd.
+func fdinfo(t *testing.T, fd int) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(string(b), "\n")
 }

@@ -229,7 +229,8 @@ func (e *Event) closeSignals() {
 
 // SetSignalExit adds (on) or removes floating SIGINT and SIGTERM sources
 // whose default handler exits the loop with code 0
-// (sd_event_set_signal_exit). It reports whether it changed anything.
+// (sd_event_set_signal_exit). It reports whether it changed anything. On a
+// finished loop it is ESTALE, either way, as in C.
 //
 // It stops the loop, not what the loop supervises: after Exit only exit
 // sources are dispatched, so the exit of a child that was asked to stop
@@ -241,8 +242,11 @@ func (e *Event) closeSignals() {
 // for them on the loop, and then exits it.
 func (e *Event) SetSignalExit(on bool) (bool, error) {
 	const op = "set signal exit"
-	if e == nil {
+	if !e.valid() {
 		return false, opErr(op, unix.EINVAL)
+	}
+	if e.state == Finished {
+		return false, opErr(op, unix.ESTALE)
 	}
 	changed := false
 	if !on {

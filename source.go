@@ -27,17 +27,15 @@ type TimeHandler func(s *Source, t time.Duration) error
 // floating) one on its loop.
 type Source struct {
 	// What the dispatch order (order.go) reads, together at the start.
-	enabled      source.Enabled
-	priority     priority.Priority
-	pendingSeq   uint64 // when it became pending
-	prepareIter  uint64 // the iteration its prepare callback last ran in
-	dispatchIter uint64 // the iteration it was last dispatched in, 0 if never
-	serial       uint64 // when it was added
-	kind         source.Type
-	ratelimited  bool
-	pending      bool
-	rl           ratelimit
-	time         timeSource
+	enabled     source.Enabled
+	priority    priority.Priority
+	pendingIter uint64 // the iteration it became pending in; defer, exit: last dispatched in
+	prepareIter uint64 // the iteration its prepare callback last ran in
+	kind        source.Type
+	ratelimited bool
+	pending     bool
+	rl          ratelimit
+	time        timeSource
 
 	e    *Event // nil once disconnected from its loop
 	nref int
@@ -89,7 +87,6 @@ func (e *Event) initSource(s *Source) *Source {
 	s.nref = 1
 	s.pendingIdx, s.prepareIdx, s.earliestIdx, s.latestIdx, s.exitIdx, s.postIdx, s.slot = -1, -1, -1, -1, -1, -1, -1
 	s.io.fd = -1
-	s.serial = e.nextSeq()
 	return s
 }
 
@@ -445,14 +442,14 @@ func (e *Event) ppReshuffle(s *Source) {
 }
 
 // setPending marks the source pending or not; a source that becomes pending
-// is stamped so that older pending sources go first.
+// is stamped with the iteration, so that older pending sources go first.
 func (e *Event) setPending(s *Source, b bool) {
 	if s.pending == b {
 		return
 	}
 	s.pending = b
 	if b {
-		s.pendingSeq = e.nextSeq()
+		s.pendingIter = e.iteration
 		e.pending.Put(s)
 	} else {
 		e.pending.Remove(s)

@@ -244,21 +244,25 @@ func sleepBetween(a, b time.Duration) time.Duration {
 	return b
 }
 
-// processTimers processes the timers of every clock that has some,
-// monotonic last. It reports whether a rate limit ended on the monotonic
-// clock and its expire callback ran.
+// processTimers processes the timers of every clock that has some, in
+// sd-event's order. It reports whether a rate limit ended (on
+// clockRatelimit) and its expire callback ran; the clocks after it are
+// processed all the same, as in sd-event 262, since their timerfds may have
+// been read already.
 func (e *Event) processTimers() (bool, error) {
+	called := false
 	for i := range e.clocks {
 		d := &e.clocks[i]
 		if d.earliest.Len() == 0 {
 			continue
 		}
 		expired, err := e.processTimer(d, e.timestamp(i))
-		if err != nil || expired && i == clockMonotonic {
-			return expired, err
+		if err != nil {
+			return false, err
 		}
+		called = called || expired && i == clockRatelimit
 	}
-	return false, nil
+	return called, nil
 }
 
 // processTimer marks the timers of d that are due at now pending, and lets

@@ -35,12 +35,12 @@ var exceptions = map[string]exception{
 	"oneshot-reregister": {"doc.go", `"Differences from C" 8: ON<->ONESHOT switches re-register at once; ` +
 		`sd-event 252 leaves an IO source switched OFF->ONESHOT->ON registered with EPOLLONESHOT, ` +
 		`so it fires once and never again; 262 re-registers too`, []int{252}},
-	"post-added-in-handler": {"doc.go", `"Differences from C" 8: a post source added in a handler ` +
-		`runs in the next iteration; sd-event 252 marks it only at the next dispatch of a non-post ` +
-		`source; 262 runs it in the next iteration too`, []int{252}},
-	"dispatched-longest-ago-first": {"doc.go", `"Differences from C" 8: sources pending at one priority ` +
-		`go in the order they were last dispatched, longest ago (or never) first, as in sd-event 262; ` +
-		`252 takes the one that became pending first`, []int{252}},
+	"post-added-in-handler": {"doc.go", `"Differences from C" 8: a post source added or switched on in ` +
+		`a handler (an exit handler too) is pending once it returned and runs in the next iteration; ` +
+		`sd-event 252 marks it only at the next dispatch of a non-post source; 262 as go-sdevent`, []int{252}},
+	"defer-pending-since-dispatch": {"doc.go", `"Differences from C" 8: a defer source counts as pending ` +
+		`since its latest dispatch, as in sd-event 262, so that it goes behind what became pending ` +
+		`meanwhile; 252 keeps the iteration it became pending in, and runs before all that came later`, []int{252}},
 	"ratelimit-expire-ends-iteration": {"doc.go", `"Differences from C" 8: an iteration whose poll ran a ` +
 		`rate limit's expire callback counts as a dispatch and ends there, as in sd-event 262; ` +
 		`252 goes on to dispatch what is pending, or returns 0`, []int{252}},
@@ -94,6 +94,15 @@ func cases() []testCase {
 		badArguments(),
 		finished(),
 		exitOnIdle(),
+		pendingOldestFirst(),
+		deferPendingSinceDispatch(),
+		pendingTieQueue(),
+		deferPostTie(),
+		timersDueTogether(),
+		exitTieQueue(),
+		prepareTieQueue(),
+		postOnInHandler(),
+		ratelimitExpirePhases(),
 	}
 }
 
@@ -359,10 +368,10 @@ func postAddedInHandler() testCase {
 }
 
 // A post source pending since the first dispatch, and the ONESHOT defer
-// source dispatched then switched ON: both pending at one priority.
-// libsystemd 262 and go-sdevent dispatch the post source first (the defer
-// source was dispatched more recently), 252 the defer source (pending
-// longer). Found by FuzzDifferential against 262.
+// source dispatched then switched ON: both pending at one priority, since
+// that iteration in 262 (it counts a defer source from its dispatch), which
+// then takes the post source its queue holds first; 252 the defer source
+// (pending since it was added). Found by FuzzDifferential against 262.
 func postBeforeDeferTurnedOn() testCase {
 	const d, p = 0, 1
 	return testCase{sc: Scenario{Name: "post-before-defer-turned-on", Srcs: []string{"d0", "p1"},
@@ -378,8 +387,8 @@ func postBeforeDeferTurnedOn() testCase {
 			"d0: handler enabled=off state=running",
 			"run(0) = 1",
 			"set_enabled(d0, on) = 0",
-			goOnly("dispatched-longest-ago-first", "p1: handler enabled=on state=running"),
-			cOnly("dispatched-longest-ago-first", "d0: handler enabled=on state=running"),
+			goOnly("defer-pending-since-dispatch", "p1: handler enabled=on state=running"),
+			cOnly("defer-pending-since-dispatch", "d0: handler enabled=on state=running"),
 			"run(0) = 1",
 			"teardown",
 			"d0: destroyed",
@@ -1734,5 +1743,382 @@ func ratelimitBusy() testCase {
 			"teardown",
 			"d: destroyed",
 			"e: destroyed",
+		}}
+}
+
+// Among pending sources of one priority the one pending since the earliest
+// iteration goes first, whenever it was last dispatched: IO source a,
+// dispatched in iteration 1 and pending again since 2, before b, pending
+// since 3 (h, a higher-priority defer source, holds both back meanwhile).
+func pendingOldestFirst() testCase {
+	const a, b, h = 0, 1, 2
+	return testCase{sc: Scenario{Name: "pending-oldest-first", Srcs: []string{"a", "b", "h"},
+		Steps: script(
+			eventfd(0), eventfd(1),
+			addIO(a, 0, unix.EPOLLIN), handler(a, 0, read(0)),
+			addIO(b, 1, unix.EPOLLIN), handler(b, 0, read(1)),
+			addDefer(h), setPriority(h, -10), enable(h, source.Off),
+			write(0, 1), run(0),
+			enable(h, source.On),
+			write(0, 1), run(0),
+			write(1, 1), run(0),
+			enable(h, source.Off),
+			run(0), run(0),
+		)},
+		want: []string{
+			"eventfd(fd0) = 0",
+			"eventfd(fd1) = 0",
+			"add_io(a, fd0, IN) = 0",
+			"add_io(b, fd1, IN) = 0",
+			"add_defer(h) = 0",
+			"set_priority(h, -10) = 0",
+			"set_enabled(h, off) = 0",
+			"write(fd0, 1) = 0",
+			"a: handler enabled=on state=running revents=IN",
+			"  read(fd0) = 0 1",
+			"run(0) = 1",
+			"set_enabled(h, on) = 0",
+			"write(fd0, 1) = 0",
+			"h: handler enabled=on state=running",
+			"run(0) = 1",
+			"write(fd1, 1) = 0",
+			"h: handler enabled=on state=running",
+			"run(0) = 1",
+			"set_enabled(h, off) = 0",
+			"a: handler enabled=on state=running revents=IN",
+			"  read(fd0) = 0 1",
+			"run(0) = 1",
+			"b: handler enabled=on state=running revents=IN",
+			"  read(fd1) = 0 1",
+			"run(0) = 1",
+			"teardown",
+			"a: destroyed",
+			"b: destroyed",
+			"h: destroyed",
+		}}
+}
+
+// A defer source counts as pending since its latest dispatch (sd-event
+// 262): d, dispatched in iteration 1, goes before x, pending since 2, and
+// after it once d ran again in 3. 252 keeps d first for ever.
+func deferPendingSinceDispatch() testCase {
+	const h, d, x = 0, 1, 2
+	return testCase{sc: Scenario{Name: "defer-pending-since-dispatch", Srcs: []string{"h", "d", "x"},
+		Steps: script(
+			eventfd(0),
+			addDefer(h), setPriority(h, -10), enable(h, source.Off),
+			addDefer(d), enable(d, source.On),
+			addIO(x, 0, unix.EPOLLIN), handler(x, 0, read(0)),
+			run(0),
+			enable(h, source.OneShot), write(0, 1),
+			run(0), run(0), run(0),
+		)},
+		want: []string{
+			"eventfd(fd0) = 0",
+			"add_defer(h) = 0",
+			"set_priority(h, -10) = 0",
+			"set_enabled(h, off) = 0",
+			"add_defer(d) = 0",
+			"set_enabled(d, on) = 0",
+			"add_io(x, fd0, IN) = 0",
+			"d: handler enabled=on state=running",
+			"run(0) = 1",
+			"set_enabled(h, oneshot) = 0",
+			"write(fd0, 1) = 0",
+			"h: handler enabled=off state=running",
+			"run(0) = 1",
+			"d: handler enabled=on state=running",
+			"run(0) = 1",
+			goOnly("defer-pending-since-dispatch", "x: handler enabled=on state=running revents=IN"),
+			goOnly("defer-pending-since-dispatch", "  read(fd0) = 0 1"),
+			cOnly("defer-pending-since-dispatch", "d: handler enabled=on state=running"),
+			"run(0) = 1",
+			"teardown",
+			"h: destroyed",
+			"d: destroyed",
+			"x: destroyed",
+		}}
+}
+
+// Sources equal in the order's keys go as sd-event's priority queue holds
+// them: d0, switched off and on again, has moved behind d1.
+func pendingTieQueue() testCase {
+	const d0, d1 = 0, 1
+	return testCase{sc: Scenario{Name: "pending-tie-queue", Srcs: []string{"d0", "d1"},
+		Steps: script(
+			addDefer(d0), addDefer(d1),
+			enable(d0, source.Off), enable(d0, source.OneShot),
+			run(0), run(0),
+		)},
+		want: []string{
+			"add_defer(d0) = 0",
+			"add_defer(d1) = 0",
+			"set_enabled(d0, off) = 0",
+			"set_enabled(d0, oneshot) = 0",
+			"d1: handler enabled=off state=running",
+			"run(0) = 1",
+			"d0: handler enabled=off state=running",
+			"run(0) = 1",
+			"teardown",
+			"d0: destroyed",
+			"d1: destroyed",
+		}}
+}
+
+// An On defer source and the post source its dispatch makes pending tie
+// (both pending since that iteration): sd-event 262's queue runs the defer
+// source twice, then the post source. 252 runs the defer source for ever.
+func deferPostTie() testCase {
+	const d, p = 0, 1
+	return testCase{sc: Scenario{Name: "defer-post-tie", Srcs: []string{"d", "p"},
+		Steps: script(
+			addDefer(d), enable(d, source.On),
+			addPost(p),
+			repeat(6, run(0)),
+		)},
+		want: []string{
+			"add_defer(d) = 0",
+			"set_enabled(d, on) = 0",
+			"add_post(p) = 0",
+			"d: handler enabled=on state=running",
+			"run(0) = 1",
+			"d: handler enabled=on state=running",
+			"run(0) = 1",
+			goOnly("defer-pending-since-dispatch", "p: handler enabled=on state=running"),
+			cOnly("defer-pending-since-dispatch", "d: handler enabled=on state=running"),
+			"run(0) = 1",
+			"d: handler enabled=on state=running",
+			"run(0) = 1",
+			"d: handler enabled=on state=running",
+			"run(0) = 1",
+			goOnly("defer-pending-since-dispatch", "p: handler enabled=on state=running"),
+			cOnly("defer-pending-since-dispatch", "d: handler enabled=on state=running"),
+			"run(0) = 1",
+			"teardown",
+			"d: destroyed",
+			"p: destroyed",
+		}}
+}
+
+// Timers due at one poll all become pending in one iteration; sd-event's
+// queue then runs them as 1 5 4 3 2, not in the order of their times.
+func timersDueTogether() testCase {
+	const t1, t2, t3, t4, t5 = 0, 1, 2, 3, 4
+	return testCase{sc: Scenario{Name: "timers-due-together", Srcs: []string{"t1", "t2", "t3", "t4", "t5"},
+		Steps: script(
+			addTime(t1, 1*ms, 1), addTime(t2, 2*ms, 1), addTime(t3, 3*ms, 1),
+			addTime(t4, 4*ms, 1), addTime(t5, 5*ms, 1),
+			sleep(10*ms),
+			repeat(6, run(0)),
+		)},
+		want: []string{
+			"add_time(t1, monotonic, origin+1ms, 1us) = 0",
+			"add_time(t2, monotonic, origin+2ms, 1us) = 0",
+			"add_time(t3, monotonic, origin+3ms, 1us) = 0",
+			"add_time(t4, monotonic, origin+4ms, 1us) = 0",
+			"add_time(t5, monotonic, origin+5ms, 1us) = 0",
+			"sleep(10ms) = 0",
+			"t1: handler enabled=off state=running t=origin+1ms",
+			"run(0) = 1",
+			"t5: handler enabled=off state=running t=origin+5ms",
+			"run(0) = 1",
+			"t4: handler enabled=off state=running t=origin+4ms",
+			"run(0) = 1",
+			"t3: handler enabled=off state=running t=origin+3ms",
+			"run(0) = 1",
+			"t2: handler enabled=off state=running t=origin+2ms",
+			"run(0) = 1",
+			"run(0) = 0",
+			"teardown",
+			"t1: destroyed",
+			"t2: destroyed",
+			"t3: destroyed",
+			"t4: destroyed",
+			"t5: destroyed",
+		}}
+}
+
+// Exit sources of one priority go as sd-event's exit queue holds them: x3
+// ran and is off; x0, x1 and x2, added then, run as x0 x2 x1. Found by
+// FuzzDifferential against 262.
+func exitTieQueue() testCase {
+	const x0, x1, x2, x3 = 0, 1, 2, 3
+	return testCase{sc: Scenario{Name: "exit-tie-queue", Srcs: []string{"x0", "x1", "x2", "x3"},
+		Steps: script(
+			addExit(x3), exit(0), run(0),
+			addExit(x0), addExit(x1), addExit(x2),
+			repeat(4, run(0)),
+		)},
+		want: []string{
+			"add_exit(x3) = 0",
+			"exit(0) = 0",
+			"x3: handler enabled=off state=exiting",
+			"run(0) = 1",
+			"add_exit(x0) = 0",
+			"add_exit(x1) = 0",
+			"add_exit(x2) = 0",
+			"x0: handler enabled=off state=exiting",
+			"run(0) = 1",
+			"x2: handler enabled=off state=exiting",
+			"run(0) = 1",
+			"x1: handler enabled=off state=exiting",
+			"run(0) = 1",
+			"run(0) = 1",
+			"teardown",
+			"x0: destroyed",
+			"x1: destroyed",
+			"x2: destroyed",
+			"x3: destroyed",
+		}}
+}
+
+// Prepare callbacks of one priority, prepared in the same iteration, go as
+// sd-event's prepare queue holds them: a b d c, then c b a d.
+func prepareTieQueue() testCase {
+	const a, b, c, d = 0, 1, 2, 3
+	return testCase{sc: Scenario{Name: "prepare-tie-queue", Srcs: []string{"a", "b", "c", "d"},
+		Steps: script(
+			addPost(a), setPrepare(a), addPost(b), setPrepare(b),
+			addPost(c), setPrepare(c), addPost(d), setPrepare(d),
+			run(0), run(0),
+		)},
+		want: []string{
+			"add_post(a) = 0",
+			"set_prepare(a) = 0",
+			"add_post(b) = 0",
+			"set_prepare(b) = 0",
+			"add_post(c) = 0",
+			"set_prepare(c) = 0",
+			"add_post(d) = 0",
+			"set_prepare(d) = 0",
+			"a: prepare enabled=on state=preparing",
+			"b: prepare enabled=on state=preparing",
+			"d: prepare enabled=on state=preparing",
+			"c: prepare enabled=on state=preparing",
+			"run(0) = 0",
+			"c: prepare enabled=on state=preparing",
+			"b: prepare enabled=on state=preparing",
+			"a: prepare enabled=on state=preparing",
+			"d: prepare enabled=on state=preparing",
+			"run(0) = 0",
+			"teardown",
+			"a: destroyed",
+			"b: destroyed",
+			"c: destroyed",
+			"d: destroyed",
+		}}
+}
+
+// A post source switched on in a defer handler, and one added in an exit
+// handler, are pending once the handler returned (sd-event 262 marks the
+// online post sources after the handler too); the first runs in the next
+// iteration. 252 marks them only at the next dispatch. Found by
+// FuzzDifferential against 262.
+func postOnInHandler() testCase {
+	const d, p, x, q = 0, 1, 2, 3
+	return testCase{sc: Scenario{Name: "post-on-in-handler", Srcs: []string{"d", "p", "x", "q"},
+		Steps: script(
+			addPost(p), enable(p, source.Off),
+			addDefer(d),
+			handler(d, 1, enable(p, source.On), getPending(p)),
+			run(0), getPending(p), run(0),
+			addExit(x),
+			handler(x, 1, addPost(q), getPending(q)),
+			exit(0), run(0), getPending(q),
+		)},
+		want: []string{
+			"add_post(p) = 0",
+			"set_enabled(p, off) = 0",
+			"add_defer(d) = 0",
+			"d: handler enabled=off state=running",
+			"  set_enabled(p, on) = 0",
+			"  get_pending(p) = 0",
+			"run(0) = 1",
+			goOnly("post-added-in-handler", "get_pending(p) = 1"),
+			goOnly("post-added-in-handler", "p: handler enabled=on state=running"),
+			goOnly("post-added-in-handler", "run(0) = 1"),
+			cOnly("post-added-in-handler", "get_pending(p) = 0"),
+			cOnly("post-added-in-handler", "run(0) = 0"),
+			"add_exit(x) = 0",
+			"exit(0) = 0",
+			"x: handler enabled=off state=exiting",
+			"  add_post(q) = 0",
+			"  get_pending(q) = 0",
+			"run(0) = 1",
+			goOnly("post-added-in-handler", "get_pending(q) = 1"),
+			cOnly("post-added-in-handler", "get_pending(q) = 0"),
+			"teardown",
+			"d: destroyed",
+			"p: destroyed",
+			"x: destroyed",
+			"q: destroyed",
+		}}
+}
+
+// The phases when a rate limit ends: a Wait whose poll ran the expire
+// callback reports pending, and the Dispatch after it runs nothing; so does
+// the Dispatch after a Prepare whose own poll ran it (sd-event 262; 252
+// reports nothing pending, or dispatches at once).
+func ratelimitExpirePhases() testCase {
+	const x, d = 0, 1
+	return testCase{sc: Scenario{Name: "ratelimit-expire-phases", Srcs: []string{"x", "d"},
+		Steps: script(
+			addDefer(d), enable(d, source.On),
+			setRatelimit(d, 100*ms, 1), setExpireCallback(d),
+			run(0), run(0),
+			prepare(), getState(),
+			wait(2000*ms), getState(), isRatelimited(d),
+			dispatch(), getState(),
+			prepare(), getState(), dispatch(),
+			run(0), isRatelimited(d),
+			addDefer(x), enable(x, source.On), setPriority(x, 10),
+			sleep(150*ms),
+			prepare(), getState(), dispatch(), getState(),
+			run(0),
+		)},
+		want: []string{
+			"add_defer(d) = 0",
+			"set_enabled(d, on) = 0",
+			"set_ratelimit(d, 100ms, 1) = 0",
+			"set_ratelimit_expire_callback(d) = 0",
+			"d: handler enabled=on state=running",
+			"run(0) = 1",
+			"run(0) = 1",
+			"prepare() = 0",
+			"get_state() = armed",
+			"d: expire enabled=on state=armed",
+			goOnly("ratelimit-expire-ends-iteration", "wait(2000ms) = 1"),
+			goOnly("ratelimit-expire-ends-iteration", "get_state() = pending"),
+			cOnly("ratelimit-expire-ends-iteration", "wait(2000ms) = 0"),
+			cOnly("ratelimit-expire-ends-iteration", "get_state() = initial"),
+			"is_ratelimited(d) = 0",
+			goOnly("ratelimit-expire-ends-iteration", "dispatch() = 1"),
+			cOnly("ratelimit-expire-ends-iteration", "dispatch() = -EBUSY"),
+			"get_state() = initial",
+			"prepare() = 1",
+			"get_state() = pending",
+			"d: handler enabled=on state=running",
+			"dispatch() = 1",
+			"run(0) = 1",
+			"is_ratelimited(d) = 1",
+			"add_defer(x) = 0",
+			"set_enabled(x, on) = 0",
+			"set_priority(x, 10) = 0",
+			"sleep(150ms) = 0",
+			"d: expire enabled=on state=armed",
+			goOnly("ratelimit-expire-ends-iteration", "prepare() = 1"),
+			goOnly("ratelimit-expire-ends-iteration", "get_state() = pending"),
+			goOnly("ratelimit-expire-ends-iteration", "dispatch() = 1"),
+			goOnly("ratelimit-expire-ends-iteration", "get_state() = initial"),
+			goOnly("ratelimit-expire-ends-iteration", "d: handler enabled=on state=running"),
+			goOnly("ratelimit-expire-ends-iteration", "run(0) = 1"),
+			cOnly("ratelimit-expire-ends-iteration", "prepare() = 0"),
+			cOnly("ratelimit-expire-ends-iteration", "get_state() = armed"),
+			cOnly("ratelimit-expire-ends-iteration", "dispatch() = -EBUSY"),
+			cOnly("ratelimit-expire-ends-iteration", "get_state() = armed"),
+			cOnly("ratelimit-expire-ends-iteration", "run(0) = -EBUSY"),
+			"teardown",
+			"x: destroyed",
+			"d: destroyed",
 		}}
 }

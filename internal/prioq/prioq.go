@@ -2,6 +2,13 @@
 // position, so it can be removed or re-sorted in O(log n) after its sort key
 // changed. It is the analogue of systemd's Prioq, used by the loop for its
 // pending, prepare, exit and per-clock timer queues.
+//
+// It moves its elements exactly as systemd's prioq.c does: Put sifts up
+// past strictly greater parents only, Remove fills the hole with the last
+// element and sifts that down, then up, and a sift down takes the left
+// child over an equal right one. Elements that compare equal therefore come
+// out in the order they do in sd-event, and the loop relies on that for
+// sources its order does not tell apart.
 package prioq
 
 // Queue is a min-heap of T ordered by Less. Index returns a pointer to the

@@ -68,6 +68,38 @@ func TestAgainstSortedModel(t *testing.T) {
 	}
 }
 
+// TestEqualKeysAsSystemd: elements with equal keys come out in the order
+// systemd's prioq.c gives them, which sd-event's ties depend on. Five equal
+// puts pop as 0 4 3 2 1 (the last element fills the hole and stays, equal
+// children never move). With keys that differ a sift down takes the smaller
+// child, the left one on a tie.
+func TestEqualKeysAsSystemd(t *testing.T) {
+	q := &Queue[*item]{Less: func(a, b *item) bool { return a.key/10 < b.key/10 }, Index: func(x *item) *int { return &x.idx }}
+	for i := range 5 {
+		q.Put(&item{key: i, idx: -1}) // all equal to Less: key/10 is 0
+	}
+	var order []int
+	for q.Len() > 0 {
+		top, _ := q.Peek()
+		order = append(order, top.key)
+		q.Remove(top)
+	}
+	if want := []int{0, 4, 3, 2, 1}; !slices.Equal(order, want) {
+		t.Errorf("equal keys popped as %v, want %v", order, want)
+	}
+	// [a b c] all equal; a rises: sifted down, it swaps with b (left), not c.
+	a, b, c := &item{key: 0, idx: -1}, &item{key: 0, idx: -1}, &item{key: 0, idx: -1}
+	q = newQueue()
+	q.Put(a)
+	q.Put(b)
+	q.Put(c)
+	a.key = 1
+	q.Reshuffle(a)
+	if q.At(0) != b || q.At(1) != a || q.At(2) != c {
+		t.Errorf("after sifting down the top: %d %d %d, want b a c", q.At(0).key, q.At(1).key, q.At(2).key)
+	}
+}
+
 func TestEmpty(t *testing.T) {
 	q := newQueue()
 	if _, ok := q.Peek(); ok {
