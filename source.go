@@ -38,6 +38,7 @@ type Source struct {
 	pending      bool
 	rl           ratelimit
 	time         timeSource
+	periodic     *periodic // nil but for AddPeriodic's sources
 
 	e    *Event // nil once disconnected from its loop
 	nref int
