@@ -40,6 +40,7 @@ type errCase struct {
 // call works afterwards. AddSignal/SetSignalExit and
 // AddListenFds/Notify/SetWatchdog are tested with their own files.
 func TestErrors(t *testing.T) {
+	testutil.Check(t)
 	nop := func(*sdevent.Source) error { return nil }
 	regularFd := regularFile(t)
 	reapedPidfd := reapedPidfd(t)
@@ -273,34 +274,38 @@ func TestErrors(t *testing.T) {
 			return err
 		})},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newLoop(t)
-			call, unchanged := tc.prepare(t, e)
-			before := testutil.FdCount()
-			err := call()
-			if after := testutil.FdCount(); after != before {
-				t.Errorf("%d fds open before the call, %d after", before, after)
-			}
-			if !errors.Is(err, tc.errno) {
-				t.Fatalf("error %v, want one wrapping %s", err, unix.ErrnoName(tc.errno))
-			}
-			var se *sdevent.Error
-			if !errors.As(err, &se) {
-				t.Fatalf("error %T %v is no *sdevent.Error", err, err)
-			}
-			if se.Op != tc.op {
-				t.Errorf("Op %q, want %q", se.Op, tc.op)
-			}
-			var inner *sdevent.Error
-			if errors.As(se.Err, &inner) {
-				t.Errorf("an *Error wrapped in an *Error: %v", err)
-			}
-			if want := "sdevent: " + tc.op + ": " + tc.detail + tc.errno.Error(); err.Error() != want {
-				t.Errorf("Error()\n got %q\nwant %q", err.Error(), want)
-			}
-			unchanged(t)
-		})
+		t.Run(tc.name, tc.check)
 	}
+}
+
+// check makes the bad call on a fresh loop and checks its error and that it
+// changed nothing.
+func (tc errCase) check(t *testing.T) {
+	e := newLoop(t)
+	call, unchanged := tc.prepare(t, e)
+	before := testutil.FdCount()
+	err := call()
+	if after := testutil.FdCount(); after != before {
+		t.Errorf("%d fds open before the call, %d after", before, after)
+	}
+	if !errors.Is(err, tc.errno) {
+		t.Fatalf("error %v, want one wrapping %s", err, unix.ErrnoName(tc.errno))
+	}
+	var se *sdevent.Error
+	if !errors.As(err, &se) {
+		t.Fatalf("error %T %v is no *sdevent.Error", err, err)
+	}
+	if se.Op != tc.op {
+		t.Errorf("Op %q, want %q", se.Op, tc.op)
+	}
+	var inner *sdevent.Error
+	if errors.As(se.Err, &inner) {
+		t.Errorf("an *Error wrapped in an *Error: %v", err)
+	}
+	if want := "sdevent: " + tc.op + ": " + tc.detail + tc.errno.Error(); err.Error() != want {
+		t.Errorf("Error()\n got %q\nwant %q", err.Error(), want)
+	}
+	unchanged(t)
 }
 
 // reapedPidfd returns a pidfd of a child that has exited and been waited

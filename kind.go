@@ -29,8 +29,11 @@ func (e *Event) ready(s *Source, events uint32) error {
 // beforeHandler is the kind's work before its handler runs; it reports
 // whether the handler runs, and an error counts as the handler's.
 func (e *Event) beforeHandler(s *Source) (bool, error) {
-	if isPressure(s.kind) {
+	switch {
+	case isPressure(s.kind):
 		return e.pressureBeforeHandler(s)
+	case s.periodic != nil:
+		e.periodicTick(s)
 	}
 	return true, nil
 }
@@ -45,7 +48,7 @@ func (s *Source) call() error {
 		}
 	case s.kind.IsTime():
 		if s.time.handler != nil {
-			return s.time.handler(s, s.time.next)
+			return s.time.handler(s, s.timeFired())
 		}
 	case s.kind == source.Signal:
 		if s.signal.handler != nil {

@@ -20,7 +20,7 @@ type ratelimit struct {
 	num      uint
 }
 
-func (r *ratelimit) configured() bool { return r.interval > 0 && r.burst > 0 }
+func (r *ratelimit) configured() bool { return r != nil && r.interval > 0 && r.burst > 0 }
 
 // below counts a dispatch attempt on the live monotonic clock and reports
 // whether it is within the limit.
@@ -39,7 +39,11 @@ func (r *ratelimit) below() bool {
 	return r.num <= r.burst
 }
 
-func (r *ratelimit) reset() { r.begin, r.num = 0, 0 }
+func (r *ratelimit) reset() {
+	if r != nil {
+		r.begin, r.num = 0, 0
+	}
+}
 
 // end is when the current window closes.
 func (r *ratelimit) end() time.Duration { return addSat(r.begin, r.interval) }
@@ -65,7 +69,10 @@ func (s *Source) SetRatelimit(interval time.Duration, burst uint) error {
 	if _, err := s.e.leaveRatelimit(s, false); err != nil {
 		return opErr(op, err)
 	}
-	s.rl = ratelimit{interval: interval, burst: burst}
+	if s.rl == nil {
+		s.rl = new(ratelimit) // out of line: most sources never have one
+	}
+	*s.rl = ratelimit{interval: interval, burst: burst}
 	return nil
 }
 

@@ -26,30 +26,36 @@ type TimeHandler func(s *Source, t time.Duration) error
 // returned by an Add method holds one reference, the caller's, and (unless
 // floating) one on its loop.
 type Source struct {
-	// What the dispatch order (order.go) reads, together at the start.
+	// What the dispatch orders (order.go) read, together at the start:
+	// first what the time queues compare and their indices, in the first
+	// 64 bytes, so that a step through a large timer heap touches one
+	// cache line of each source (Source is 384 bytes, a size class whose
+	// objects start on a cache line; TestSourceLayout checks both); then
+	// what the pending and prepare queues compare.
 	enabled      source.Enabled
-	priority     priority.Priority
-	pendingSeq   uint64 // when it became pending
-	prepareIter  uint64 // the iteration its prepare callback last ran in
-	dispatchIter uint64 // the iteration it was last dispatched in, 0 if never
-	serial       uint64 // when it was added
 	kind         source.Type
 	ratelimited  bool
 	pending      bool
-	rl           ratelimit
 	time         timeSource
+	earliestIdx  int
+	latestIdx    int
+	priority     priority.Priority
+	pendingSeq   uint64     // when it became pending
+	prepareIter  uint64     // the iteration its prepare callback last ran in
+	dispatchIter uint64     // the iteration it was last dispatched in, 0 if never
+	serial       uint64     // when it was added
+	rl           *ratelimit // nil until SetRatelimit
+	periodic     *periodic  // nil but for AddPeriodic's sources
 
 	e    *Event // nil once disconnected from its loop
 	nref int
 
-	pendingIdx  int
-	prepareIdx  int
-	earliestIdx int
-	latestIdx   int
-	exitIdx     int
-	postIdx     int
-	slot        int
-	tclock      *clockData // the time queues the source sits in
+	pendingIdx int
+	prepareIdx int
+	exitIdx    int
+	postIdx    int
+	slot       int
+	tclock     *clockData // the time queues the source sits in
 
 	prev, next *Source // the loop's list of sources, newest first
 

@@ -165,6 +165,23 @@ func (e *Event) AddTimeRelative(clock int, d, accuracy time.Duration, h TimeHand
 	return nil, unsupported("add time")
 }
 
+func (e *Event) AddTimer(clock int, accuracy time.Duration, h TimeHandler) (*Source, error) {
+	return nil, unsupported("add timer")
+}
+
+func (e *Event) AddPeriodic(clock int, period, accuracy time.Duration, h TimeHandler) (*Source, error) {
+	return nil, unsupported("add periodic")
+}
+
+// Float returns err when it is not nil, as on Linux, else an error wrapping
+// errors.ErrUnsupported.
+func Float(s *Source, err error) error {
+	if err != nil {
+		return err
+	}
+	return unsupported("float")
+}
+
 func (e *Event) AddSignal(sig syscall.Signal, h SignalHandler) (*Source, error) {
 	return nil, unsupported("add signal")
 }
@@ -268,6 +285,8 @@ func (s *Source) SetTimeRelative(d time.Duration) error {
 func (s *Source) TimeAccuracy() (time.Duration, error)  { return 0, unsupported("get time accuracy") }
 func (s *Source) SetTimeAccuracy(a time.Duration) error { return unsupported("set time accuracy") }
 func (s *Source) TimeClock() (int, error)               { return 0, unsupported("get time clock") }
+func (s *Source) Reset(d time.Duration) error           { return unsupported("reset") }
+func (s *Source) Stop() error                           { return unsupported("stop") }
 func (s *Source) Signal() (syscall.Signal, error)       { return 0, unsupported("get signal") }
 func (s *Source) ChildPid() (int, error)                { return 0, unsupported("get child pid") }
 func (s *Source) ChildPidfd() (int, error)              { return -1, unsupported("get child pidfd") }
