@@ -46,8 +46,8 @@
 // a source to free it: it leaves the kernel at once (its fd may be closed
 // right after), its owned fd is closed and its destroy callback runs; inside
 // its own handler the freeing waits until the handler returned. A floating
-// source (SetFloating(true)) is owned by the loop instead and freed with it,
-// newest first.
+// source (SetFloating(true), or Float at the Add call) is owned by the loop
+// instead and freed with it, newest first.
 //
 // # Threading
 //
@@ -87,6 +87,92 @@
 // (source.Type's name), "priority" and, for a failure, "err". The loop asks
 // the logger whether it wants debug records before it makes any part of
 // one, so a silent loop pays nothing for logging.
+//
+// # For Go developers
+//
+// A loop calls every handler on the goroutine that runs it, one at a
+// time: handlers share state without locks, and a handler that blocks (on
+// a channel, a mutex, time.Sleep, a blocking read, cmd.Wait) holds up
+// every other source. What Go code does with its own tools:
+//
+//   - time.AfterFunc, Timer.Reset, Timer.Stop: AddTimer makes a timer
+//     that waits, stopped, for Reset(d), which arms it once, d from now
+//     (also from its own handler); Stop disarms it. Its accuracy is
+//     stated at the call, and 0 means as exact as the loop can be, where
+//     AddTime and AddTimeRelative keep sd-event's 250ms window for 0.
+//   - time.Ticker: AddPeriodic. Ticks missed while the loop was busy are
+//     skipped, never fired in a burst; Reset(d) restarts it with period d.
+//   - context.Context: LoopContext returns when ctx is done, with an error
+//     wrapping ctx.Err(), between two iterations: exit sources have not
+//     run, and a later Loop carries on. A handler ends the loop with
+//     Exit(code), after which only exit sources (AddExit) run.
+//   - goroutines and channels: a source for each thing to wait for, all
+//     dispatched on one goroutine. Another goroutine touches loop state
+//     only in a function it hands to Invoke; a goroutine per connection
+//     that way is the hybrid pattern of package sdnet (Example_hybrid).
+//   - cmd.Wait: AddCommand, whose handler gets a ChildInfo when the
+//     command exits; the loop watches its pidfd where cmd.Wait holds a
+//     thread per child. Package supervise restarts, stops and reads the
+//     output of commands as systemd does a service's.
+//   - os/signal: AddSignal, with no signal blocked. A signalfd would need
+//     the signal blocked in every thread, which Go does not allow, so a
+//     signal reaches the loop through the runtime's handler, os/signal and
+//     a goroutine per signal in use: several wake-ups of other threads,
+//     where C reads the signalfd in its own. signal.Ignore or
+//     signal.Reset elsewhere in the program silences the loop's sources.
+//   - net.Listener, net.Conn, go-systemd's activation.Listeners: package
+//     sdnet. fsnotify: package filewatch, which follows the rename-over
+//     saves of editors. log, log/slog: SetLogger.
+//   - go-systemd's daemon.SdNotify and SdWatchdogEnabled: NotifyReady and
+//     the other Notify functions, SetWatchdog; supervise.Group's
+//     SetNotify sends READY=1, RELOADING=1, STOPPING=1 and STATUS= at the
+//     right moments.
+//
+// In code:
+//
+//	t, err := e.AddTimer(unix.CLOCK_MONOTONIC, 0, h) // stopped
+//	err = t.Reset(2 * time.Millisecond)              // fires once, 2ms from now
+//	err = t.Stop()
+//	tick, err := e.AddPeriodic(unix.CLOCK_MONOTONIC, 10*time.Millisecond, 0, h)
+//	err = e.Invoke(func() { jobs++ }) // from any goroutine
+//
+// What surprises Go code:
+//
+//   - A handler's error switches its source off for good, as in C, and
+//     Run and Loop do not return it: an accept handler that returns
+//     EMFILE once never accepts again. SetLogger makes the loop log it at
+//     debug level, SetExitOnFailure makes it end the loop; a handler that
+//     means to go on returns nil (sdnet's Listener pauses on EMFILE).
+//   - The garbage collector frees nothing: a source lives, and keeps its
+//     loop, until Unref. One the caller does not keep is added as
+//     Float(e.AddDefer(h)), owned by the loop.
+//   - Unref of the source of a running child stops watching it and does
+//     nothing else: without SetChildProcessOwn(true) (kill and reap on
+//     free) the child runs on, and stays a zombie once it exits.
+//   - In an AddCommand handler cmd.ProcessState is still nil: the loop
+//     calls cmd.Wait after the handler. The status is in the ChildInfo.
+//   - A cmd.Stdout or Stderr that is not an *os.File makes os/exec copy
+//     in a goroutine, and the cmd.Wait of the loop then blocks it until
+//     every process holding the pipe (a grandchild) has closed it. Give an
+//     *os.File, set cmd.WaitDelay, or let package supervise read the
+//     output on the loop (supervise.LineFunc).
+//   - Under systemd a child inherits $NOTIFY_SOCKET, $WATCHDOG_USEC,
+//     $WATCHDOG_PID and the $LISTEN_ variables. One that speaks sd_notify
+//     itself sends READY=1 or STOPPING=1 as if it were the daemon (which
+//     systemd takes with NotifyAccess=all, and drops with main, the
+//     default of Type=notify), and one that checks no $WATCHDOG_PID or
+//     $LISTEN_PID believes it is the service. cmd.Env =
+//     supervise.Environ() leaves them out.
+//   - SetSignalExit ends the loop at SIGTERM at once: a child's exit can
+//     no longer be seen, and a process-owned child is SIGKILLed as its
+//     source is freed. supervise.Group.SetSignalShutdown stops the
+//     children first, each with its stop signal and time-out, then exits
+//     the loop. The unit then wants KillMode=mixed: systemd's SIGTERM to
+//     the daemon alone, its SIGKILL after TimeoutStopSec= to what is left.
+//
+// Example_goTimers, Example_goContext, Example_goChildInfo,
+// Example_goHandlerError and Example_goChildUnref run what this section
+// says.
 //
 // # Differences from C
 //
