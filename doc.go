@@ -31,11 +31,12 @@
 //
 // Pending sources are dispatched in one order, decided in one place: enabled
 // before disabled, not rate-limited before rate-limited, lower priority value
-// first, then the one dispatched longest ago (or never), as in sd-event 262,
-// and among equals the one that became pending first (sd-event 262 takes
-// sources that became pending in the same iteration in no set order).
-// Sources that stay pending (On defer sources, level-triggered fds) thus
-// take turns.
+// first, and among equals the one that became pending first. A defer source,
+// which stays pending, counts as pending anew from each dispatch, as in
+// sd-event 262, so sources that stay pending (On defer sources,
+// level-triggered fds) take turns. (sd-event compares the iterations in
+// which sources became pending, and leaves those of one iteration to its
+// heap; the port's order is one of the orders C may take.)
 //
 // # Ownership
 //
@@ -139,8 +140,8 @@
 //     post source added in a handler runs in the next iteration, inotify
 //     events nobody wants are dropped, and a rate limit that ended while the
 //     loop was busy never leaves it asleep. Where sd-event 262 changed
-//     behaviour the port follows 262: sources of one priority go in the
-//     order they were last dispatched, a post source added in a handler is
+//     behaviour the port follows 262: a dispatched defer source counts as
+//     pending from that dispatch, a post source added in a handler is
 //     pending only once the handler returned, and a Prepare or Wait whose
 //     poll ran a rate limit's expire callback reports pending, after which
 //     Dispatch (and so Run) dispatches nothing in that iteration.

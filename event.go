@@ -891,19 +891,24 @@ func (e *Event) afterCallback(s *Source, cb callbackKind, err error) {
 }
 
 // dispatch runs one source's handler with all that sd-event's
-// source_dispatch does around it: the rate limit check, clearing pending,
-// marking post sources, the kind's work before the handler, switching
-// ONESHOT off, the handler and the kind's work after it, the outcome.
+// source_dispatch does around it: the rate limit check, clearing pending
+// (stamping a defer source), marking post sources, the kind's work before
+// the handler, switching ONESHOT off, the handler and the kind's work after
+// it, the outcome.
 func (e *Event) dispatch(s *Source) error {
 	if !s.rl.below() {
 		return e.enterRatelimited(s)
 	}
-	if s.kind != source.Defer && s.kind != source.Exit {
+	switch s.kind {
+	case source.Exit:
+	case source.Defer:
+		// A defer source stays pending, and counts as pending from now on,
+		// ONESHOT or not, as sd-event 262's source_dispatch stamps it with
+		// the iteration: so sources of one priority take turns.
+		s.pendingSeq = e.nextSeq()
+		e.pending.Reshuffle(s)
+	default:
 		e.setPending(s, false)
-	}
-	s.dispatchIter = e.iteration
-	if s.pending {
-		e.pending.Reshuffle(s) // a defer source stays pending
 	}
 	if s.kind != source.Post {
 		e.pendPost()

@@ -19,18 +19,17 @@ package sdevent_test
 // prepare callbacks, edge triggering, SetIOEvents/SetIOFd, floating sources,
 // expire callbacks (no window ends) and Invoke.
 //
-// Ties. Among equal-priority pending sources the one dispatched longest ago
-// (or never) goes first, as in sd-event 262. After that SEMANTICS.md orders
-// them by the iteration in which they became pending; doc.go ("The loop") is
-// stricter: "among equals the one that became pending first". The model
-// follows doc.go: each event that makes sources pending gets a moment, and
-// the earliest moment wins. One poll is one moment (the order in which a
-// poll reports fds and timers is the kernel's and decides nothing), and so
-// is the marking of post sources at one dispatch; among sources of one
-// moment the model accepts any. An On defer source that stays pending goes
-// behind the others because it was dispatched last ("take turns", doc.go).
-// Exit sources of equal priority are in no documented order: any is
-// accepted.
+// Ties. SEMANTICS.md orders equal-priority pending sources by the iteration
+// in which they became pending; doc.go ("The loop") is stricter: "among
+// equals the one that became pending first". The model follows doc.go: each
+// event that makes sources pending gets a moment, and the earliest moment
+// wins. One poll is one moment (the order in which a poll reports fds and
+// timers is the kernel's and decides nothing), and so is the marking of
+// post sources at one dispatch; among sources of one moment the model
+// accepts any. A defer source stays pending when dispatched and counts as
+// pending from that dispatch on, a moment of its own, as sd-event 262 stamps
+// it ("take turns", doc.go). Exit sources of equal priority are in no
+// documented order: any is accepted.
 // When the model accepts several sources, the one the loop ran decides how
 // the model goes on.
 
@@ -68,7 +67,6 @@ type dmSource struct {
 	prio          priority.Priority
 	pending       bool
 	moment        uint64 // when it became pending: the earliest goes first, equal ones in any order
-	lastDispatch  uint64 // the iteration it was last dispatched in, 0 if never: the oldest goes first
 	freed         bool
 	exitOnFailure bool
 
@@ -306,8 +304,7 @@ func (m *dmModel) poll() {
 }
 
 // candidates are the sources the next dispatch may pick: pending, online,
-// the lowest priority value, then the one dispatched longest ago, then the
-// earliest moment.
+// the lowest priority value, then the earliest moment.
 func (m *dmModel) candidates() []*dmSource {
 	var best []*dmSource
 	for _, s := range m.srcs {
@@ -317,21 +314,17 @@ func (m *dmModel) candidates() []*dmSource {
 		switch {
 		case len(best) == 0 || dmBefore(s, best[0]):
 			best = append(best[:0], s)
-		case s.prio == best[0].prio && s.lastDispatch == best[0].lastDispatch && s.moment == best[0].moment:
+		case s.prio == best[0].prio && s.moment == best[0].moment:
 			best = append(best, s)
 		}
 	}
 	return best
 }
 
-// dmBefore: a lower priority value, then the source dispatched longest ago
-// (or never), then the earlier moment.
+// dmBefore: a lower priority value, then the earlier moment.
 func dmBefore(x, y *dmSource) bool {
 	if x.prio != y.prio {
 		return x.prio < y.prio
-	}
-	if x.lastDispatch != y.lastDispatch {
-		return x.lastDispatch < y.lastDispatch
 	}
 	return x.moment < y.moment
 }
@@ -377,10 +370,13 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 			return nil
 		}
 	}
-	if s.kind != dmKDefer && s.kind != dmKExit {
+	switch s.kind {
+	case dmKExit:
+	case dmKDefer: // stays pending, from now on
+		s.moment = m.tick()
+	default:
 		s.pending = false
 	}
-	s.lastDispatch = m.iteration
 	if s.kind != dmKPost { // post sources become pending before the handler runs
 		now := m.tick()
 		for _, z := range m.srcs {

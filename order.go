@@ -14,8 +14,9 @@ import (
 
 // pendingBefore is the order in which pending sources are dispatched:
 // enabled before off, not rate-limited before rate-limited, lower priority
-// value first, then the one dispatched longest ago, then the one that
-// became pending first.
+// value first, then the one that became pending first. A defer source,
+// which stays pending, counts as pending anew from each dispatch (see
+// dispatch), so that sources of one priority take turns.
 func pendingBefore(x, y *Source) bool {
 	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
 		return yo
@@ -26,11 +27,9 @@ func pendingBefore(x, y *Source) bool {
 	if x.priority != y.priority {
 		return x.priority < y.priority
 	}
-	// As sd-event 262: the one dispatched longest ago (or never) first,
-	// so that sources of one priority take turns whatever their kind.
-	if x.dispatchIter != y.dispatchIter {
-		return x.dispatchIter < y.dispatchIter
-	}
+	// sd-event compares the iterations in which the two became pending and
+	// leaves sources of one iteration to its heap; the sequence orders them
+	// too, the first to become pending first.
 	return x.pendingSeq < y.pendingSeq
 }
 

@@ -206,28 +206,91 @@ func TestPriorityBoundaries(t *testing.T) {
 	}
 }
 
-// TestDispatchedLongestAgoFirst: among pending sources of one priority the
-// one dispatched longest ago (or never) goes first, as in sd-event 262. A
-// post source pending since the defer source's dispatch goes before that
-// defer source switched back on, though the defer source has been pending
-// longer (the difftest scenario post-before-defer-turned-on holds
-// libsystemd's side).
-func TestDispatchedLongestAgoFirst(t *testing.T) {
+// ran records the handlers that ran, by name, in order.
+type ran []string
+
+func (r *ran) handler(name string) sdevent.Handler {
+	return func(*sdevent.Source) error {
+		*r = append(*r, name)
+		return nil
+	}
+}
+
+func (r *ran) io(name string) sdevent.IOHandler {
+	return func(*sdevent.Source, int, uint32) error {
+		*r = append(*r, name)
+		return nil
+	}
+}
+
+func (r ran) String() string { return strings.Join(r, " ") }
+
+// runWant runs n iterations and fails the test unless the handlers that
+// have run are want; why says why.
+func runWant(t *testing.T, e *sdevent.Event, n int, order *ran, want, why string) {
+	t.Helper()
+	for range n {
+		run(t, e, 0)
+	}
+	if order.String() != want {
+		t.Fatalf("after %d more iterations: ran %q, want %q%s", n, order, want, why)
+	}
+}
+
+// TestPendingOrderByIteration: among pending sources of one priority the
+// one that became pending first goes first, whether or not it was
+// dispatched before, as in sd-event 262's pending_prioq_compare (a probe
+// against libsystemd 262.1 dispatches a, as here). a, readable all along,
+// runs in iteration 1 and is pending again from iteration 2, while a
+// higher-priority defer source runs; b becomes readable for iteration 3 and
+// was never dispatched. Found by FuzzDifferential against 262: the port had
+// taken the source dispatched longest ago (or never) first, and ran b.
+func TestPendingOrderByIteration(t *testing.T) {
 	e := newLoop(t)
-	var order []string
-	d := keep(t)(e.AddDefer(func(*sdevent.Source) error {
-		order = append(order, "defer")
-		return nil
-	}))
-	keep(t)(e.AddPost(func(*sdevent.Source) error {
-		order = append(order, "post")
-		return nil
-	}))
-	if !run(t, e, 0) || strings.Join(order, " ") != "defer" {
-		t.Fatalf("first Run ran %v, want [defer]", order)
-	}
+	var order ran
+	ar, aw := testutil.Pipe(t)
+	br, bw := testutil.Pipe(t)
+	writeByte(t, aw)
+	keep(t)(e.AddIO(ar, unix.EPOLLIN, order.io("a")))
+	keep(t)(e.AddIO(br, unix.EPOLLIN, order.io("b")))
+	runWant(t, e, 1, &order, "a", "")
+	y := keep(t)(e.AddDefer(order.handler("y")))
+	ok(t, "priority", y.SetPriority(-1))
+	runWant(t, e, 1, &order, "a y", "")
+	writeByte(t, bw)
+	runWant(t, e, 2, &order, "a y a b", ": a, pending since iteration 2, before b, pending since 3")
+}
+
+// TestDeferPendingFromItsDispatch: a defer source counts as pending from
+// its latest dispatch, as sd-event 262's source_dispatch stamps it, also
+// when it is ONESHOT and switched back on later; 252 kept the iteration it
+// first became pending in. The defer source d, pending since it was added,
+// runs in iteration 2 and is switched On; the IO source x, pending since
+// iteration 1, goes before it. (A probe against libsystemd 262.1 runs x,
+// 252 runs d.)
+func TestDeferPendingFromItsDispatch(t *testing.T) {
+	e := newLoop(t)
+	var order ran
+	d := keep(t)(e.AddDefer(order.handler("d")))
+	y := keep(t)(e.AddDefer(order.handler("y")))
+	ok(t, "priority", y.SetPriority(-1))
+	xr, xw := testutil.Pipe(t)
+	writeByte(t, xw)
+	keep(t)(e.AddIO(xr, unix.EPOLLIN, order.io("x")))
+	runWant(t, e, 2, &order, "y d", "")
 	ok(t, "on", d.SetEnabled(source.On))
-	if !run(t, e, 0) || strings.Join(order, " ") != "defer post" {
-		t.Fatalf("second Run: %v, want [defer post]", order)
+	runWant(t, e, 1, &order, "y d x", ": x, pending since iteration 1, before d, dispatched in 2")
+}
+
+// TestDeferSourcesTakeTurns: On defer sources of one priority alternate,
+// each pending anew from its dispatch, as in sd-event 262 (252 runs the
+// first one forever).
+func TestDeferSourcesTakeTurns(t *testing.T) {
+	e := newLoop(t)
+	var order ran
+	for _, name := range []string{"a", "b"} {
+		d := keep(t)(e.AddDefer(order.handler(name)))
+		ok(t, "on", d.SetEnabled(source.On))
 	}
+	runWant(t, e, 4, &order, "a b a b", "")
 }

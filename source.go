@@ -27,17 +27,16 @@ type TimeHandler func(s *Source, t time.Duration) error
 // floating) one on its loop.
 type Source struct {
 	// What the dispatch order (order.go) reads, together at the start.
-	enabled      source.Enabled
-	priority     priority.Priority
-	pendingSeq   uint64 // when it became pending
-	prepareIter  uint64 // the iteration its prepare callback last ran in
-	dispatchIter uint64 // the iteration it was last dispatched in, 0 if never
-	serial       uint64 // when it was added
-	kind         source.Type
-	ratelimited  bool
-	pending      bool
-	rl           ratelimit
-	time         timeSource
+	enabled     source.Enabled
+	priority    priority.Priority
+	pendingSeq  uint64 // when it became pending (a defer source: or was last dispatched)
+	prepareIter uint64 // the iteration its prepare callback last ran in
+	serial      uint64 // when it was added
+	kind        source.Type
+	ratelimited bool
+	pending     bool
+	rl          ratelimit
+	time        timeSource
 
 	e    *Event // nil once disconnected from its loop
 	nref int
