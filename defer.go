@@ -36,27 +36,14 @@ func (e *Event) AddPost(h Handler) (*Source, error) {
 	s.handler = h
 	s.postIdx = len(e.post)
 	e.post = append(e.post, s)
-	if e.state == Running && e.current != nil && e.current.kind != source.Post {
-		e.postAdded = append(e.postAdded, s)
-	}
 	return s, nil
 }
 
-// pendPostAdded makes the post sources added in the handler just run
-// pending, once it has returned: as in sd-event 262, such a source runs in
-// the next iteration, and inside the handler it is not pending yet.
-func (e *Event) pendPostAdded() {
-	for i, z := range e.postAdded {
-		if z.e == e && !z.offline() {
-			e.setPending(z, true)
-		}
-		e.postAdded[i] = nil
-	}
-	e.postAdded = e.postAdded[:0]
-}
-
 // pendPost makes the online post sources pending, as the dispatch of any
-// other source does.
+// other source does: before its handler runs and, as sd-event 262's
+// source_dispatch does, again once it returned, so that a post source added
+// or switched back on in that handler is pending too (inside the handler it
+// is not yet).
 func (e *Event) pendPost() {
 	for _, z := range e.post {
 		if !z.offline() {

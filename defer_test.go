@@ -83,6 +83,83 @@ func TestPostAddedInHandlerNotPendingYet(t *testing.T) {
 	}
 }
 
+// TestPostPendingAgainAfterHandler: post sources are marked pending before
+// the handler of a non-post source runs and again once it returned, as
+// sd-event 262's source_dispatch does: a post source switched off and on in
+// the handler, and one switched on there, are not pending inside the
+// handler but are after it, and run next. (A probe against libsystemd
+// 262.1 reports the same; 252 leaves both not pending.) Found by
+// FuzzDifferential against 262: the port marked only post sources added
+// in the handler.
+func TestPostPendingAgainAfterHandler(t *testing.T) {
+	e := newLoop(t)
+	var order ran
+	p := keep(t)(e.AddPost(order.handler("p")))
+	q := keep(t)(e.AddPost(order.handler("q")))
+	ok(t, "off", q.SetEnabled(source.Off))
+	var inside [2]bool
+	keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		if err := p.SetEnabled(source.Off); err != nil {
+			return err
+		}
+		if err := p.SetEnabled(source.On); err != nil {
+			return err
+		}
+		if err := q.SetEnabled(source.On); err != nil {
+			return err
+		}
+		var err error
+		if inside[0], err = p.Pending(); err != nil {
+			return err
+		}
+		inside[1], err = q.Pending()
+		return err
+	}))
+	if !run(t, e, 0) {
+		t.Fatal("the defer source did not run")
+	}
+	if inside != [2]bool{} {
+		t.Errorf("inside the handler: p, q pending %v, want neither", inside)
+	}
+	for _, s := range []*sdevent.Source{p, q} {
+		if pend, err := s.Pending(); err != nil || !pend {
+			t.Errorf("after the handler: pending %v (%v), want true", pend, err)
+		}
+	}
+	run(t, e, 0)
+	run(t, e, 0)
+	slices.Sort(order)
+	if order.String() != "p q" {
+		t.Errorf("the next iterations ran %q, want p and q", order)
+	}
+}
+
+// TestPostAddedInExitHandlerPending: a post source added in the handler of
+// an exit source is pending once that handler returned, as in sd-event 262
+// (an exit source is not a post source); it never runs, as the loop is
+// exiting.
+func TestPostAddedInExitHandlerPending(t *testing.T) {
+	e := newLoop(t)
+	var added *sdevent.Source
+	keep(t)(e.AddExit(func(*sdevent.Source) error {
+		var err error
+		added, err = e.AddPost(func(*sdevent.Source) error { return nil })
+		return err
+	}))
+	t.Cleanup(func() {
+		if added != nil {
+			added.Unref()
+		}
+	})
+	ok(t, "exit", e.Exit(0))
+	if !run(t, e, 0) || added == nil {
+		t.Fatal("the exit source did not run or could not add a post source")
+	}
+	if p, err := added.Pending(); err != nil || !p {
+		t.Errorf("after the exit handler the added post source is pending %v (%v), want true", p, err)
+	}
+}
+
 // TestDeferFairScheduling ports TEST(defer_fair_scheduling): ON defer sources
 // of equal priority take turns, so each has run 5 times when the first one
 // asks to exit.

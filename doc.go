@@ -141,10 +141,11 @@
 //     events nobody wants are dropped, and a rate limit that ended while the
 //     loop was busy never leaves it asleep. Where sd-event 262 changed
 //     behaviour the port follows 262: a dispatched defer source counts as
-//     pending from that dispatch, a post source added in a handler is
-//     pending only once the handler returned, and a Prepare or Wait whose
-//     poll ran a rate limit's expire callback reports pending, after which
-//     Dispatch (and so Run) dispatches nothing in that iteration.
+//     pending from that dispatch, post sources are marked pending again
+//     once a non-post handler returned (so one added or switched on in it
+//     is pending only then), and a Prepare or Wait whose poll ran a rate
+//     limit's expire callback reports pending, after which Dispatch (and so
+//     Run) dispatches nothing in that iteration.
 //  9. systemd's variables ($WATCHDOG_USEC, $WATCHDOG_PID, $NOTIFY_SOCKET
 //     with its vsock forms, $LISTEN_PID, $LISTEN_PIDFDID, $LISTEN_FDS,
 //     $LISTEN_FDNAMES) are read with libsystemd 262's rules and errnos,

@@ -121,8 +121,7 @@ type Event struct {
 	exit      prioq.Queue[*Source]
 	clocks    [nClocks]clockData
 	post      []*Source
-	postAdded []*Source // post sources added in the running handler: pending once it returns
-	expireRan bool      // this iteration's poll ran a rate limit's expire callback: Dispatch runs nothing
+	expireRan bool // this iteration's poll ran a rate limit's expire callback: Dispatch runs nothing
 
 	sources  *Source // newest first
 	nSources int
@@ -894,7 +893,7 @@ func (e *Event) afterCallback(s *Source, cb callbackKind, err error) {
 // source_dispatch does around it: the rate limit check, clearing pending
 // (stamping a defer source), marking post sources, the kind's work before
 // the handler, switching ONESHOT off, the handler and the kind's work after
-// it, the outcome.
+// it, the outcome, marking post sources again.
 func (e *Event) dispatch(s *Source) error {
 	if !s.rl.below() {
 		return e.enterRatelimited(s)
@@ -928,7 +927,9 @@ func (e *Event) dispatch(s *Source) error {
 	}
 	err := e.runHandler(s)
 	e.afterCallback(s, callbackHandler, err)
-	e.pendPostAdded()
+	if s.kind != source.Post {
+		e.pendPost()
+	}
 	if s.e == e {
 		e.afterDispatch(s)
 	}

@@ -378,12 +378,7 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 		s.pending = false
 	}
 	if s.kind != dmKPost { // post sources become pending before the handler runs
-		now := m.tick()
-		for _, z := range m.srcs {
-			if z.kind == dmKPost && z.online() && !z.pending {
-				z.pending, z.moment = true, now
-			}
-		}
+		m.pendPost()
 	}
 	if s.enabled == source.OneShot { // switched off before the handler
 		m.off(s)
@@ -415,10 +410,7 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 	case dmBAddPost:
 		if len(m.srcs) < dmMaxSources {
 			p := &dmSource{id: len(m.srcs), kind: dmKPost, beh: dmBNone, enabled: source.On, fd: -1}
-			m.srcs = append(m.srcs, p)
-			if !exiting && s.kind != dmKPost { // runs in the next iteration
-				p.pending, p.moment = true, m.tick()
-			}
+			m.srcs = append(m.srcs, p) // pending once the handler returned (below)
 		}
 	case dmBDefault:
 		m.requestExit(dmDefaultCode(s.id))
@@ -432,5 +424,19 @@ func (m *dmModel) dispatch(s *dmSource, exiting bool) *dmCall {
 			m.off(s)
 		}
 	}
+	if s.kind != dmKPost { // and again once the handler returned
+		m.pendPost()
+	}
 	return c
+}
+
+// pendPost makes the online post sources that are not pending pending, at
+// one moment.
+func (m *dmModel) pendPost() {
+	now := m.tick()
+	for _, z := range m.srcs {
+		if z.kind == dmKPost && z.online() && !z.pending {
+			z.pending, z.moment = true, now
+		}
+	}
 }
