@@ -355,13 +355,13 @@ var fuzzSeeds = [][]byte{
 // sd-event and requires the two traces, with the state of every source at
 // every step (Scenario.Observe), to be equal up to the first dispatch at
 // which the two picked different sources that sd-event's order does not
-// tell apart (ties.go): there C's choice is its heap's, and each run goes
+// tell apart (ties_test.go): there C's choice is its heap's, and each run goes
 // on validly in its own way, so the comparison ends. Against libsystemd 252
 // the generator keeps clear of 252's differences by design, and a
 // dispatch at which each library picked the best by its own order
 // ("defer-round-robin") ends the comparison too. Nothing else may differ.
 // Plain go test replays the seeds and testdata/fuzz/FuzzDifferential; CI
-// also fuzzes it against 262 for a bounded time.
+// also fuzzes it against 252 and 262 for a bounded time.
 func FuzzDifferential(f *testing.F) {
 	_, version := libsystemdVersion(f) // so that fuzzing cannot run against another library unnoticed
 	for _, s := range fuzzSeeds {

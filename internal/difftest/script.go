@@ -103,7 +103,7 @@ type Scenario struct {
 	// (RecState) after each step and on entering and leaving each
 	// callback, whenever it changed. FuzzDifferential compares these lines
 	// too, and reads from them the keys of sd-event's dispatch order
-	// (ties.go).
+	// (ties_test.go).
 	Observe bool
 }
 
