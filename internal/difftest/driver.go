@@ -66,6 +66,7 @@ type goRun struct {
 	fds    [MaxFds]int
 	ret    int64 // what the running callback returns
 	recs   []Record
+	seen   Record // the last RecState written
 }
 
 func (r *goRun) rec(kind, a, b, c, d int64) {
@@ -97,16 +98,46 @@ func (r *goRun) callback(s *sdevent.Source, i, in int64, extra *int64) error {
 	if extra != nil {
 		r.rec(RecExtra, i, *extra, 0, 0)
 	}
+	r.observe()
 	r.calls[i][in]++
 	saved := r.ret
 	r.ret = 0
 	r.block(in, i, r.calls[i][in])
 	ret := r.ret
 	r.ret = saved
+	r.observe()
 	if ret < 0 {
 		return unix.Errno(-ret)
 	}
 	return nil
+}
+
+// observe writes a RecState when the scenario asks for them and the state
+// changed since the last one: which sources are pending, enabled and
+// rate-limited, and the iteration. The twin of observe in libsystemd.c.
+func (r *goRun) observe() {
+	if !r.sc.Observe {
+		return
+	}
+	st := Record{RecState, 0, 0, 0, int64(r.e.Iteration())}
+	for i, s := range r.srcs {
+		if s == nil {
+			continue
+		}
+		if p, err := s.Pending(); err == nil && p {
+			st[1] |= 1 << i
+		}
+		if m, err := s.Enabled(); err == nil && m != source.Off {
+			st[2] |= 1 << i
+		}
+		if s.IsRatelimited() {
+			st[3] |= 1 << i
+		}
+	}
+	if st != r.seen {
+		r.seen = st
+		r.recs = append(r.recs, st)
+	}
 }
 
 func (r *goRun) handler(i int64) sdevent.Handler {
@@ -186,7 +217,7 @@ func needsSrc(op Op) bool {
 	switch op {
 	case OpAddDefer, OpAddPost, OpAddExit, OpAddExitNil, OpAddTime, OpAddIO, OpAddIORawFd,
 		OpPrepare, OpWait, OpDispatch, OpRun, OpLoop, OpExit, OpGetExitCode, OpGetState,
-		OpGetIteration, OpSetExitOnIdle, OpEventfd, OpWrite, OpRead, OpSleep, OpReturn:
+		OpGetIteration, OpSetExitOnIdle, OpEventfd, OpWrite, OpRead, OpSleep, OpReturn, OpPipe, OpClose:
 		return false
 	}
 	return true
@@ -317,6 +348,17 @@ func (r *goRun) step(i int64, st Step) {
 		var b [8]byte
 		_, err := unix.Read(r.fds[st.A], b[:])
 		ret, v = rc(err), int64(binary.NativeEndian.Uint64(b[:]))
+	case OpPipe:
+		var p [2]int
+		err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC)
+		if err == nil {
+			r.fds[st.A], r.fds[st.B] = p[0], p[1]
+		}
+		ret = rc(err)
+	case OpClose:
+		err := unix.Close(r.fds[st.A])
+		r.fds[st.A] = -1
+		ret = rc(err)
 	case OpSleep:
 		time.Sleep(dur(st.A))
 	case OpReturn:
@@ -335,4 +377,5 @@ func (r *goRun) step(i int64, st Step) {
 		}
 	}
 	r.rec(RecStep, i, ret, v, v2)
+	r.observe()
 }

@@ -3,7 +3,9 @@
 /* The C interpreter of difftest scenarios: each step is one call of
  * libsystemd's sd-event, made the way driver.go makes the matching call of
  * go-sdevent, and recorded the same way. */
+#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -32,6 +34,8 @@ struct dt_ctx {
         struct dt_src src[DT_MAX_SRCS];
         int fd[DT_MAX_FDS];
         int64_t ret; /* what the running callback returns */
+        int observe;
+        int64_t seen[DT_REC_WORDS]; /* the last REC_STATE written */
 };
 
 static void rec(struct dt_ctx *c, int64_t kind, int64_t a, int64_t b, int64_t x, int64_t y) {
@@ -43,6 +47,36 @@ static void rec(struct dt_ctx *c, int64_t kind, int64_t a, int64_t b, int64_t x,
                 kind = REC_OVERFLOW, a = b = x = y = 0;
         r = c->rec + c->nrec++ * DT_REC_WORDS;
         r[0] = kind, r[1] = a, r[2] = b, r[3] = x, r[4] = y;
+}
+
+/* observe writes a REC_STATE when the scenario asks for them and the state
+ * changed since the last one: which sources are pending, enabled and
+ * rate-limited, and the iteration. The twin of observe in driver.go. */
+static void observe(struct dt_ctx *c) {
+        int64_t st[DT_REC_WORDS] = { REC_STATE };
+        uint64_t it = 0;
+
+        if (!c->observe)
+                return;
+        (void) sd_event_get_iteration(c->e, &it);
+        st[4] = (int64_t) it;
+        for (int i = 0; i < DT_MAX_SRCS; i++) {
+                sd_event_source *s = c->src[i].s;
+                int m = SD_EVENT_OFF;
+
+                if (!s)
+                        continue;
+                if (sd_event_source_get_pending(s) > 0)
+                        st[1] |= INT64_C(1) << i;
+                if (sd_event_source_get_enabled(s, &m) >= 0 && m != SD_EVENT_OFF)
+                        st[2] |= INT64_C(1) << i;
+                if (sd_event_source_is_ratelimited(s) > 0)
+                        st[3] |= INT64_C(1) << i;
+        }
+        if (memcmp(st, c->seen, sizeof st) == 0)
+                return;
+        memcpy(c->seen, st, sizeof st);
+        rec(c, st[0], st[1], st[2], st[3], st[4]);
 }
 
 static uint64_t c_time(struct dt_ctx *c, int64_t t) {
@@ -98,11 +132,13 @@ static int callback(sd_event_source *s, struct dt_src *x, int64_t in, int has_ex
         rec(c, REC_CALL, x->idx, in, m, sd_event_get_state(c->e));
         if (has_extra)
                 rec(c, REC_EXTRA, x->idx, extra, 0, 0);
+        observe(c);
         x->calls[in]++;
         c->ret = 0;
         run_block(c, in, x->idx, x->calls[in]);
         r = c->ret;
         c->ret = saved;
+        observe(c);
         return (int) r;
 }
 
@@ -140,7 +176,7 @@ static int needs_src(int64_t op) {
         case OP_PREPARE: case OP_WAIT: case OP_DISPATCH: case OP_RUN: case OP_LOOP:
         case OP_EXIT: case OP_GET_EXIT_CODE: case OP_GET_STATE: case OP_GET_ITERATION:
         case OP_SET_EXIT_ON_IDLE: case OP_EVENTFD: case OP_WRITE: case OP_READ:
-        case OP_SLEEP: case OP_RETURN:
+        case OP_SLEEP: case OP_RETURN: case OP_PIPE: case OP_CLOSE:
                 return 0;
         }
         return 1;
@@ -332,6 +368,17 @@ static void step(struct dt_ctx *c, long i, const int64_t *st) {
                 v = (int64_t) n;
                 break;
         }
+        case OP_PIPE: {
+                int p[2];
+                r = pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0 ? -errno : 0;
+                if (r == 0)
+                        c->fd[a] = p[0], c->fd[b] = p[1];
+                break;
+        }
+        case OP_CLOSE:
+                r = close(c->fd[a]) < 0 ? -errno : 0;
+                c->fd[a] = -1;
+                break;
         case OP_SLEEP: {
                 struct timespec ts = { .tv_sec = a / 1000000, .tv_nsec = (a % 1000000) * 1000 };
                 while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -351,10 +398,11 @@ static void step(struct dt_ctx *c, long i, const int64_t *st) {
                         (void) sd_event_source_set_destroy_callback(x->s, on_destroy);
         }
         rec(c, REC_STEP, i, r, v, v2);
+        observe(c);
 }
 
-long dt_run(const int64_t *steps, long nsteps, int64_t *recs, long cap) {
-        struct dt_ctx c = { .steps = steps, .nsteps = nsteps, .rec = recs, .cap = cap };
+long dt_run(const int64_t *steps, long nsteps, int observe, int64_t *recs, long cap) {
+        struct dt_ctx c = { .steps = steps, .nsteps = nsteps, .rec = recs, .cap = cap, .observe = observe };
         int r;
 
         for (int i = 0; i < DT_MAX_SRCS; i++)

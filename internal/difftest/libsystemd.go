@@ -35,7 +35,7 @@ var cOps = [...]C.int{
 	OpGetExitCode: C.OP_GET_EXIT_CODE, OpGetState: C.OP_GET_STATE,
 	OpGetIteration: C.OP_GET_ITERATION, OpSetExitOnIdle: C.OP_SET_EXIT_ON_IDLE,
 	OpEventfd: C.OP_EVENTFD, OpWrite: C.OP_WRITE, OpRead: C.OP_READ, OpSleep: C.OP_SLEEP,
-	OpReturn: C.OP_RETURN, opEnd: C.OP_END,
+	OpReturn: C.OP_RETURN, OpPipe: C.OP_PIPE, OpClose: C.OP_CLOSE, opEnd: C.OP_END,
 }
 
 // checkABI reports a value of script.go that libsystemd.c does not share.
@@ -49,6 +49,7 @@ func checkABI() error {
 		{InMain, C.IN_MAIN}, {InHandler, C.IN_HANDLER}, {InExpire, C.IN_EXPIRE}, {InPrepare, C.IN_PREPARE},
 		{RecStep, C.REC_STEP}, {RecCall, C.REC_CALL}, {RecExtra, C.REC_EXTRA},
 		{RecDestroy, C.REC_DESTROY}, {RecTeardown, C.REC_TEARDOWN}, {RecOverflow, C.REC_OVERFLOW},
+		{RecState, C.REC_STATE},
 		{stepWords, C.DT_STEP_WORDS}, {recWords, C.DT_REC_WORDS}, {MaxSrcs, C.DT_MAX_SRCS},
 		{MaxFds, C.DT_MAX_FDS}, {Inf, C.DT_INF}, {Zero, C.DT_ZERO}, {NoSrc, C.DT_NOSRC},
 	} {
@@ -71,7 +72,11 @@ func RunC(sc *Scenario) ([]Record, error) {
 	steps := sc.Encode()
 	steps = append(steps, 0) // never empty, so &steps[0] exists
 	buf := make([]int64, MaxRecs*recWords)
-	n := C.dt_run((*C.int64_t)(unsafe.Pointer(&steps[0])), C.long(len(sc.Steps)),
+	observe := C.int(0)
+	if sc.Observe {
+		observe = 1
+	}
+	n := C.dt_run((*C.int64_t)(unsafe.Pointer(&steps[0])), C.long(len(sc.Steps)), observe,
 		(*C.int64_t)(unsafe.Pointer(&buf[0])), C.long(MaxRecs))
 	if n < 0 {
 		return nil, fmt.Errorf("sd_event_new: %w", syscall.Errno(-n))

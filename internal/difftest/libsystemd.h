@@ -50,6 +50,8 @@ enum dt_op {
         OP_READ,
         OP_SLEEP,
         OP_RETURN,
+        OP_PIPE,
+        OP_CLOSE,
         OP_END,
 };
 
@@ -62,6 +64,7 @@ enum dt_rec {
         REC_DESTROY = 4,
         REC_TEARDOWN = 5,
         REC_OVERFLOW = 6,
+        REC_STATE = 7,
 };
 
 enum {
@@ -75,6 +78,7 @@ enum {
 };
 
 /* dt_run runs the nsteps encoded steps on a new sd_event and writes at most
- * cap records to rec. It returns the number of records written, or a
- * negative errno when the loop could not be created. */
-long dt_run(const int64_t *steps, long nsteps, int64_t *rec, long cap);
+ * cap records to rec; with observe, also REC_STATE records (Scenario.Observe
+ * in script.go). It returns the number of records written, or a negative
+ * errno when the loop could not be created. */
+long dt_run(const int64_t *steps, long nsteps, int observe, int64_t *rec, long cap);

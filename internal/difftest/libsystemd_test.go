@@ -54,12 +54,20 @@ func TestLibsystemd(t *testing.T) {
 // version.
 func TestLibsystemdVersion(t *testing.T) {
 	testutil.Check(t)
+	path, version := libsystemdVersion(t)
+	t.Logf("libsystemd %d at %s", version, path)
+}
+
+// libsystemdVersion returns the file and the version of the libsystemd
+// linked in, and fails tb when SDEVENT_LIBSYSTEMD_VERSION names another.
+func libsystemdVersion(tb testing.TB) (string, int) {
+	tb.Helper()
 	path, version, err := Libsystemd()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Logf("libsystemd %d at %s", version, path)
 	if want := os.Getenv("SDEVENT_LIBSYSTEMD_VERSION"); want != "" && want != strconv.Itoa(version) {
-		t.Fatalf("libsystemd %d at %s, SDEVENT_LIBSYSTEMD_VERSION=%s", version, path, want)
+		tb.Fatalf("libsystemd %d at %s, SDEVENT_LIBSYSTEMD_VERSION=%s", version, path, want)
 	}
+	return path, version
 }

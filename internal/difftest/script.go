@@ -59,6 +59,8 @@ const (
 	OpRead                            // A fd slot
 	OpSleep                           // A µs
 	OpReturn                          // A: the callback returns A (a negative errno)
+	OpPipe                            // A, B fd slots: the read and the write end of a new non-blocking pipe
+	OpClose                           // A fd slot (the slot is cleared)
 	opEnd
 )
 
@@ -97,6 +99,12 @@ type Scenario struct {
 	Name  string
 	Srcs  []string // the names of the source slots, by index
 	Steps []Step
+	// Observe makes both interpreters record the state of every source
+	// (RecState) after each step and on entering and leaving each
+	// callback, whenever it changed. FuzzDifferential compares these lines
+	// too, and reads from them the keys of sd-event's dispatch order
+	// (ties_test.go).
+	Observe bool
 }
 
 // Limits of both interpreters.
@@ -133,9 +141,13 @@ func (sc *Scenario) Validate() error {
 			return fmt.Errorf("%s: step %d: bad In %d", sc.Name, i, st.In)
 		}
 		switch st.Op {
-		case OpAddIO, OpEventfd, OpWrite, OpRead:
+		case OpAddIO, OpEventfd, OpWrite, OpRead, OpClose:
 			if st.A < 0 || st.A >= MaxFds {
 				return fmt.Errorf("%s: step %d: fd slot %d out of range", sc.Name, i, st.A)
+			}
+		case OpPipe:
+			if st.A < 0 || st.A >= MaxFds || st.B < 0 || st.B >= MaxFds || st.A == st.B {
+				return fmt.Errorf("%s: step %d: fd slots %d, %d out of range", sc.Name, i, st.A, st.B)
 			}
 		}
 	}
@@ -150,6 +162,7 @@ const (
 	RecDestroy  = 4 // A source
 	RecTeardown = 5 // the scenario's steps are done; references are dropped
 	RecOverflow = 6 // the record buffer was full
+	RecState    = 7 // Scenario.Observe: A pending, B enabled (not off), C rate-limited, as bit masks of the source slots; D the iteration
 )
 
 // Record is one entry of a trace, as both interpreters write it.
@@ -181,11 +194,30 @@ func (sc *Scenario) Format(recs []Record) []string {
 			lines = append(lines, "teardown")
 		case RecOverflow:
 			lines = append(lines, "record buffer overflow")
+		case RecState:
+			lines = append(lines, sc.stateLine(r))
 		default:
 			lines = append(lines, fmt.Sprintf("bad record %v", r))
 		}
 	}
 	return lines
+}
+
+// stateLine writes a RecState record: "~ it=3 pending=[d0 io2] on=[d0]
+// rl=[]".
+func (sc *Scenario) stateLine(r Record) string {
+	return fmt.Sprintf("~ it=%d pending=%s on=%s rl=%s", r[4], sc.names(r[1]), sc.names(r[2]), sc.names(r[3]))
+}
+
+// names lists the sources of a bit mask of slots.
+func (sc *Scenario) names(mask int64) string {
+	var n []string
+	for i := range int64(MaxSrcs) {
+		if mask&(1<<i) != 0 {
+			n = append(n, sc.name(i))
+		}
+	}
+	return "[" + strings.Join(n, " ") + "]"
 }
 
 func (sc *Scenario) name(i int64) string {
@@ -222,6 +254,7 @@ var opNames = [...]string{
 	OpExit: "exit", OpGetExitCode: "get_exit_code", OpGetState: "get_state",
 	OpGetIteration: "get_iteration", OpSetExitOnIdle: "set_exit_on_idle",
 	OpEventfd: "eventfd", OpWrite: "write", OpRead: "read", OpSleep: "sleep", OpReturn: "return",
+	OpPipe: "pipe", OpClose: "close",
 }
 
 // describe writes a step as a call: "set_enabled(d1, oneshot)".
@@ -261,8 +294,10 @@ func (sc *Scenario) describe(st Step) string {
 		args = []string{errnoOrInt(st.A)}
 	case OpSetExitOnIdle:
 		args = []string{strconv.FormatBool(st.A != 0)}
-	case OpEventfd, OpRead:
+	case OpEventfd, OpRead, OpClose:
 		args = []string{"fd" + strconv.FormatInt(st.A, 10)}
+	case OpPipe:
+		args = []string{"fd" + strconv.FormatInt(st.A, 10), "fd" + strconv.FormatInt(st.B, 10)}
 	case OpWrite:
 		args = []string{"fd" + strconv.FormatInt(st.A, 10), strconv.FormatInt(st.B, 10)}
 	case OpSleep:
