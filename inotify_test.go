@@ -3,7 +3,6 @@
 package sdevent_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -68,29 +67,21 @@ func newInotifyFds(t *testing.T, before []int) []int {
 // fd, one per "inotify wd:" line of its fdinfo.
 func inotifyWatches(t *testing.T, fd int) []uint32 {
 	t.Helper()
-	f, err := os.Open("/proc/self/fdinfo/" + strconv.Itoa(fd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var masks []uint32
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if !strings.HasPrefix(sc.Text(), "inotify wd:") {
+	for _, line := range fdinfo(t, fd) {
+		if !strings.HasPrefix(line, "inotify wd:") {
 			continue
 		}
 		var mask uint64
-		for _, field := range strings.Fields(sc.Text()) {
+		for _, field := range strings.Fields(line) {
 			if v, ok := strings.CutPrefix(field, "mask:"); ok {
+				var err error
 				if mask, err = strconv.ParseUint(v, 16, 32); err != nil {
-					t.Fatalf("fdinfo of %d: %q: %v", fd, sc.Text(), err)
+					t.Fatalf("fdinfo of %d: %q: %v", fd, line, err)
 				}
 			}
 		}
 		masks = append(masks, uint32(mask))
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return masks
 }
