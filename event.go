@@ -89,7 +89,9 @@ func typeClockIndex(t source.Type) int {
 //
 // The kernel objects the loop owns, each in one field, opened and closed in
 // one place (destroy closes what is left):
-//   - epfd, the epoll fd: New; destroy.
+//   - epfd, the epoll fd: New; destroy. From the first wait that may
+//     block on, parker owns it (it is in the Go runtime's poller) and
+//     destroy closes it through parker.
 //   - inv.fd, the eventfd behind Invoke: setupInvoke, from New;
 //     closeInvoke, from destroy.
 //   - clocks[i].fd, one timerfd per clock: setupClock, at the first time
@@ -110,6 +112,9 @@ type Event struct {
 	nref  atomic.Int32
 	epfd  int
 	state State
+
+	parker   *sys.Parker // nil until the first wait that may block
+	noParker bool        // NewParker failed: block in the kernel
 
 	iteration     uint64
 	exitRequested bool
@@ -281,7 +286,12 @@ func (e *Event) destroy() {
 			d.fd = -1
 		}
 	}
-	_ = sys.Close(e.epfd)
+	if e.parker != nil {
+		_ = e.parker.Close()
+		e.parker = nil
+	} else {
+		_ = sys.Close(e.epfd)
+	}
 	e.epfd = -1
 	e.state = Finished
 }
@@ -498,7 +508,7 @@ func (e *Event) pollTimeout(timeout time.Duration) (time.Duration, error) {
 // buffer filled up it grows it and polls again without waiting, as sd-event.
 func (e *Event) poll(timeout time.Duration) error {
 	for first := true; ; first = false {
-		n, err := sys.EpollWait(e.epfd, e.events, timeout)
+		n, err := e.epollWait(timeout)
 		if err != nil {
 			return err
 		}
@@ -516,6 +526,28 @@ func (e *Event) poll(timeout time.Duration) error {
 		e.events = make([]unix.EpollEvent, 2*len(e.events))
 		timeout = 0
 	}
+}
+
+// epollWait waits on the epoll fd for at most timeout (negative: no limit).
+// Where it may block it parks the goroutine in the Go runtime's poller
+// (sys.Parker) instead of holding its thread and P in epoll_pwait2, which C
+// does: a Go loop shares its P with the goroutines that wake it.
+func (e *Event) epollWait(timeout time.Duration) (int, error) {
+	if timeout != 0 && e.parker == nil && !e.noParker {
+		p, err := sys.NewParker(e.epfd)
+		if err != nil {
+			// The kernel wait works all the same.
+			e.noParker = true
+			if e.debugOn() {
+				e.logLoop("waiting in the kernel: cannot park in the Go runtime's poller", slog.Any("err", err))
+			}
+		}
+		e.parker = p
+	}
+	if e.parker == nil {
+		return sys.EpollWait(e.epfd, e.events, timeout)
+	}
+	return e.parker.Wait(e.events, timeout)
 }
 
 func (e *Event) processEvent(ev *unix.EpollEvent) error {
