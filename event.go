@@ -520,6 +520,12 @@ func (e *Event) poll(timeout time.Duration) error {
 				return err
 			}
 		}
+		if first && e.parker != nil && e.parker.Kicked() {
+			// The signal hub woke the parked loop without its eventfd.
+			if err := e.processSignalMask(); err != nil {
+				return err
+			}
+		}
 		if n < len(e.events) || len(e.events) >= 10*max(e.nSources, 1) {
 			return nil
 		}
@@ -543,6 +549,7 @@ func (e *Event) epollWait(timeout time.Duration) (int, error) {
 			}
 		}
 		e.parker = p
+		e.sig.parker.Store(p)
 	}
 	if e.parker == nil {
 		return sys.EpollWait(e.epfd, e.events, timeout)

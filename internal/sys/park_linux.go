@@ -3,6 +3,7 @@ package sys
 import (
 	"errors"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,8 +37,15 @@ type Parker struct {
 	events   []unix.EpollEvent     // the buffer of the wait in progress
 	n        int
 	err      error
-	deadline bool // a read deadline is set on f
+	deadline bool // a read deadline is set on f (a Kick sets one too)
+
+	parked atomic.Bool // a goroutine is in Wait's park, and no Kick took it yet
+	kicked bool        // a Kick ended the latest Wait (Kicked)
 }
+
+// kickTime is the read deadline Kick sets: any time in the past expires the
+// park at once.
+var kickTime = time.Unix(1, 0)
 
 // fineWait is the longest timeout that Wait waits for in the kernel rather
 // than in the runtime's poller, and how much of a longer one it leaves to
@@ -93,9 +101,12 @@ func (p *Parker) tryRead(fd uintptr) bool {
 // Wait is EpollWait that parks the goroutine in the runtime's poller while
 // it must block. It never returns early: a timeout it waits in the runtime
 // ends in the kernel, for the last fineWait of it, and timeouts of at most
-// fineWait are waited for in the kernel alone.
+// fineWait are waited for in the kernel alone. Besides an event or the
+// timeout, a Kick ends the wait; then it may return no event, and Kicked
+// reports true.
 func (p *Parker) Wait(events []unix.EpollEvent, timeout time.Duration) (int, error) {
 	epfd := p.fd
+	p.kicked = false
 	if p.rc == nil || timeout == 0 || (timeout > 0 && timeout <= fineWait) {
 		return EpollWait(epfd, events, timeout)
 	}
@@ -106,28 +117,71 @@ func (p *Parker) Wait(events []unix.EpollEvent, timeout time.Duration) (int, err
 	var end time.Duration
 	if timeout > 0 {
 		end = Monotonic() + timeout
-		// time.Now carries the monotonic reading the runtime's timer uses.
-		if err := p.f.SetReadDeadline(time.Now().Add(timeout - fineWait)); err != nil {
-			return EpollWait(epfd, events, timeout)
-		}
-		p.deadline = true
-	} else if p.deadline {
-		if err := p.f.SetReadDeadline(time.Time{}); err != nil {
-			return EpollWait(epfd, events, timeout)
-		}
-		p.deadline = false
 	}
 	p.events = events
-	err := p.rc.Read(p.read)
-	p.events = nil
-	switch {
-	case err == nil:
-		return p.n, p.err
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		// The runtime's part of the wait is over; the kernel waits out the
-		// rest to the nanosecond.
-		return EpollWait(epfd, events, max(end-Monotonic(), 0))
-	default:
-		return EpollWait(epfd, events, timeout)
+	defer func() { p.events = nil }()
+	for {
+		if err := p.setDeadline(end); err != nil {
+			return EpollWait(epfd, events, max(end-Monotonic(), 0))
+		}
+		p.parked.Store(true)
+		err := p.rc.Read(p.read)
+		if !p.parked.CompareAndSwap(true, false) {
+			// A Kick took the park; its deadline is set now or soon.
+			p.kicked, p.deadline = true, true
+			if err == nil {
+				return p.n, p.err
+			}
+			return 0, nil
+		}
+		switch {
+		case err == nil:
+			return p.n, p.err
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			if timeout < 0 {
+				return EpollWait(epfd, events, -1)
+			}
+			return EpollWait(epfd, events, max(end-Monotonic(), 0))
+		case timeout > 0 && end-Monotonic() <= fineWait:
+			// The runtime's part of the wait is over; the kernel waits
+			// out the rest to the nanosecond.
+			return EpollWait(epfd, events, max(end-Monotonic(), 0))
+		}
+		// The deadline of a Kick that took an earlier park: park again.
+		p.deadline = true
 	}
 }
+
+// setDeadline sets f's read deadline for a wait that ends at end (0: no
+// end), fineWait before it, or clears it; it leaves f alone when nothing
+// changes.
+func (p *Parker) setDeadline(end time.Duration) error {
+	if end == 0 {
+		if !p.deadline {
+			return nil
+		}
+		p.deadline = false
+		return p.f.SetReadDeadline(time.Time{})
+	}
+	p.deadline = true
+	// time.Now carries the monotonic reading the runtime's timer uses.
+	return p.f.SetReadDeadline(time.Now().Add(end - fineWait - Monotonic()))
+}
+
+// Kick wakes the goroutine parked in Wait, if there is one, without a
+// kernel event, and reports whether it did: the runtime readies that
+// goroutine on the caller's P, where an eventfd write would wake the
+// thread that waits in the runtime's poller as well. When it reports
+// false, no Wait is parked (the goroutine runs, or waits in the kernel)
+// and the caller wakes it through an fd the epoll fd watches instead. It
+// may be called from any goroutine while the Parker is open.
+func (p *Parker) Kick() bool {
+	if !p.parked.CompareAndSwap(true, false) {
+		return false
+	}
+	_ = p.f.SetReadDeadline(kickTime)
+	return true
+}
+
+// Kicked reports whether a Kick ended the latest Wait.
+func (p *Parker) Kicked() bool { return p.kicked }

@@ -38,10 +38,12 @@ func parkerFixture(t *testing.T) (epfd, efd int, p *Parker) {
 	return epfd, efd, p
 }
 
-// waitState waits until the goroutine whose stack holds fn is in state
-// (as runtime.Stack writes it: "IO wait", "syscall") and fails the test if
-// it does not get there within a minute. It yields instead of sleeping.
-func waitState(t *testing.T, fn, state string) {
+// waitParked waits until the goroutine whose stack holds fn is parked in
+// the runtime's poller ("IO wait" in runtime.Stack; one blocked in a system
+// call shows "syscall") and fails the test if it does not get there within
+// a minute. It yields instead of sleeping.
+func waitParked(t *testing.T, fn string) {
+	const state = "IO wait"
 	t.Helper()
 	buf := make([]byte, 1<<20)
 	for end := time.Now().Add(time.Minute); time.Now().Before(end); runtime.Gosched() {
@@ -73,7 +75,7 @@ func TestParkerParksInRuntimePoller(t *testing.T) {
 		_, efd, p := parkerFixture(t)
 		done := make(chan int)
 		go parkedWait(p, timeout, done)
-		waitState(t, "sys.parkedWait", "IO wait")
+		waitParked(t, "sys.parkedWait")
 		if err := WriteCounter(efd); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +109,7 @@ func TestParkerEventDuringDeadline(t *testing.T) {
 	_, efd, p := parkerFixture(t)
 	done := make(chan int)
 	go parkedWait(p, time.Hour, done)
-	waitState(t, "sys.parkedWait", "IO wait")
+	waitParked(t, "sys.parkedWait")
 	if err := WriteCounter(efd); err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +216,48 @@ func TestParkerWaitAllocatesNothing(t *testing.T) {
 			t.Errorf("timeout %v: %v allocations per wait", timeout, a)
 		}
 		close(stop)
+	}
+}
+
+// TestParkerKick: Kick ends a parked Wait, with no limit or with a long
+// timeout, without a kernel event (Kicked then reports it), and reports
+// false when nobody is parked; a Kick's deadline that lands after the wait
+// it ended does not end the next one early.
+func TestParkerKick(t *testing.T) {
+	_, efd, p := parkerFixture(t)
+	if p.Kick() {
+		t.Fatal("Kick with nobody parked reported true")
+	}
+	for _, timeout := range []time.Duration{-1, time.Hour} {
+		done := make(chan int)
+		go func() {
+			ev := make([]unix.EpollEvent, 4)
+			n, err := p.Wait(ev, timeout)
+			if err != nil {
+				n = -1
+			}
+			done <- n
+		}()
+		waitParked(t, "sys.TestParkerKick")
+		if !p.Kick() {
+			t.Fatal("Kick found nobody parked")
+		}
+		if n := <-done; n != 0 || !p.Kicked() {
+			t.Fatalf("timeout %v: kicked Wait = %d, Kicked %v; want 0, true", timeout, n, p.Kicked())
+		}
+	}
+	// A late Kick's deadline, set after the Parker cleared its own.
+	p.deadline = false
+	if err := p.f.SetReadDeadline(kickTime); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int)
+	go parkedWait(p, -1, done)
+	waitParked(t, "sys.parkedWait")
+	if err := WriteCounter(efd); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-done; n != 1 || p.Kicked() {
+		t.Fatalf("after a late deadline: Wait = %d, Kicked %v; want the eventfd", n, p.Kicked())
 	}
 }
