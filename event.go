@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -520,7 +521,7 @@ func (e *Event) poll(timeout time.Duration) error {
 				return err
 			}
 		}
-		if first && e.parker != nil && e.parker.Kicked() {
+		if first && e.parker != nil && e.parker.TakeKick() {
 			// The signal hub woke the parked loop without its eventfd.
 			if err := e.processSignalMask(); err != nil {
 				return err
@@ -535,11 +536,20 @@ func (e *Event) poll(timeout time.Duration) error {
 }
 
 // epollWait waits on the epoll fd for at most timeout (negative: no limit).
-// Where it may block it parks the goroutine in the Go runtime's poller
-// (sys.Parker) instead of holding its thread and P in epoll_pwait2, which C
-// does: a Go loop shares its P with the goroutines that wake it.
+// With one P (GOMAXPROCS=1) a wait that may block parks the goroutine in
+// the Go runtime's poller (sys.Parker): blocked in epoll_pwait2, as C
+// blocks, it would hold the only P until sysmon takes it away, 20 µs or
+// more later, and every goroutine that wakes the loop (os/signal's, the
+// signal hub's, an Invoke caller) and then the woken loop itself would wait
+// for that hand-off, a thread wake-up each. With more Ps the kernel wait
+// costs less: a goroutine that wakes the loop runs on a free P, and the
+// loop's thread resumes with its P, where the runtime's poller takes
+// another thread and a scheduling round to hand it the wake-up.
 func (e *Event) epollWait(timeout time.Duration) (int, error) {
-	if timeout != 0 && e.parker == nil && !e.noParker {
+	if timeout == 0 || runtime.GOMAXPROCS(0) > 1 {
+		return sys.EpollWait(e.epfd, e.events, timeout)
+	}
+	if e.parker == nil && !e.noParker {
 		p, err := sys.NewParker(e.epfd)
 		if err != nil {
 			// The kernel wait works all the same.

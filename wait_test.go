@@ -43,12 +43,13 @@ func blockedLoop(e *sdevent.Event, lockThread bool, done chan<- error) {
 	done <- err
 }
 
-// TestBlockedLoopLeavesItsThread: a loop with nothing to do parks its
-// goroutine in the Go runtime's poller ("IO wait"), where it leaves its OS
-// thread and P to other goroutines, rather than holding them in a system
-// call; with one P (GOMAXPROCS=1) the goroutine that wakes it then needs
-// no hand-off from sysmon. Invoke wakes it. Also with the loop's goroutine
-// locked to its thread, and with several loops blocked at once.
+// TestBlockedLoopLeavesItsThread: with one P (GOMAXPROCS=1) a loop with
+// nothing to do parks its goroutine in the Go runtime's poller ("IO
+// wait"), where it leaves its OS thread and the P to other goroutines,
+// rather than holding them in a system call: the goroutine that wakes it
+// then needs no hand-off from sysmon. Invoke wakes it. Also with the loop's
+// goroutine locked to its thread, and with several loops blocked at once.
+// With two Ps it waits in the kernel ("syscall"), which costs less there.
 //
 // From SEMANTICS.md, "The loop": Threads.
 func TestBlockedLoopLeavesItsThread(t *testing.T) {
@@ -58,15 +59,23 @@ func TestBlockedLoopLeavesItsThread(t *testing.T) {
 		name   string
 		loops  int
 		locked bool
-	}{{"one", 1, false}, {"locked", 1, true}, {"several", 4, false}} {
+		procs  int
+		state  string
+	}{
+		{"one", 1, false, 1, "IO wait"},
+		{"locked", 1, true, 1, "IO wait"},
+		{"several", 4, false, 1, "IO wait"},
+		{"two-Ps", 1, false, 2, "syscall"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
+			runtime.GOMAXPROCS(tc.procs)
 			done := make(chan error, tc.loops)
 			loops := make([]*sdevent.Event, tc.loops)
 			for i := range loops {
 				loops[i] = newLoop(t)
 				go blockedLoop(loops[i], tc.locked, done)
 			}
-			goroutineIn(t, "sdevent_test.blockedLoop", "IO wait")
+			goroutineIn(t, "sdevent_test.blockedLoop", tc.state)
 			for _, e := range loops {
 				ok(t, "invoke", e.Invoke(func() { ok(t, "exit", e.Exit(0)) }))
 			}
@@ -77,14 +86,15 @@ func TestBlockedLoopLeavesItsThread(t *testing.T) {
 	}
 }
 
-// TestParkedWaitTimeoutNeverEarly: Run with a timeout that the loop waits
-// in the runtime's poller (over 2 ms) or in the kernel (below; a
+// TestParkedWaitTimeoutNeverEarly: with one P, Run with a timeout that the
+// loop waits in the runtime's poller (over 2 ms) or in the kernel (below; a
 // sub-millisecond one the runtime would round up) returns no earlier, and
 // an IO event during a long one ends it at once.
 //
 // From SEMANTICS.md, "The loop": Wait.
 func TestParkedWaitTimeoutNeverEarly(t *testing.T) {
 	e := newLoop(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for _, d := range []time.Duration{300 * time.Microsecond, 2 * time.Millisecond, 2300 * time.Microsecond, 10*time.Millisecond + 1} {
 		start := time.Now()
 		if run(t, e, d) {
@@ -104,12 +114,13 @@ func TestParkedWaitTimeoutNeverEarly(t *testing.T) {
 }
 
 // TestEmbeddingAfterParkedWait: once the loop has parked in the runtime's
-// poller, its Fd still drives it from outside (Prepare, poll Fd, Wait(0),
+// poller (one P), its Fd still drives it from outside (Prepare, poll Fd, Wait(0),
 // Dispatch), and Fd is the same epoll fd it was.
 //
 // From SEMANTICS.md, "The loop": Wait.
 func TestEmbeddingAfterParkedWait(t *testing.T) {
 	e := newLoop(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	fd := e.Fd()
 	n := 0
 	keep(t)(e.AddTimeRelative(unix.CLOCK_MONOTONIC, 5*time.Millisecond, 0, func(*sdevent.Source, time.Duration) error {
@@ -141,15 +152,16 @@ func TestEmbeddingAfterParkedWait(t *testing.T) {
 	}
 }
 
-// TestSignalWakesParkedLoop: a signal that arrives while the loop is parked
-// in the runtime's poller is dispatched: the signal hub readies the parked
-// goroutine directly (no eventfd is written then), and the loop takes the
-// signal from the hub's mask. Also at GOMAXPROCS=1.
+// TestSignalWakesParkedLoop: with one P, a signal that arrives while the
+// loop is parked in the runtime's poller is dispatched: the signal hub
+// readies the parked goroutine directly (no eventfd is written then), and
+// the loop takes the signal from the hub's mask. With two Ps the loop
+// waits in the kernel and the hub's eventfd wakes it.
 //
 // From SEMANTICS.md, "Kinds": Signal.
 func TestSignalWakesParkedLoop(t *testing.T) {
 	testutil.Check(t)
-	for _, procs := range []int{1, 2} {
+	for procs, state := range map[int]string{1: "IO wait", 2: "syscall"} {
 		t.Run(fmt.Sprint("GOMAXPROCS=", procs), func(t *testing.T) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 			e := newLoop(t)
@@ -166,7 +178,7 @@ func TestSignalWakesParkedLoop(t *testing.T) {
 			done := make(chan error, 1)
 			go blockedLoop(e, false, done)
 			for i := range rounds {
-				goroutineIn(t, "sdevent_test.blockedLoop", "IO wait")
+				goroutineIn(t, "sdevent_test.blockedLoop", state)
 				ok(t, "kill", unix.Kill(unix.Getpid(), unix.SIGUSR2))
 				// Deliveries of one signal coalesce: send the next
 				// once this one was dispatched.

@@ -40,7 +40,7 @@ type Parker struct {
 	deadline bool // a read deadline is set on f (a Kick sets one too)
 
 	parked atomic.Bool // a goroutine is in Wait's park, and no Kick took it yet
-	kicked bool        // a Kick ended the latest Wait (Kicked)
+	kicked bool        // a Kick ended the latest Wait (TakeKick)
 }
 
 // kickTime is the read deadline Kick sets: any time in the past expires the
@@ -183,5 +183,9 @@ func (p *Parker) Kick() bool {
 	return true
 }
 
-// Kicked reports whether a Kick ended the latest Wait.
-func (p *Parker) Kicked() bool { return p.kicked }
+// TakeKick reports whether a Kick ended the latest Wait, once.
+func (p *Parker) TakeKick() bool {
+	k := p.kicked
+	p.kicked = false
+	return k
+}

@@ -220,7 +220,7 @@ func TestParkerWaitAllocatesNothing(t *testing.T) {
 }
 
 // TestParkerKick: Kick ends a parked Wait, with no limit or with a long
-// timeout, without a kernel event (Kicked then reports it), and reports
+// timeout, without a kernel event (TakeKick then reports it), and reports
 // false when nobody is parked; a Kick's deadline that lands after the wait
 // it ended does not end the next one early.
 func TestParkerKick(t *testing.T) {
@@ -242,8 +242,8 @@ func TestParkerKick(t *testing.T) {
 		if !p.Kick() {
 			t.Fatal("Kick found nobody parked")
 		}
-		if n := <-done; n != 0 || !p.Kicked() {
-			t.Fatalf("timeout %v: kicked Wait = %d, Kicked %v; want 0, true", timeout, n, p.Kicked())
+		if n, k := <-done, p.TakeKick(); n != 0 || !k || p.TakeKick() {
+			t.Fatalf("timeout %v: kicked Wait = %d, TakeKick %v then true again; want 0, true once", timeout, n, k)
 		}
 	}
 	// A late Kick's deadline, set after the Parker cleared its own.
@@ -257,7 +257,7 @@ func TestParkerKick(t *testing.T) {
 	if err := WriteCounter(efd); err != nil {
 		t.Fatal(err)
 	}
-	if n := <-done; n != 1 || p.Kicked() {
-		t.Fatalf("after a late deadline: Wait = %d, Kicked %v; want the eventfd", n, p.Kicked())
+	if n, k := <-done, p.TakeKick(); n != 1 || k {
+		t.Fatalf("after a late deadline: Wait = %d, TakeKick %v; want the eventfd", n, k)
 	}
 }
