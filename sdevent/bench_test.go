@@ -13,9 +13,9 @@ import (
 
 // TestBench runs 'sdevent bench' on a few workloads with tiny counts: the
 // table has a row per workload with every contender's column, then the
-// memory, thread and scaling figures.
+// memory, thread and children figures.
 func TestBench(t *testing.T) {
-	rc, out, errs := runCmd(t, "bench", "-rounds", "2", "-div", "1000000", "-run", "^(defer|timer_rearm|children|memory)$")
+	rc, out, errs := runCmd(t, "bench", "-rounds", "2", "-div", "1000000", "-run", "^(defer|timer_rearm|children|pingpong|memory)$")
 	if rc != 0 || errs != "" {
 		t.Fatalf("status %d, stderr %q", rc, errs)
 	}
@@ -26,7 +26,12 @@ func TestBench(t *testing.T) {
 		`(?m)^children +1 `,
 		`(?m)^  go-sdevent +IO source +[0-9]+ +timer +[0-9]+$`,
 		`(?m)^  idiomatic +[0-9]+ +\([0-9]+\)$`,
-		`(?m)^go-sdevent children: [0-9.]+ ns per exit with 1 watched, [0-9.]+ with 4 `,
+		`(?m)^pingpong +1 +[0-9.]+ `,
+		`(?m)^pingpong_cpu +1 +[0-9.]+ `,
+		`(?m)^pingpong_csw +1 +[0-9]+\.[0-9][0-9] `,
+		`(?m)^ +children +go-sdevent +libsystemd +Go/C$`,
+		`(?m)^ +1 +[0-9.]+ +(not built \(-tags libsystemd\)|[0-9.]+) +[0-9.-]+$`,
+		`(?m)^go-sdevent: [0-9]+ OS threads while 1 children were watched \([0-9]+ before\)$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output lacks %s:\n%s", re, out)
