@@ -21,9 +21,9 @@ const validIOEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOL
 // AddIO watches fd for events (EPOLLIN, EPOLLOUT, ..., EPOLLET for edge
 // triggering) and calls h when it is ready (sd_event_add_io). The source
 // starts On; it does not own fd unless SetIOFdOwn(true). Errors: fd < 0
-// EBADF; unknown events EINVAL; an fd epoll refuses (a regular file) EPERM;
-// fd already watched by this loop EEXIST; finished loop ESTALE. A nil h
-// exits the loop with the userdata as code.
+// or past a C int EBADF; unknown events EINVAL; an fd epoll refuses (a
+// regular file) EPERM; fd already watched by this loop EEXIST; finished
+// loop ESTALE. A nil h exits the loop with the userdata as code.
 func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	op := func() string { return fmt.Sprintf("add io %d", fd) }
 	switch {
@@ -159,7 +159,8 @@ func (s *Source) IOFd() (int, error) {
 
 // SetIOFd watches fd instead (sd_event_source_set_io_fd), keeping events
 // and enablement. If the source owns its fd, the old one is closed. On
-// failure the old fd stays watched.
+// failure the old fd stays watched. A negative fd, or one past a C int:
+// EBADF.
 func (s *Source) SetIOFd(fd int) error {
 	const op = "set io fd"
 	if s == nil {

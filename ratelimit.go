@@ -70,11 +70,7 @@ func (s *Source) SetRatelimit(interval time.Duration, burst uint) error {
 	if _, err := s.e.leaveRatelimit(s, false); err != nil {
 		return opErr(op, err)
 	}
-	x := s.ext()
-	if x.rl == nil {
-		x.rl = new(ratelimit) // out of line: most sources never have one
-	}
-	*x.rl = ratelimit{interval: interval, burst: burst}
+	s.ext().rl = ratelimit{interval: interval, burst: burst} // out of line: most sources never have one
 	return nil
 }
 

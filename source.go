@@ -83,9 +83,9 @@ type sourceExtra struct {
 	destroyFn   func(userdata any)
 	prepareFn   Handler
 	expireFn    Handler
-	prepareIter uint64     // the iteration its prepare callback last ran in
-	rl          *ratelimit // nil until SetRatelimit
-	periodic    *periodic  // nil but for AddPeriodic's sources
+	prepareIter uint64    // the iteration its prepare callback last ran in
+	rl          ratelimit // zero (not configured) until SetRatelimit
+	periodic    periodic  // zero (period 0) but for AddPeriodic's sources
 }
 
 // The kind's own part of the rarer kinds; each is called only for its kind.
@@ -121,14 +121,16 @@ func (s *Source) rl() *ratelimit {
 	if s.extra == nil {
 		return nil
 	}
-	return s.extra.rl
+	return &s.extra.rl
 }
 
+// periodic returns the period of AddPeriodic's sources, nil for others: a
+// period is never 0.
 func (s *Source) periodic() *periodic {
-	if s.extra == nil {
+	if s.extra == nil || s.extra.periodic.period == 0 {
 		return nil
 	}
-	return s.extra.periodic
+	return &s.extra.periodic
 }
 
 func (s *Source) online() bool  { return s.enabled != source.Off && !s.ratelimited }

@@ -89,7 +89,7 @@ func (e *Event) addPeriodic(clock int, period, accuracy time.Duration, h TimeHan
 	if err != nil {
 		return nil, err
 	}
-	s.ext().periodic = &periodic{period: period}
+	s.ext().periodic = periodic{period: period}
 	_ = e.setEnabled(s, source.On) // OneShot to On: a time source has nothing to register
 	return s, nil
 }
