@@ -21,9 +21,9 @@ first in every round; each cell is the median ns/op over the rounds, and
 Go/C and idiom/C are the ratios of the medians.
 
 After the table: the bytes per idle IO source and per idle timer (10,000
-of each; Go: live heap after GC, C: malloc'd bytes), the OS threads of the
-process while the children were watched, and go-sdevent's cost per child
-exit with four times as many children watched.
+of each; Go: live heap after GC, C: malloc'd bytes, mmapped blocks too),
+the OS threads of the process while the children were watched, and
+go-sdevent's cost per child exit with four times as many children watched.
 
 The times are wall-clock times on a machine that may be busy: compare
 contenders within one run, not across runs.`
