@@ -39,6 +39,14 @@ func (q *Queue[T]) At(i int) T { return q.items[i] }
 // Put inserts x. x must not be queued already.
 func (q *Queue[T]) Put(x T) {
 	i := len(q.items)
+	if i == cap(q.items) {
+		// Double, as systemd's prioq (GREEDY_REALLOC): append grows large
+		// slices by a quarter, copying a growing queue five times over
+		// and leaving that much garbage to the collector.
+		items := make([]T, i, 2*i+16)
+		copy(items, q.items)
+		q.items = items
+	}
 	q.items = append(q.items, x)
 	*q.Index(x) = int32(i)
 	q.up(i)
