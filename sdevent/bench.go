@@ -36,10 +36,11 @@ per round trip, the CPU time (user+system) of both processes per round
 trip, and their context switches (voluntary+involuntary) per round trip.
 
 After the table: the bytes per idle IO source and per idle timer (10,000
-of each; Go: live heap after GC, C: malloc'd bytes), the OS threads of the
-process while the children were watched, and the cost per child exit of
-go-sdevent and libsystemd with 100 and 4,000 children exiting at once
-(each started with a call that returns after the child's exec).
+of each; Go: live heap after GC, C: malloc'd bytes, mmapped blocks too),
+the OS threads of the process while the children were watched, and the
+cost per child exit of go-sdevent and libsystemd with 100 and 4,000
+children exiting at once (each started with a call that returns after the
+child's exec).
 
 -cpus n pins the run to n CPUs: the command starts itself again with its
 CPU affinity set to the first n CPUs it may use, so that the Go runtime

@@ -393,6 +393,14 @@ int64_t sdb_echo(int fd, long n) {
         return ping_loop(fd, n, 1);
 }
 
+/* malloc_in_use: the bytes malloc hands out, those of blocks it maps on
+ * their own (hblkhd: from 128 KiB up, such as a large prioq's array) too,
+ * as the Go side counts its slices' arrays. */
+static size_t malloc_in_use(void) {
+        struct mallinfo2 m = mallinfo2();
+        return m.uordblks + m.hblkhd;
+}
+
 /* sdb_memory adds n idle IO sources (owning eventfds), then n timers an
  * hour away, and reports the growth of malloc's bytes in use per source. */
 int sdb_memory(int n, double *io_bytes, double *timer_bytes) {
@@ -402,7 +410,7 @@ int sdb_memory(int n, double *io_bytes, double *timer_bytes) {
         int r = s ? sd_event_new(&e) : -ENOMEM;
         if (r >= 0)
                 r = sd_event_now(e, CLOCK_MONOTONIC, &base);
-        size_t before = mallinfo2().uordblks;
+        size_t before = malloc_in_use();
         for (int i = 0; r >= 0 && i < n; i++) {
                 int fd = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
                 if (fd < 0) {
@@ -416,10 +424,10 @@ int sdb_memory(int n, double *io_bytes, double *timer_bytes) {
                 }
                 r = sd_event_source_set_io_fd_own(s[i], 1);
         }
-        size_t mid = mallinfo2().uordblks;
+        size_t mid = malloc_in_use();
         for (int i = 0; r >= 0 && i < n; i++)
                 r = sd_event_add_time(e, &s[n + i], CLOCK_MONOTONIC, base + 3600ULL * 1000000ULL + i, 1, on_time, NULL);
-        size_t after = mallinfo2().uordblks;
+        size_t after = malloc_in_use();
         for (int i = 0; s && i < 2 * n; i++)
                 sd_event_source_unref(s[i]);
         free(s);

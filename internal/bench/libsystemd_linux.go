@@ -116,7 +116,8 @@ func (Libsystemd) spawnExe() (string, error) {
 }
 
 // IdleMemory measures the bytes malloc hands out per idle IO source and per
-// idle timer (mallinfo2's uordblks), the kernel's share left out as for Go.
+// idle timer (mallinfo2's uordblks and hblkhd: mmapped blocks count, as Go's
+// slices do), the kernel's share left out as for Go.
 func (Libsystemd) IdleMemory(n int) (ioBytes, timerBytes float64, err error) {
 	var io, timer C.double
 	if r := C.sdb_memory(C.int(n), &io, &timer); r < 0 {
