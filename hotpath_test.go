@@ -3,6 +3,8 @@
 package sdevent_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -63,15 +65,51 @@ func hotLoops(tb testing.TB) map[string]*sdevent.Event {
 	return loops
 }
 
+// infoLogger discards the records it takes, info and above.
+var infoLogger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
 // TestHotPathAllocatesNothing: one dispatch of a defer, IO or re-armed timer
 // source allocates nothing in steady state, without a logger and with one
 // that takes info records and above (SetLogger).
 func TestHotPathAllocatesNothing(t *testing.T) {
 	testutil.Check(t)
-	info := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	for _, logger := range []*slog.Logger{nil, info} {
+	for _, logger := range []*slog.Logger{nil, infoLogger} {
 		for name, e := range hotLoops(t) {
 			hotPathAllocs(t, name, e, logger)
+		}
+	}
+}
+
+// observeModes are the ways of observing the loop (stats.go, profile.go)
+// whose dispatches the hot path tests and benchmarks measure: none, the
+// statistics, and all of it (statistics, a slow handler threshold no
+// handler reaches, profile labels and trace regions, the delay histogram,
+// and a logger that takes info records, which the histogram's debug
+// records do not reach).
+var observeModes = []struct {
+	name   string
+	logger *slog.Logger
+	set    func(e *sdevent.Event) error
+}{
+	{"off", nil, func(*sdevent.Event) error { return nil }},
+	{"statistics", nil, func(e *sdevent.Event) error { return e.SetStatistics(true) }},
+	{"all", infoLogger, func(e *sdevent.Event) error {
+		return errors.Join(e.SetStatistics(true), e.SetSlowHandlerThreshold(time.Hour),
+			e.SetProfileLabels(context.Background(), true), e.SetProfileDelays(true))
+	}},
+}
+
+// TestHotPathObservedAllocatesNothing: with statistics on, and with all the
+// observation there is, a dispatch in steady state still allocates nothing
+// (the record of a source and its labels are made at its first dispatch).
+func TestHotPathObservedAllocatesNothing(t *testing.T) {
+	testutil.Check(t)
+	for _, mode := range observeModes[1:] {
+		for name, e := range hotLoops(t) {
+			if err := mode.set(e); err != nil {
+				t.Fatal(err)
+			}
+			hotPathAllocs(t, name+"/"+mode.name, e, mode.logger)
 		}
 	}
 }
@@ -80,7 +118,7 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 // and logger.
 func hotPathAllocs(t *testing.T, name string, e *sdevent.Event, logger *slog.Logger) {
 	if logger != nil {
-		name += "/info_logger"
+		name += "+info_logger"
 	}
 	e.SetLogger(logger)
 	t.Run(name, func(t *testing.T) {
@@ -120,5 +158,31 @@ func BenchmarkDispatch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkDispatchObserved is BenchmarkDispatch with each of observeModes,
+// for a side-by-side comparison of what observing costs:
+//
+//	go test -run '^$' -bench DispatchObserved -count 10 . > obs.txt
+//	benchstat -col /observe obs.txt
+func BenchmarkDispatchObserved(b *testing.B) {
+	for _, name := range []string{"defer", "io", "timer_rearm"} {
+		for _, mode := range observeModes {
+			b.Run(name+"/observe="+mode.name, func(b *testing.B) {
+				e := hotLoops(b)[name]
+				e.SetLogger(mode.logger)
+				if err := mode.set(e); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := e.Run(sdevent.Infinity); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

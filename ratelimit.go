@@ -181,6 +181,6 @@ func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
 	if !runCallback || s.expireFn == nil {
 		return false, nil
 	}
-	e.afterCallback(s, callbackExpire, e.callback(s, s.expireFn))
+	e.afterCallback(s, callbackExpire, e.runCallback(s, callbackExpire, s.expireFn))
 	return true, nil
 }

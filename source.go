@@ -77,6 +77,8 @@ type Source struct {
 	child    *child
 	inotify  inotifySource
 	pressure *pressure
+
+	obs *sourceObs // statistics and profile labels (stats.go); nil: not observed
 }
 
 func (s *Source) online() bool  { return s.enabled != source.Off && !s.ratelimited }
