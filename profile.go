@@ -133,6 +133,10 @@ func delayBucket(d time.Duration) int {
 // logDelays writes the histogram and starts it afresh, as sd-event's
 // event_log_delays.
 func (e *Event) logDelays(p *profileDelays) {
+	if e.logger != nil && !e.debugOn() {
+		p.delays = [64]uint32{} // nobody reads it: no line made
+		return
+	}
 	var b strings.Builder
 	for i, n := range p.delays {
 		if i > 0 {

@@ -113,10 +113,12 @@ func (e *Event) Statistics() bool { return e != nil && e.obs != nil && e.obs.sta
 // source (description, kind, priority) and the duration; 0 switches it off,
 // a negative d is EINVAL. It is go-sdevent's own.
 //
-// Independently of it, a loop whose watchdog is on (SetWatchdog) reports a
-// callback that ran longer than half the watchdog period, since one more
-// such callback and systemd's watchdog fires; that record has the period as
-// "watchdog_period". Either check reads the clock twice per dispatch.
+// Independently of it, a loop whose watchdog is on (SetWatchdog) and which
+// has a logger reports a callback that ran longer than half the watchdog
+// period: the loop pings only between callbacks, so such a callback brings
+// the service manager's watchdog close to firing. That record has the
+// period as "watchdog_period". Either check reads the clock twice per
+// dispatch.
 func (e *Event) SetSlowHandlerThreshold(d time.Duration) error {
 	if !e.valid() || d < 0 {
 		return opErr("set slow handler threshold", unix.EINVAL)
@@ -182,8 +184,9 @@ func (s *Source) statistics() SourceStatistics {
 }
 
 // observing reports whether dispatches are timed: something is observed,
-// or the watchdog is on, whose half period bounds a handler's time.
-func (e *Event) observing() bool { return e.obs != nil || e.watchdog }
+// or the watchdog is on, whose half period bounds a handler's time, and
+// there is a logger to report a slower one to.
+func (e *Event) observing() bool { return e.obs != nil || (e.watchdog && e.logger != nil) }
 
 // runHandlerObserved is runHandler with the observation that is on: the
 // clock read before and after, the profile labels around the handler, then

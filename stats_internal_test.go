@@ -51,6 +51,31 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// captureProfileStderr has the profiling lines for standard error written
+// to the buffer it returns, until the test ends.
+func captureProfileStderr(t *testing.T) *syncBuffer {
+	out := &syncBuffer{}
+	saved := profileDelaysStderr
+	profileDelaysStderr = out
+	t.Cleanup(func() { profileDelaysStderr = saved })
+	return out
+}
+
+// delaysCounted returns whether the snapshot says profiling is on, and the
+// delays its histogram counted.
+func delaysCounted(t *testing.T, e *Event) (bool, uint64) {
+	t.Helper()
+	snap, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for _, c := range snap.Delays {
+		total += c
+	}
+	return snap.ProfileDelays, total
+}
+
 // TestProfileDelaysEnv: SD_EVENT_PROFILE_DELAYS switches profiling on in
 // New, as in sd_event_new. Without a logger the loop writes C's lines to
 // standard error: that profiling is on, at the first Run, then the
@@ -61,10 +86,7 @@ func (s *syncBuffer) String() string {
 // iteration but the first.
 func TestProfileDelaysEnv(t *testing.T) {
 	testutil.Check(t)
-	var out syncBuffer
-	saved := profileDelaysStderr
-	profileDelaysStderr = &out
-	t.Cleanup(func() { profileDelaysStderr = saved })
+	out := captureProfileStderr(t)
 	t.Setenv("SD_EVENT_PROFILE_DELAYS", "1")
 	e, err := New()
 	if err != nil {
@@ -120,16 +142,8 @@ func TestProfileDelaysEnv(t *testing.T) {
 	if sum != 1 || slow != 1 {
 		t.Errorf("first histogram %q: %d counts, %d of 2^14 µs or more; want 1, 1 (the blocked iteration)", counts, sum, slow)
 	}
-	snap, err := e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total uint64
-	for _, c := range snap.Delays {
-		total += c
-	}
-	if !snap.ProfileDelays || total != runs-1 {
-		t.Errorf("snapshot: profiling %v, %d delays, want true, %d", snap.ProfileDelays, total, runs-1)
+	if on, total := delaysCounted(t, e); !on || total != runs-1 {
+		t.Errorf("snapshot: profiling %v, %d delays, want true, %d", on, total, runs-1)
 	}
 	if err := e.SetProfileDelays(false); err != nil || e.ProfileDelays() || e.obs != nil {
 		t.Errorf("SetProfileDelays(false) = %v; on %v, observer %v", err, e.ProfileDelays(), e.obs)
@@ -198,5 +212,31 @@ func TestProfileDelaysLogger(t *testing.T) {
 	if !strings.Contains(out, "level=DEBUG msg=\"event loop profiling enabled\"") ||
 		!strings.Contains(out, "level=DEBUG msg=\"event loop iterations\" delays=\"") {
 		t.Fatalf("records:\n%s", out)
+	}
+}
+
+// TestProfileDelaysInfoLogger: with a logger that takes no debug records,
+// nothing is written, neither to it nor to standard error, and the
+// snapshot still counts every delay.
+func TestProfileDelaysInfoLogger(t *testing.T) {
+	testutil.Check(t)
+	stderr := captureProfileStderr(t)
+	e, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unref()
+	var b syncBuffer
+	e.SetLogger(slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if err := e.SetProfileDelays(true); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := e.Run(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, total := delaysCounted(t, e); b.String() != "" || stderr.String() != "" || total != 2 {
+		t.Errorf("logger got %q, stderr %q, %d delays counted; want nothing, nothing, 2", b.String(), stderr.String(), total)
 	}
 }

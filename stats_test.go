@@ -193,21 +193,28 @@ func TestStatisticsLateness(t *testing.T) {
 }
 
 // TestStatisticsSnapshotFromInvoke: another goroutine reads the snapshot
-// through Invoke while the loop runs, as a daemon's status endpoint does.
+// through Invoke while the loop runs, as a daemon's status endpoint does;
+// a handler reads it too, and sees its own dispatch not yet counted.
 func TestStatisticsSnapshotFromInvoke(t *testing.T) {
 	e := newLoop(t)
 	ok(t, "SetStatistics", e.SetStatistics(true))
 	n := 0
-	d := keep(t)(e.AddDefer(func(s *sdevent.Source) error {
-		if n++; n == 100 {
-			return s.SetEnabled(source.Off)
+	var inHandler sdevent.Snapshot
+	third := make(chan struct{})
+	d := keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		if n++; n == 3 {
+			var err error
+			inHandler, err = e.Snapshot()
+			close(third)
+			return err
 		}
 		return nil
 	}))
 	ok(t, "enable", d.SetEnabled(source.On))
 	got := make(chan sdevent.Snapshot, 1)
-	invoked := make(chan error)
+	invoked := make(chan error, 1)
 	go func() {
+		<-third
 		invoked <- e.Invoke(func() {
 			snap, err := e.Snapshot()
 			if err == nil {
@@ -216,12 +223,15 @@ func TestStatisticsSnapshotFromInvoke(t *testing.T) {
 			_ = e.Exit(0)
 		})
 	}()
-	ok(t, "Invoke", <-invoked)
 	loop(t, e)
+	ok(t, "Invoke", <-invoked)
 	close(got)
 	snap, ready := <-got
-	if !ready || len(snap.Sources) != 1 || snap.Sources[0].Kind != source.Defer {
-		t.Fatalf("snapshot through Invoke: %+v (received %v)", snap, ready)
+	if !ready || len(snap.Sources) != 1 || snap.Sources[0].Kind != source.Defer || snap.Sources[0].Dispatches < 3 {
+		t.Fatalf("snapshot through Invoke: %+v (received %v), want the defer source dispatched 3 times or more", snap, ready)
+	}
+	if len(inHandler.Sources) != 1 || inHandler.Sources[0].Dispatches != 2 {
+		t.Errorf("snapshot in the third dispatch: %+v, want 2 dispatches counted", inHandler.Sources)
 	}
 }
 
