@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sdevent/sdevent/internal/sys"
 	"github.com/go-sdevent/sdevent/internal/testutil"
 	"github.com/go-sdevent/sdevent/source"
 )
@@ -61,6 +62,27 @@ func captureProfileStderr(t *testing.T) *syncBuffer {
 	return out
 }
 
+// newTestLoop returns a new loop, unreferenced when the test ends.
+func newTestLoop(t *testing.T) *Event {
+	t.Helper()
+	e, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Unref() })
+	return e
+}
+
+// runs runs n iterations of e, none waiting.
+func runs(t *testing.T, e *Event, n int) {
+	t.Helper()
+	for range n {
+		if _, err := e.Run(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // delaysCounted returns whether the snapshot says profiling is on, and the
 // delays its histogram counted.
 func delaysCounted(t *testing.T, e *Event) (bool, uint64) {
@@ -88,11 +110,7 @@ func TestProfileDelaysEnv(t *testing.T) {
 	testutil.Check(t)
 	out := captureProfileStderr(t)
 	t.Setenv("SD_EVENT_PROFILE_DELAYS", "1")
-	e, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Unref()
+	e := newTestLoop(t)
 	if !e.ProfileDelays() {
 		t.Fatal("SD_EVENT_PROFILE_DELAYS=1 did not switch profiling on")
 	}
@@ -110,12 +128,8 @@ func TestProfileDelaysEnv(t *testing.T) {
 	if err := s.SetEnabled(source.On); err != nil {
 		t.Fatal(err)
 	}
-	const runs = 10
-	for range runs {
-		if _, err := e.Run(0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	const iterations = 10
+	runs(t, e, iterations)
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "Event loop profiling enabled. ") {
 		t.Fatalf("stderr:\n%s\nwant the profiling line and one histogram", out.String())
@@ -142,8 +156,8 @@ func TestProfileDelaysEnv(t *testing.T) {
 	if sum != 1 || slow != 1 {
 		t.Errorf("first histogram %q: %d counts, %d of 2^14 µs or more; want 1, 1 (the blocked iteration)", counts, sum, slow)
 	}
-	if on, total := delaysCounted(t, e); !on || total != runs-1 {
-		t.Errorf("snapshot: profiling %v, %d delays, want true, %d", on, total, runs-1)
+	if on, total := delaysCounted(t, e); !on || total != iterations-1 {
+		t.Errorf("snapshot: profiling %v, %d delays, want true, %d", on, total, iterations-1)
 	}
 	if err := e.SetProfileDelays(false); err != nil || e.ProfileDelays() || e.obs != nil {
 		t.Errorf("SetProfileDelays(false) = %v; on %v, observer %v", err, e.ProfileDelays(), e.obs)
@@ -156,11 +170,7 @@ func TestProfileDelaysEnv(t *testing.T) {
 func TestProfileDelaysEnvEmpty(t *testing.T) {
 	testutil.Check(t)
 	t.Setenv("SD_EVENT_PROFILE_DELAYS", "")
-	e, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Unref()
+	e := newTestLoop(t)
 	if e.ProfileDelays() {
 		t.Error("SD_EVENT_PROFILE_DELAYS= switched profiling on")
 	}
@@ -171,11 +181,7 @@ func TestProfileDelaysEnvEmpty(t *testing.T) {
 // called one by one count nothing, as only sd_event_run counts in C.
 func TestProfileDelaysLogger(t *testing.T) {
 	testutil.Check(t)
-	e, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Unref()
+	e := newTestLoop(t)
 	if e.ProfileDelays() {
 		t.Fatal("profiling on without SD_EVENT_PROFILE_DELAYS")
 	}
@@ -203,11 +209,7 @@ func TestProfileDelaysLogger(t *testing.T) {
 	if b.String() != "" {
 		t.Fatalf("records without Run: %s", b.String())
 	}
-	for range 2 {
-		if _, err := e.Run(0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	runs(t, e, 2)
 	out := b.String()
 	if !strings.Contains(out, "level=DEBUG msg=\"event loop profiling enabled\"") ||
 		!strings.Contains(out, "level=DEBUG msg=\"event loop iterations\" delays=\"") {
@@ -221,22 +223,62 @@ func TestProfileDelaysLogger(t *testing.T) {
 func TestProfileDelaysInfoLogger(t *testing.T) {
 	testutil.Check(t)
 	stderr := captureProfileStderr(t)
-	e, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Unref()
+	e := newTestLoop(t)
 	var b syncBuffer
 	e.SetLogger(slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err := e.SetProfileDelays(true); err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		if _, err := e.Run(0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	runs(t, e, 3)
 	if _, total := delaysCounted(t, e); b.String() != "" || stderr.String() != "" || total != 2 {
 		t.Errorf("logger got %q, stderr %q, %d delays counted; want nothing, nothing, 2", b.String(), stderr.String(), total)
+	}
+}
+
+// TestProfileDelaysPeriod: after the first histogram, the next is written
+// at the first Run 5 s or more after it, as in sd_event_run, and holds the
+// delays counted since, the one of that Run included (C counts it before
+// it checks the time). The 5 s are made by moving the last record's time
+// back, not waited for.
+func TestProfileDelaysPeriod(t *testing.T) {
+	testutil.Check(t)
+	out := captureProfileStderr(t)
+	e := newTestLoop(t)
+	if err := e.SetProfileDelays(true); err != nil {
+		t.Fatal(err)
+	}
+	histograms := func() []string {
+		var hs []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if c, ok := strings.CutPrefix(l, "Event loop iterations: "); ok {
+				hs = append(hs, c)
+			}
+		}
+		return hs
+	}
+	sum := func(h string) int {
+		n := 0
+		for _, f := range strings.Fields(h) {
+			c, err := strconv.Atoi(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += c
+		}
+		return n
+	}
+	runs(t, e, 5) // the first histogram at the second Run, then 3 delays counted
+	if hs := histograms(); len(hs) != 1 || sum(hs[0]) != 1 {
+		t.Fatalf("histograms %q, want one of 1 delay", hs)
+	}
+	e.obs.delays.lastLog = sys.Monotonic() - profileDelaysPeriod + time.Second // 4 s ago
+	runs(t, e, 1)
+	if hs := histograms(); len(hs) != 1 {
+		t.Fatalf("histograms %q before 5 s passed, want still one", hs)
+	}
+	e.obs.delays.lastLog = sys.Monotonic() - profileDelaysPeriod // 5 s ago
+	runs(t, e, 1)
+	if hs := histograms(); len(hs) != 2 || sum(hs[1]) != 5 {
+		t.Fatalf("histograms %q, want a second one of 5 delays", hs)
 	}
 }

@@ -291,6 +291,36 @@ func TestSlowHandler(t *testing.T) {
 	}
 }
 
+// TestSlowExpireCallback: a rate limit expire callback slower than the
+// threshold is reported too, with its own message.
+func TestSlowExpireCallback(t *testing.T) {
+	const threshold, block = 5 * time.Millisecond, 20 * time.Millisecond
+	e := newLoop(t)
+	rec := logTo(e, slog.LevelWarn)
+	ok(t, "SetSlowHandlerThreshold", e.SetSlowHandlerThreshold(threshold))
+	s := keep(t)(e.AddDefer(func(*sdevent.Source) error { return nil }))
+	ok(t, "describe", s.SetDescription("limited"))
+	ok(t, "enable", s.SetEnabled(source.On))
+	ok(t, "ratelimit", s.SetRatelimit(10*time.Millisecond, 1))
+	expired := false
+	ok(t, "expire callback", s.SetRatelimitExpireCallback(func(*sdevent.Source) error {
+		expired = true
+		testutil.BlockFor(t, block)
+		return nil
+	}))
+	for i := 0; !expired; i++ { // one dispatch, the limit, the window's end
+		if i == 10 {
+			t.Fatal("the expire callback did not run")
+		}
+		run(t, e, 5*time.Second)
+	}
+	recs := rec.records()
+	if len(recs) != 1 || recs[0].msg != "slow rate limit expire callback" ||
+		recs[0].attrs["source"].String() != "limited" || recs[0].attrs["duration"].Duration() < block {
+		t.Fatalf("records %+v, want one slow expire callback record of %q, %v or more", recs, "limited", block)
+	}
+}
+
 // TestSlowHandlerWatchdog: with the watchdog on and no threshold, a handler
 // that runs longer than half the watchdog period is reported.
 func TestSlowHandlerWatchdog(t *testing.T) {
