@@ -16,7 +16,8 @@ import (
 // delay histogram of SD_EVENT_PROFILE_DELAYS (profile.go): per-source
 // statistics, a report of slow handlers, and profiles by source. All of it
 // is off by default; the loop then keeps e.obs nil and every source's obs
-// nil, and the dispatch and prepare paths read no clock (hotpath_test.go).
+// nil, and the dispatch and prepare paths read no clock (hotpath_test.go),
+// unless the watchdog is on and a logger set, for the half-period check.
 // Each observed dispatch reads its clock twice, before and after the
 // handler.
 
@@ -43,7 +44,7 @@ type sourceObs struct {
 	errors     uint64
 	total      time.Duration
 	longest    time.Duration
-	last       time.Duration // start of the last dispatch, on clock
+	last       time.Duration // start of the last dispatch, on the source's clock
 	lateness   time.Duration // time sources: of the last dispatch
 	worstLate  time.Duration
 
