@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -183,6 +184,58 @@ func BenchmarkDispatchObserved(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// BenchmarkDispatchObservedPaired measures what observing costs on a
+// machine too busy for BenchmarkDispatchObserved's separate runs to tell:
+// one defer loop for each of observeModes, run in turn in slices of 1000
+// dispatches (the order rotating), and reported as the median over the
+// slices of each mode's time against the time of the "off" slice beside
+// it ("statistics/off", "all/off"), with each mode's median ns per
+// dispatch. b.N counts rounds, one slice of each mode.
+//
+//	go test -run '^$' -bench DispatchObservedPaired -benchtime 3000x .
+func BenchmarkDispatchObservedPaired(b *testing.B) {
+	const slice = 1000
+	loops := make([]*sdevent.Event, len(observeModes))
+	for i, mode := range observeModes {
+		loops[i] = hotLoops(b)["defer"]
+		loops[i].SetLogger(mode.logger)
+		if err := mode.set(loops[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := make([][]float64, len(observeModes))
+	ratios := make([][]float64, len(observeModes))
+	took := make([]float64, len(observeModes))
+	b.ResetTimer()
+	for r := 0; r < b.N; r++ {
+		for k := range observeModes {
+			i := (k + r) % len(observeModes)
+			start := time.Now()
+			for range slice {
+				if _, err := loops[i].Run(0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			took[i] = float64(time.Since(start).Nanoseconds()) / slice
+			per[i] = append(per[i], took[i])
+		}
+		for i := 1; i < len(observeModes); i++ {
+			ratios[i] = append(ratios[i], took[i]/took[0])
+		}
+	}
+	b.StopTimer()
+	median := func(x []float64) float64 {
+		slices.Sort(x)
+		return x[len(x)/2]
+	}
+	for i, mode := range observeModes {
+		b.ReportMetric(median(per[i]), "ns/dispatch-"+mode.name)
+		if i > 0 {
+			b.ReportMetric(median(ratios[i]), mode.name+"/off")
 		}
 	}
 }

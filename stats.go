@@ -199,20 +199,18 @@ func (e *Event) runHandlerObserved(s *Source) error {
 	if e.obs != nil && (e.obs.stats || e.obs.labels) {
 		o = e.sourceObs(s) // not for the watchdog's check alone
 	}
-	clock := unix.CLOCK_MONOTONIC
-	var fired time.Duration
-	if i := typeClockIndex(s.kind); i >= 0 {
-		clock, fired = clockIDs[i], s.timeFired()
+	clock, fired := -1, time.Duration(0) // -1: CLOCK_MONOTONIC, read inline
+	if s.kind.IsTime() {
+		clock, fired = clockIDs[typeClockIndex(s.kind)], s.timeFired()
 	}
-	start, _ := sys.Now(clock) // only unsupported clocks fail, and no source has one
+	start := readClock(clock)
 	var err error
 	if o != nil && e.obs.labels {
 		err = e.runLabelled(s, o)
 	} else {
 		err = e.runHandler(s)
 	}
-	end, _ := sys.Now(clock)
-	d := max(end-start, 0) // REALTIME may step back
+	d := max(readClock(clock)-start, 0) // REALTIME may step back
 	if o != nil && e.obs != nil && e.obs.stats {
 		o.dispatches++
 		if err != nil {
@@ -226,8 +224,20 @@ func (e *Event) runHandlerObserved(s *Source) error {
 			o.worstLate = max(o.worstLate, o.lateness)
 		}
 	}
-	e.checkSlow(s, callbackHandler, d)
+	if e.slow(d) {
+		e.reportSlow(s, callbackHandler, d)
+	}
 	return err
+}
+
+// readClock reads clock, CLOCK_MONOTONIC for -1 without sys.Now's switch:
+// the common case of a dispatch timed for statistics.
+func readClock(clock int) time.Duration {
+	if clock < 0 {
+		return sys.Monotonic()
+	}
+	t, _ := sys.Now(clock) // only unsupported clocks fail, and no source has one
+	return t
 }
 
 // callbackObserved is callback, for a prepare or expire callback, timed
@@ -235,7 +245,9 @@ func (e *Event) runHandlerObserved(s *Source) error {
 func (e *Event) callbackObserved(s *Source, cb callbackKind, fn Handler) error {
 	start := sys.Monotonic()
 	err := e.callback(s, fn)
-	e.checkSlow(s, cb, sys.Monotonic()-start)
+	if d := sys.Monotonic() - start; e.slow(d) {
+		e.reportSlow(s, cb, d)
+	}
 	return err
 }
 
@@ -256,18 +268,21 @@ var slowMessages = [...]string{
 	callbackExpire:  "slow rate limit expire callback",
 }
 
-// checkSlow reports a callback of s that ran for d, when that is longer
+// slow reports whether a callback that ran for d is to be reported: longer
 // than the threshold or than half the watchdog period.
-func (e *Event) checkSlow(s *Source, cb callbackKind, d time.Duration) {
+func (e *Event) slow(d time.Duration) bool {
+	return (e.obs != nil && e.obs.slow > 0 && d > e.obs.slow) || (e.watchdog && d > e.wd.period/2)
+}
+
+// reportSlow writes the record of a callback of s that ran for d, which
+// slow found too long.
+func (e *Event) reportSlow(s *Source, cb callbackKind, d time.Duration) {
 	var threshold time.Duration
 	if e.obs != nil {
 		threshold = e.obs.slow
 	}
 	overThreshold := threshold > 0 && d > threshold
 	overWatchdog := e.watchdog && d > e.wd.period/2
-	if !overThreshold && !overWatchdog {
-		return
-	}
 	if e.logger == nil || !e.logger.Enabled(context.Background(), slog.LevelWarn) {
 		return
 	}
