@@ -167,6 +167,7 @@ type Event struct {
 	wd        watchdogState
 
 	logger *slog.Logger // SetLogger's; nil: silent
+	obs    *observer    // statistics and profiles (stats.go); nil: none
 }
 
 // New returns a new loop with one reference, the caller's; it mirrors
@@ -194,6 +195,7 @@ func New() (*Event, error) {
 		_ = sys.Close(e.epfd)
 		return nil, opErr("new", err)
 	}
+	e.profileDelaysFromEnv()
 	return e, nil
 }
 
@@ -670,9 +672,15 @@ func (e *Event) Run(timeout time.Duration) (bool, error) {
 }
 
 func (e *Event) run(timeout time.Duration) (bool, error) {
+	if e.profilingDelays() {
+		e.delayRunStart()
+	}
 	p, err := e.prepareIteration()
 	if err == nil && !p {
 		p, err = e.wait(timeout)
+	}
+	if e.profilingDelays() {
+		e.delayRunPolled()
 	}
 	if err != nil || !p {
 		return false, err
@@ -845,7 +853,7 @@ func (e *Event) runPrepare() {
 		}
 		s.extra.prepareIter = e.iteration
 		e.prepare.Reshuffle(s)
-		e.afterCallback(s, callbackPrepare, e.callback(s, s.extra.prepareFn))
+		e.afterCallback(s, callbackPrepare, e.runCallback(s, callbackPrepare, s.extra.prepareFn))
 	}
 }
 
@@ -926,7 +934,12 @@ func (e *Event) dispatch(s *Source) error {
 			return err
 		}
 	}
-	err := e.runHandler(s)
+	var err error
+	if e.observing() {
+		err = e.runHandlerObserved(s)
+	} else {
+		err = e.runHandler(s)
+	}
 	e.afterCallback(s, callbackHandler, err)
 	e.pendPost(s) // those added or switched on by the handler
 	if s.e == e {

@@ -181,6 +181,6 @@ func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
 	if !runCallback || s.extra.expireFn == nil {
 		return false, nil
 	}
-	e.afterCallback(s, callbackExpire, e.callback(s, s.extra.expireFn))
+	e.afterCallback(s, callbackExpire, e.runCallback(s, callbackExpire, s.extra.expireFn))
 	return true, nil
 }

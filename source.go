@@ -73,6 +73,8 @@ type Source struct {
 	// extra holds what few sources set (callbacks, userdata, rate limit,
 	// period); nil until one of them is set.
 	extra *sourceExtra
+
+	obs *sourceObs // statistics and profile labels (stats.go); nil: not observed
 }
 
 // sourceExtra is the rarely set part of a source, allocated on first use so
