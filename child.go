@@ -83,7 +83,7 @@ func (e *Event) AddChild(pid int, options int, h ChildHandler) (*Source, error) 
 		_ = sys.Close(pidfd)
 		return nil, opErr(op(), err)
 	}
-	s.child.pidfdOwned = true
+	s.child().pidfdOwned = true
 	return s, nil
 }
 
@@ -166,8 +166,8 @@ func (e *Event) AddCommand(cmd *exec.Cmd, options int, h ChildHandler) (*Source,
 		}
 		return nil, opErr(fmt.Sprintf("%s %d", op, cmd.Process.Pid), err)
 	}
-	s.child.pidfdOwned = true
-	s.child.cmd = cmd
+	s.child().pidfdOwned = true
+	s.child().cmd = cmd
 	return s, nil
 }
 
@@ -202,8 +202,8 @@ func (e *Event) addChild(pid, pidfd, options int, h ChildHandler) (*Source, erro
 		return nil, err
 	}
 	s := e.newSource(source.Child, source.OneShot)
-	s.child = &child{pid: pid, pidfd: pidfd, options: options, pollIdx: -1}
-	s.child.handler = h
+	s.part = &child{pid: pid, pidfd: pidfd, options: options, pollIdx: -1}
+	s.child().handler = h
 	if err := e.register(s, source.OneShot); err != nil {
 		s.nref = 0
 		s.release()
@@ -213,13 +213,13 @@ func (e *Event) addChild(pid, pidfd, options int, h ChildHandler) (*Source, erro
 		e.children = map[int]*Source{}
 	}
 	e.children[pid] = s
-	if !s.child.watchPidfd() {
+	if !s.child().watchPidfd() {
 		if err := e.setupSignals(); err != nil {
 			s.nref = 0
 			s.release()
 			return nil, err
 		}
-		s.child.pollIdx = len(e.childPoll)
+		s.child().pollIdx = len(e.childPoll)
 		e.childPoll = append(e.childPoll, s)
 		e.sig.childSubs++
 		sighub.Subscribe(&e.sig.sub, int(unix.SIGCHLD))
@@ -230,25 +230,27 @@ func (e *Event) addChild(pid, pidfd, options int, h ChildHandler) (*Source, erro
 
 // childRegister puts the pidfd of an exit-only child source into epoll.
 func (e *Event) childRegister(s *Source, enabled source.Enabled) error {
-	c := s.child
+	c := s.child()
 	if !c.watchPidfd() || c.waited {
 		return nil // polled on SIGCHLD, or reaped: nothing left to watch
 	}
 	return e.pollRegister(s, c.pidfd, unix.EPOLLIN, enabled, &c.registered)
 }
 
-func (e *Event) childUnregister(s *Source) { e.pollUnregister(s, s.child.pidfd, &s.child.registered) }
+func (e *Event) childUnregister(s *Source) {
+	e.pollUnregister(s, s.child().pidfd, &s.child().registered)
+}
 
 // childOnline: a source that watches stops and is back online polls what
 // it missed while off.
 func (e *Event) childOnline(s *Source) {
-	if s.online() && !s.child.watchPidfd() {
+	if s.online() && !s.child().watchPidfd() {
 		e.needChild = true
 	}
 }
 
 func (e *Event) disconnectChild(s *Source) {
-	c := s.child
+	c := s.child()
 	e.childUnregister(s)
 	e.releaseSlot(s)
 	if e.children[c.pid] == s {
@@ -257,7 +259,7 @@ func (e *Event) disconnectChild(s *Source) {
 	if i := c.pollIdx; i >= 0 {
 		last := len(e.childPoll) - 1
 		e.childPoll[i] = e.childPoll[last]
-		e.childPoll[i].child.pollIdx = i
+		e.childPoll[i].child().pollIdx = i
 		e.childPoll[last] = nil
 		e.childPoll = e.childPoll[:last]
 		c.pollIdx = -1
@@ -269,12 +271,12 @@ func (e *Event) disconnectChild(s *Source) {
 // processPidfd reads the exit of a child whose pidfd became readable,
 // leaving it a zombie for the handler.
 func (e *Event) processPidfd(s *Source) error {
-	if s.child.waited {
+	if s.child().waited {
 		// Reaped: its pidfd stays readable, but there is nothing to say.
 		e.childUnregister(s)
 		return nil
 	}
-	if s.pending || s.offline() || !s.child.watchPidfd() {
+	if s.pending || s.offline() || !s.child().watchPidfd() {
 		return nil
 	}
 	return e.readChild(s, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT)
@@ -286,7 +288,7 @@ func (e *Event) processPidfd(s *Source) error {
 func (e *Event) processChildren() error {
 	e.needChild = false
 	for _, s := range e.childPoll {
-		c := s.child
+		c := s.child()
 		if s.pending || s.offline() || c.waited || (c.exited && c.options&unix.WNOWAIT == 0) {
 			continue
 		}
@@ -310,7 +312,7 @@ func (e *Event) processChildren() error {
 // readChild asks waitid what the child has to report and, if anything,
 // makes the source pending with it.
 func (e *Event) readChild(s *Source, flags int) error {
-	c := s.child
+	c := s.child()
 	wi, ok, err := sys.WaitPidfd(c.pidfd, flags)
 	if errors.Is(err, unix.ECHILD) {
 		// Reaped by someone else: the status is gone, but the handler
@@ -341,7 +343,7 @@ func (e *Event) readChild(s *Source, flags int) error {
 // every iteration (its pidfd stays readable; the SIGCHLD-polled kind is
 // polled again).
 func (s *Source) reapChild() {
-	c := s.child
+	c := s.child()
 	if c.info.zombie() && c.options&unix.WNOWAIT != 0 && !c.watchPidfd() && s.e != nil && s.online() {
 		s.e.needChild = true
 	}
@@ -378,7 +380,7 @@ func (c *child) reap(flags int) {
 // releaseChild: a process-owned child that has not exited is killed and
 // reaped before Unref returns; an owned pidfd is closed.
 func (s *Source) releaseChild() {
-	c := s.child
+	c := s.child()
 	if c.processOwned {
 		if !c.exited {
 			// ESRCH: it died meanwhile; the reap below collects it either way.
@@ -407,7 +409,7 @@ func (s *Source) ChildPid() (int, error) {
 	if err := s.childOnly("child pid"); err != nil {
 		return -1, err
 	}
-	return s.child.pid, nil
+	return s.child().pid, nil
 }
 
 // ChildPidfd returns the pidfd of a child source
@@ -416,7 +418,7 @@ func (s *Source) ChildPidfd() (int, error) {
 	if err := s.childOnly("child pidfd"); err != nil {
 		return -1, err
 	}
-	return s.child.pidfd, nil
+	return s.child().pidfd, nil
 }
 
 // ChildPidfdOwn reports whether the source closes its pidfd when freed
@@ -425,7 +427,7 @@ func (s *Source) ChildPidfdOwn() (bool, error) {
 	if err := s.childOnly("child pidfd own"); err != nil {
 		return false, err
 	}
-	return s.child.pidfdOwned, nil
+	return s.child().pidfdOwned, nil
 }
 
 // SetChildPidfdOwn sets whether the source closes its pidfd when freed
@@ -434,7 +436,7 @@ func (s *Source) SetChildPidfdOwn(own bool) error {
 	if err := s.childOnly("set child pidfd own"); err != nil {
 		return err
 	}
-	s.child.pidfdOwned = own
+	s.child().pidfdOwned = own
 	return nil
 }
 
@@ -444,7 +446,7 @@ func (s *Source) ChildProcessOwn() (bool, error) {
 	if err := s.childOnly("child process own"); err != nil {
 		return false, err
 	}
-	return s.child.processOwned, nil
+	return s.child().processOwned, nil
 }
 
 // SetChildProcessOwn makes freeing the source, before the child exited, send
@@ -454,7 +456,7 @@ func (s *Source) SetChildProcessOwn(own bool) error {
 	if err := s.childOnly("set child process own"); err != nil {
 		return err
 	}
-	s.child.processOwned = own
+	s.child().processOwned = own
 	return nil
 }
 
@@ -471,7 +473,7 @@ func (s *Source) SendChildSignal(sig unix.Signal, si *unix.Siginfo, flags uint) 
 	if sig <= 0 || int(sig) >= sighub.NSIG {
 		return opErr(op, unix.EINVAL)
 	}
-	c := s.child
+	c := s.child()
 	if c.exited || c.pidfd < 0 {
 		return opErr(op, unix.ESRCH)
 	}

@@ -34,7 +34,7 @@ func (e *Event) AddPost(h Handler) (*Source, error) {
 	}
 	s := e.newSource(source.Post, source.On)
 	s.handler = h
-	s.postIdx = len(e.post)
+	s.slot = int32(len(e.post))
 	e.post = append(e.post, s)
 	return s, nil
 }
@@ -54,16 +54,16 @@ func (e *Event) pendPost(d *Source) {
 }
 
 func (e *Event) removePost(s *Source) {
-	i := s.postIdx
+	i := s.slot
 	if i < 0 {
 		return
 	}
 	last := len(e.post) - 1
 	e.post[i] = e.post[last]
-	e.post[i].postIdx = i
+	e.post[i].slot = i
 	e.post[last] = nil
 	e.post = e.post[:last]
-	s.postIdx = -1
+	s.slot = -1
 }
 
 // AddExit adds a source dispatched when the loop exits, exit sources one per

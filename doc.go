@@ -88,6 +88,23 @@
 // the logger whether it wants debug records before it makes any part of
 // one, so a silent loop pays nothing for logging.
 //
+// # Statistics and profiles
+//
+// A loop can tell what it does, all of it off by default and then free: no
+// clock read and no allocation on the dispatch path. SetStatistics counts
+// per source its dispatches, failed handler calls, handler time and, for a
+// timer, how late it ran; Snapshot returns them for every live source, with
+// its description, kind, priority and enablement, from a handler or, from
+// another goroutine, inside Invoke. SetSlowHandlerThreshold has each slower
+// callback reported at slog.LevelWarn; with the watchdog on, a callback
+// longer than half its period is reported anyway. SetProfileDelays, or
+// SD_EVENT_PROFILE_DELAYS in New as in sd_event_new, keeps sd_event_run's
+// log2 histogram of iteration delays and writes it every 5 s, to the logger
+// or, without one, to standard error. SetProfileLabels runs each handler
+// under pprof labels (sdevent_source, sdevent_kind) and a runtime/trace
+// region, for go tool pprof -tagfocus and go tool trace. Only the histogram
+// comes from sd-event; the rest is go-sdevent's own.
+//
 // # For Go developers
 //
 // A loop calls every handler on the goroutine that runs it, one at a

@@ -43,6 +43,9 @@ func TestErrors(t *testing.T) {
 	testutil.Check(t)
 	nop := func(*sdevent.Source) error { return nil }
 	regularFd := regularFile(t)
+	// An int that is not a C int but whose low 32 bits are regularFd: what
+	// epoll_ctl would see if it were passed on.
+	bigFd := int(uint64(1)<<32 | uint64(regularFd))
 	reapedPidfd := reapedPidfd(t)
 	const closedFd = 1000 // far above what the tests open
 	if testutil.FdOpen(closedFd) {
@@ -81,6 +84,7 @@ func TestErrors(t *testing.T) {
 		// Adding sources.
 		{"AddIO nil", "add io 0", "", unix.EINVAL, nilLoop(addErr(func(e *sdevent.Event) (*sdevent.Source, error) { return e.AddIO(0, unix.EPOLLIN, nil) }))},
 		{"AddIO fd -1", "add io -1", "", unix.EBADF, idle(addErr(func(e *sdevent.Event) (*sdevent.Source, error) { return e.AddIO(-1, unix.EPOLLIN, nil) }))},
+		{"AddIO fd past a C int", "add io " + strconv.Itoa(bigFd), "", unix.EBADF, idle(addErr(func(e *sdevent.Event) (*sdevent.Source, error) { return e.AddIO(bigFd, unix.EPOLLIN, nil) }))},
 		{"AddIO unknown events", "add io 0", "", unix.EINVAL, idle(addErr(func(e *sdevent.Event) (*sdevent.Source, error) { return e.AddIO(0, 1<<20, nil) }))},
 		{"AddIO EPOLLONESHOT", "add io 0", "", unix.EINVAL, idle(addErr(func(e *sdevent.Event) (*sdevent.Source, error) { return e.AddIO(0, unix.EPOLLONESHOT, nil) }))},
 		{"AddIO finished", "add io 0", "", unix.ESTALE, finished(addErr(func(e *sdevent.Event) (*sdevent.Source, error) { return e.AddIO(0, unix.EPOLLIN, nil) }))},
@@ -216,6 +220,7 @@ func TestErrors(t *testing.T) {
 		{"SetIOFd defer, fd -1", "set io fd", "", unix.EBADF, onSource(newDefer, func(s *sdevent.Source) error { return s.SetIOFd(-1) })},
 		{"SetIOFd defer", "set io fd", "", unix.EDOM, onSource(newDefer, func(s *sdevent.Source) error { return s.SetIOFd(0) })},
 		{"SetIOFd fd -1", "set io fd", "", unix.EBADF, onSource(newIO, func(s *sdevent.Source) error { return s.SetIOFd(-1) })},
+		{"SetIOFd fd past a C int", "set io fd", "", unix.EBADF, onSource(newIO, func(s *sdevent.Source) error { return s.SetIOFd(bigFd) })},
 		{"SetIOFd regular file", "set io fd", "epoll_ctl: ", unix.EPERM, onSource(newIO, func(s *sdevent.Source) error { return s.SetIOFd(regularFd) })},
 		{"IOFdOwn defer", "io fd own", "", unix.EDOM, onSource(newDefer, func(s *sdevent.Source) error { _, err := s.IOFdOwn(); return err })},
 		{"SetIOFdOwn defer", "set io fd own", "", unix.EDOM, onSource(newDefer, func(s *sdevent.Source) error { return s.SetIOFdOwn(true) })},

@@ -134,7 +134,7 @@ type Event struct {
 	sources  *Source // newest first
 	nSources int
 	slots    []*Source // IO-like sources by epoll slot
-	free     []int     // unused slots
+	free     []int32   // unused slots
 
 	events  []unix.EpollEvent
 	current *Source // the source whose handler runs
@@ -173,6 +173,7 @@ type Event struct {
 	wd        watchdogState
 
 	logger *slog.Logger // SetLogger's; nil: silent
+	obs    *observer    // statistics and profiles (stats.go); nil: none
 }
 
 // New returns a new loop with one reference, the caller's; it mirrors
@@ -186,20 +187,21 @@ func New() (*Event, error) {
 	e.sig.fd = -1
 	e.wd.fd = -1
 	e.nref.Store(1)
-	e.pending = prioq.Queue[*Source]{Less: pendingBefore, Index: func(s *Source) *int { return &s.pendingIdx }}
-	e.prepare = prioq.Queue[*Source]{Less: prepareBefore, Index: func(s *Source) *int { return &s.prepareIdx }}
-	e.exit = prioq.Queue[*Source]{Less: exitBefore, Index: func(s *Source) *int { return &s.exitIdx }}
+	e.pending = prioq.Queue[*Source]{Less: pendingBefore, Index: func(s *Source) *int32 { return &s.pendingIdx }}
+	e.prepare = prioq.Queue[*Source]{Less: prepareBefore, Index: func(s *Source) *int32 { return &s.prepareIdx }}
+	e.exit = prioq.Queue[*Source]{Less: exitBefore, Index: func(s *Source) *int32 { return &s.slot }}
 	for i := range e.clocks {
 		d := &e.clocks[i]
 		d.clock, d.fd, d.next = clockIDs[i], -1, Infinity
-		d.earliest = prioq.Queue[*Source]{Less: earliestBefore, Index: func(s *Source) *int { return &s.earliestIdx }}
-		d.latest = prioq.Queue[*Source]{Less: latestBefore, Index: func(s *Source) *int { return &s.latestIdx }}
+		d.earliest = prioq.Queue[*Source]{Less: earliestBefore, Index: func(s *Source) *int32 { return &s.earliestIdx }}
+		d.latest = prioq.Queue[*Source]{Less: latestBefore, Index: func(s *Source) *int32 { return &s.latestIdx }}
 	}
 	if err := e.setupInvoke(); err != nil {
 		e.inv.closed = true
 		_ = sys.Close(e.epfd)
 		return nil, opErr("new", err)
 	}
+	e.profileDelaysFromEnv()
 	return e, nil
 }
 
@@ -719,9 +721,15 @@ func (e *Event) Run(timeout time.Duration) (bool, error) {
 }
 
 func (e *Event) run(timeout time.Duration) (bool, error) {
+	if e.profilingDelays() {
+		e.delayRunStart()
+	}
 	p, err := e.prepareIteration()
 	if err == nil && !p {
 		p, err = e.wait(timeout)
+	}
+	if e.profilingDelays() {
+		e.delayRunPolled()
 	}
 	if err != nil || !p {
 		return false, err
@@ -888,12 +896,13 @@ func (e *Event) nextPending() *Source {
 func (e *Event) runPrepare() {
 	for {
 		s, ok := e.prepare.Peek()
-		if !ok || s.prepareIter == e.iteration || s.offline() {
+		// A queued source has its prepare callback, hence its extra part.
+		if !ok || s.extra.prepareIter == e.iteration || s.offline() {
 			return
 		}
-		s.prepareIter = e.iteration
+		s.extra.prepareIter = e.iteration
 		e.prepare.Reshuffle(s)
-		e.afterCallback(s, callbackPrepare, e.callback(s, s.prepareFn))
+		e.afterCallback(s, callbackPrepare, e.runCallback(s, callbackPrepare, s.extra.prepareFn))
 	}
 }
 
@@ -948,7 +957,7 @@ func (e *Event) afterCallback(s *Source, cb callbackKind, err error) {
 // marking post sources, the kind's work before the handler, switching
 // ONESHOT off, the handler and the kind's work after it, the outcome.
 func (e *Event) dispatch(s *Source) error {
-	if !s.rl.below() {
+	if !s.rl().below() {
 		return e.enterRatelimited(s)
 	}
 	if s.kind == source.Defer || s.kind == source.Exit {
@@ -974,7 +983,12 @@ func (e *Event) dispatch(s *Source) error {
 			return err
 		}
 	}
-	err := e.runHandler(s)
+	var err error
+	if e.observing() {
+		err = e.runHandlerObserved(s)
+	} else {
+		err = e.runHandler(s)
+	}
 	e.afterCallback(s, callbackHandler, err)
 	e.pendPost(s) // those added or switched on by the handler
 	if s.e == e {

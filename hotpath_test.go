@@ -3,9 +3,12 @@
 package sdevent_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,15 +67,51 @@ func hotLoops(tb testing.TB) map[string]*sdevent.Event {
 	return loops
 }
 
+// infoLogger discards the records it takes, info and above.
+var infoLogger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
 // TestHotPathAllocatesNothing: one dispatch of a defer, IO or re-armed timer
 // source allocates nothing in steady state, without a logger and with one
 // that takes info records and above (SetLogger).
 func TestHotPathAllocatesNothing(t *testing.T) {
 	testutil.Check(t)
-	info := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	for _, logger := range []*slog.Logger{nil, info} {
+	for _, logger := range []*slog.Logger{nil, infoLogger} {
 		for name, e := range hotLoops(t) {
 			hotPathAllocs(t, name, e, logger)
+		}
+	}
+}
+
+// observeModes are the ways of observing the loop (stats.go, profile.go)
+// whose dispatches the hot path tests and benchmarks measure: none, the
+// statistics, and all of it (statistics, a slow handler threshold no
+// handler reaches, profile labels and trace regions, the delay histogram,
+// and a logger that takes info records, which the histogram's debug
+// records do not reach).
+var observeModes = []struct {
+	name   string
+	logger *slog.Logger
+	set    func(e *sdevent.Event) error
+}{
+	{"off", nil, func(*sdevent.Event) error { return nil }},
+	{"statistics", nil, func(e *sdevent.Event) error { return e.SetStatistics(true) }},
+	{"all", infoLogger, func(e *sdevent.Event) error {
+		return errors.Join(e.SetStatistics(true), e.SetSlowHandlerThreshold(time.Hour),
+			e.SetProfileLabels(context.Background(), true), e.SetProfileDelays(true))
+	}},
+}
+
+// TestHotPathObservedAllocatesNothing: with statistics on, and with all the
+// observation there is, a dispatch in steady state still allocates nothing
+// (the record of a source and its labels are made at its first dispatch).
+func TestHotPathObservedAllocatesNothing(t *testing.T) {
+	testutil.Check(t)
+	for _, mode := range observeModes[1:] {
+		for name, e := range hotLoops(t) {
+			if err := mode.set(e); err != nil {
+				t.Fatal(err)
+			}
+			hotPathAllocs(t, name+"/"+mode.name, e, mode.logger)
 		}
 	}
 }
@@ -81,7 +120,7 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 // and logger.
 func hotPathAllocs(t *testing.T, name string, e *sdevent.Event, logger *slog.Logger) {
 	if logger != nil {
-		name += "/info_logger"
+		name += "+info_logger"
 	}
 	e.SetLogger(logger)
 	t.Run(name, func(t *testing.T) {
@@ -151,6 +190,84 @@ func TestBlockingIterationAllocatesNothing(t *testing.T) {
 		}
 		if failed != nil {
 			t.Fatal(failed)
+		}
+	}
+}
+
+// BenchmarkDispatchObserved is BenchmarkDispatch with each of observeModes,
+// for a side-by-side comparison of what observing costs:
+//
+//	go test -run '^$' -bench DispatchObserved -count 10 . > obs.txt
+//	benchstat -col /observe obs.txt
+func BenchmarkDispatchObserved(b *testing.B) {
+	for _, name := range []string{"defer", "io", "timer_rearm"} {
+		for _, mode := range observeModes {
+			b.Run(name+"/observe="+mode.name, func(b *testing.B) {
+				e := hotLoops(b)[name]
+				e.SetLogger(mode.logger)
+				if err := mode.set(e); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := e.Run(sdevent.Infinity); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDispatchObservedPaired measures what observing costs on a
+// machine too busy for BenchmarkDispatchObserved's separate runs to tell:
+// one defer loop for each of observeModes, run in turn in slices of 1000
+// dispatches (the order rotating), and reported as the median over the
+// slices of each mode's time against the time of the "off" slice beside
+// it ("statistics/off", "all/off"), with each mode's median ns per
+// dispatch. b.N counts rounds, one slice of each mode.
+//
+//	go test -run '^$' -bench DispatchObservedPaired -benchtime 3000x .
+func BenchmarkDispatchObservedPaired(b *testing.B) {
+	const slice = 1000
+	loops := make([]*sdevent.Event, len(observeModes))
+	for i, mode := range observeModes {
+		loops[i] = hotLoops(b)["defer"]
+		loops[i].SetLogger(mode.logger)
+		if err := mode.set(loops[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := make([][]float64, len(observeModes))
+	ratios := make([][]float64, len(observeModes))
+	took := make([]float64, len(observeModes))
+	b.ResetTimer()
+	for r := 0; r < b.N; r++ {
+		for k := range observeModes {
+			i := (k + r) % len(observeModes)
+			start := time.Now()
+			for range slice {
+				if _, err := loops[i].Run(0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			took[i] = float64(time.Since(start).Nanoseconds()) / slice
+			per[i] = append(per[i], took[i])
+		}
+		for i := 1; i < len(observeModes); i++ {
+			ratios[i] = append(ratios[i], took[i]/took[0])
+		}
+	}
+	b.StopTimer()
+	median := func(x []float64) float64 {
+		slices.Sort(x)
+		return x[len(x)/2]
+	}
+	for i, mode := range observeModes {
+		b.ReportMetric(median(per[i]), "ns/dispatch-"+mode.name)
+		if i > 0 {
+			b.ReportMetric(median(ratios[i]), mode.name+"/off")
 		}
 	}
 }

@@ -96,7 +96,7 @@ func (e *Event) AddInotify(path string, mask uint32, h InotifyHandler) (*Source,
 	if err != nil {
 		return nil, opErr(op, err)
 	}
-	s.inotify.path = path
+	s.inotify().path = path
 	s.description, s.hasDesc = path, true
 	return s, nil
 }
@@ -115,7 +115,7 @@ func (e *Event) AddInotifyFd(fd int, mask uint32, h InotifyHandler) (*Source, er
 	if err != nil {
 		return nil, opErr(op, err)
 	}
-	s.inotify.path, _ = os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	s.inotify().path, _ = os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 	return s, nil
 }
 
@@ -140,8 +140,7 @@ func (e *Event) addInotify(fd int, donate bool, mask uint32, h InotifyHandler) (
 		enabled = source.OneShot
 	}
 	s := e.newSource(source.Inotify, enabled)
-	s.inotify.mask = mask
-	s.inotify.handler = h
+	s.part = &inotifySource{mask: mask, handler: h}
 	d, err := e.inotifyFor(priority.Normal)
 	if err != nil {
 		s.nref = 0
@@ -161,7 +160,7 @@ func (e *Event) addInotify(fd int, donate bool, mask uint32, h InotifyHandler) (
 		e.inodesToClose = append(e.inodesToClose, in)
 	}
 	in.sources = append(in.sources, s)
-	s.inotify.inode = in
+	s.inotify().inode = in
 	if err := e.realizeWatch(in); err != nil {
 		s.nref = 0
 		s.release()
@@ -215,10 +214,10 @@ func (e *Event) realizeWatch(in *inodeData) error {
 	var combined uint32
 	exclUnlink := true
 	for _, s := range in.sources {
-		if s.inotify.mask&unix.IN_EXCL_UNLINK == 0 {
+		if s.inotify().mask&unix.IN_EXCL_UNLINK == 0 {
 			exclUnlink = false
 		}
-		combined |= s.inotify.mask
+		combined |= s.inotify().mask
 	}
 	combined &^= unix.IN_ONESHOT | unix.IN_DONT_FOLLOW | unix.IN_ONLYDIR | unix.IN_EXCL_UNLINK
 	if exclUnlink {
@@ -324,7 +323,7 @@ func (e *Event) disconnectInotify(s *Source) {
 	if s.pending {
 		e.setPending(s, false) // while it still counts in its inotify fd's nPending
 	}
-	in := s.inotify.inode
+	in := s.inotify().inode
 	if in == nil {
 		return
 	}
@@ -334,7 +333,7 @@ func (e *Event) disconnectInotify(s *Source) {
 			break
 		}
 	}
-	s.inotify.inode = nil
+	s.inotify().inode = nil
 	// The kernel mask is not shrunk: events nobody wants are dropped.
 	e.gcInode(in)
 }
@@ -404,7 +403,7 @@ func (e *Event) pendInotify(d *inotifyData, ev *InotifyEvent) {
 		if s.offline() {
 			continue
 		}
-		if ev.Mask&(unix.IN_IGNORED|unix.IN_UNMOUNT) == 0 && s.inotify.mask&ev.Mask&unix.IN_ALL_EVENTS == 0 {
+		if ev.Mask&(unix.IN_IGNORED|unix.IN_UNMOUNT) == 0 && s.inotify().mask&ev.Mask&unix.IN_ALL_EVENTS == 0 {
 			continue
 		}
 		e.setPending(s, true)
@@ -446,7 +445,7 @@ func (e *Event) dropInotify(d *inotifyData, size int) {
 // fd, and drops the event once no source is pending on it, also when the
 // handler panics. The handler may free its source.
 func (s *Source) callInotify() error {
-	d := s.inotify.inode.inotify
+	d := s.inotify().inode.inotify
 	e := s.e
 	ev, size, err := d.head()
 	if err != nil {
@@ -460,11 +459,11 @@ func (s *Source) callInotify() error {
 		}
 		e.gcInotify(d)
 	}()
-	if s.inotify.handler == nil {
-		code, _ := s.userdata.(int)
+	if s.inotify().handler == nil {
+		code, _ := s.userdata().(int)
 		return e.Exit(code)
 	}
-	return s.inotify.handler(s, ev)
+	return s.inotify().handler(s, ev)
 }
 
 func (s *Source) inotifyOnly(op string) error {
@@ -483,7 +482,7 @@ func (s *Source) InotifyMask() (uint32, error) {
 	if err := s.inotifyOnly("inotify mask"); err != nil {
 		return 0, err
 	}
-	return s.inotify.mask, nil
+	return s.inotify().mask, nil
 }
 
 // InotifyPath returns the path an inotify source watches
@@ -493,17 +492,17 @@ func (s *Source) InotifyPath() (string, error) {
 	if err := s.inotifyOnly("inotify path"); err != nil {
 		return "", err
 	}
-	if s.inotify.path == "" {
+	if s.inotify().path == "" {
 		return "", opErr("inotify path", unix.ENOSYS)
 	}
-	return s.inotify.path, nil
+	return s.inotify().path, nil
 }
 
 // moveInotify moves s to the inotify fd of priority p. That needs the
 // inode's O_PATH fd, which is closed at the first iteration after the
 // source was added: later it gives EOPNOTSUPP, as in C.
 func (e *Event) moveInotify(s *Source, p priority.Priority) error {
-	old := s.inotify.inode
+	old := s.inotify().inode
 	if old.fd < 0 {
 		return unix.EOPNOTSUPP
 	}
@@ -533,7 +532,7 @@ func (e *Event) moveInotify(s *Source, p priority.Priority) error {
 			break
 		}
 	}
-	s.inotify.inode = in
+	s.inotify().inode = in
 	if pending {
 		// The event it was pending for stays with the old inotify fd.
 		e.gcInotify(old.inotify)

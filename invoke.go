@@ -99,7 +99,7 @@ func (e *Event) setupInvoke() error {
 	}
 	e.inv.fd = fd
 	s := e.initSource(&Source{kind: source.IO, internal: true, floating: true})
-	s.io.fd, s.io.events = fd, unix.EPOLLIN
+	s.io.fd, s.io.events = int32(fd), unix.EPOLLIN
 	s.io.handler = e.runInvoke
 	e.setEnabledField(s, source.On) // internal: it never keeps the loop alive
 	s.description = "invoke"

@@ -5,6 +5,7 @@ package sdevent
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -20,15 +21,15 @@ const validIOEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOL
 // AddIO watches fd for events (EPOLLIN, EPOLLOUT, ..., EPOLLET for edge
 // triggering) and calls h when it is ready (sd_event_add_io). The source
 // starts On; it does not own fd unless SetIOFdOwn(true). Errors: fd < 0
-// EBADF; unknown events EINVAL; an fd epoll refuses (a regular file) EPERM;
-// fd already watched by this loop EEXIST; finished loop ESTALE. A nil h
-// exits the loop with the userdata as code.
+// or past a C int EBADF; unknown events EINVAL; an fd epoll refuses (a
+// regular file) EPERM; fd already watched by this loop EEXIST; finished
+// loop ESTALE. A nil h exits the loop with the userdata as code.
 func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	op := func() string { return fmt.Sprintf("add io %d", fd) }
 	switch {
 	case !e.valid():
 		return nil, opErr(op(), unix.EINVAL)
-	case fd < 0:
+	case !validFd(fd):
 		return nil, opErr(op(), unix.EBADF)
 	case events&^validIOEvents != 0:
 		return nil, opErr(op(), unix.EINVAL)
@@ -36,7 +37,7 @@ func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 		return nil, opErr(op(), unix.ESTALE)
 	}
 	s := e.newSource(source.IO, source.On)
-	s.io.fd, s.io.events = fd, events
+	s.io.fd, s.io.events = int32(fd), events
 	s.io.handler = h
 	if err := e.ioRegister(s, source.On, events); err != nil {
 		s.nref = 0
@@ -46,10 +47,15 @@ func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	return s, nil
 }
 
-// ioSource is an IO source's part of Source.
+// validFd: fd can be a file descriptor. The kernel's are C ints; a larger
+// Go int would reach epoll_ctl truncated to another fd.
+func validFd(fd int) bool { return fd >= 0 && fd <= math.MaxInt32 }
+
+// ioSource is an IO source's part of Source; fd is an int32, as the
+// kernel's, to keep Source small.
 type ioSource struct {
 	handler    IOHandler
-	fd         int
+	fd         int32
 	events     uint32
 	revents    uint32
 	registered bool
@@ -66,7 +72,7 @@ func (e *Event) takeSlot(s *Source) {
 		e.slots[s.slot] = s
 		return
 	}
-	s.slot = len(e.slots)
+	s.slot = int32(len(e.slots))
 	e.slots = append(e.slots, s)
 }
 
@@ -112,10 +118,10 @@ func (e *Event) pollUnregister(s *Source, fd int, registered *bool) {
 
 // ioRegister adds or modifies the fd's epoll registration.
 func (e *Event) ioRegister(s *Source, enabled source.Enabled, events uint32) error {
-	return e.pollRegister(s, s.io.fd, events, enabled, &s.io.registered)
+	return e.pollRegister(s, int(s.io.fd), events, enabled, &s.io.registered)
 }
 
-func (e *Event) ioUnregister(s *Source) { e.pollUnregister(s, s.io.fd, &s.io.registered) }
+func (e *Event) ioUnregister(s *Source) { e.pollUnregister(s, int(s.io.fd), &s.io.registered) }
 
 // ioReady makes the source pending with the events the poll reported.
 func (e *Event) ioReady(s *Source, events uint32) { e.markReady(s, &s.io.revents, events) }
@@ -128,7 +134,7 @@ func (e *Event) disconnectIO(s *Source) {
 // releaseIO closes the fd of a freed source that owns it.
 func (s *Source) releaseIO() {
 	if s.io.owned && s.io.fd >= 0 {
-		_ = sys.Close(s.io.fd)
+		_ = sys.Close(int(s.io.fd))
 		s.io.fd = -1
 	}
 }
@@ -148,18 +154,19 @@ func (s *Source) IOFd() (int, error) {
 	if err := s.ioOnly("io fd"); err != nil {
 		return -1, err
 	}
-	return s.io.fd, nil
+	return int(s.io.fd), nil
 }
 
 // SetIOFd watches fd instead (sd_event_source_set_io_fd), keeping events
 // and enablement. If the source owns its fd, the old one is closed. On
-// failure the old fd stays watched.
+// failure the old fd stays watched. A negative fd, or one past a C int:
+// EBADF.
 func (s *Source) SetIOFd(fd int) error {
 	const op = "set io fd"
 	if s == nil {
 		return opErr(op, unix.EINVAL)
 	}
-	if fd < 0 {
+	if !validFd(fd) {
 		return opErr(op, unix.EBADF) // before the kind, as in C
 	}
 	if err := s.ioOnly(op); err != nil {
@@ -168,18 +175,18 @@ func (s *Source) SetIOFd(fd int) error {
 	if s.e == nil {
 		return opErr(op, unix.ESTALE)
 	}
-	old := s.io.fd
+	old := int(s.io.fd)
 	if old == fd {
 		return nil
 	}
 	e := s.e
 	if s.offline() {
-		s.io.fd = fd
+		s.io.fd = int32(fd)
 		s.io.registered = false
 	} else {
-		s.io.fd, s.io.registered = fd, false
+		s.io.fd, s.io.registered = int32(fd), false
 		if err := e.ioRegister(s, s.enabled, s.io.events); err != nil {
-			s.io.fd, s.io.registered = old, true
+			s.io.fd, s.io.registered = int32(old), true
 			return opErr(op, err)
 		}
 		// The caller may have closed the old fd already, which removed it.

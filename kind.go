@@ -32,7 +32,7 @@ func (e *Event) beforeHandler(s *Source) (bool, error) {
 	switch {
 	case isPressure(s.kind):
 		return e.pressureBeforeHandler(s)
-	case s.periodic != nil:
+	case s.periodic() != nil:
 		e.periodicTick(s)
 	}
 	return true, nil
@@ -44,32 +44,32 @@ func (s *Source) call() error {
 	switch {
 	case s.kind == source.IO:
 		if s.io.handler != nil {
-			return s.io.handler(s, s.io.fd, s.io.revents)
+			return s.io.handler(s, int(s.io.fd), s.io.revents)
 		}
 	case s.kind.IsTime():
-		if s.time.handler != nil {
-			return s.time.handler(s, s.timeFired())
+		if s.timeHandler != nil {
+			return s.timeHandler(s, s.timeFired())
 		}
 	case s.kind == source.Signal:
-		if s.signal.handler != nil {
-			return s.signal.handler(s, s.signal.info)
+		if s.signal().handler != nil {
+			return s.signal().handler(s, &s.signal().info)
 		}
 	case s.kind == source.Child:
-		if s.child.handler != nil {
-			return s.child.handler(s, &s.child.info)
+		if s.child().handler != nil {
+			return s.child().handler(s, &s.child().info)
 		}
 	case s.kind == source.Inotify:
 		return s.callInotify()
 	case isPressure(s.kind):
-		if s.pressure.handler != nil {
-			return s.pressure.handler(s)
+		if s.pressure().handler != nil {
+			return s.pressure().handler(s)
 		}
 	default:
 		if s.handler != nil {
 			return s.handler(s)
 		}
 	}
-	code, _ := s.userdata.(int)
+	code, _ := s.userdata().(int)
 	return s.e.Exit(code)
 }
 

@@ -50,12 +50,8 @@ func (e *Event) debugOn() bool {
 // when err is not nil, then extra. Call it only when debugOn holds.
 func (e *Event) logSource(msg string, s *Source, err error, extra ...slog.Attr) {
 	attrs := make([]slog.Attr, 0, 4+len(extra))
-	desc := ""
-	if s.hasDesc {
-		desc = s.description
-	}
 	attrs = append(attrs,
-		slog.String("source", desc),
+		slog.String("source", s.descriptionOrEmpty()),
 		slog.String("kind", s.kind.String()),
 		slog.Int64("priority", int64(s.priority)))
 	if err != nil {

@@ -43,8 +43,9 @@ func prepareBefore(x, y *Source) bool {
 	if x.ratelimited != y.ratelimited {
 		return y.ratelimited
 	}
-	if x.prepareIter != y.prepareIter {
-		return x.prepareIter < y.prepareIter
+	// Sources in the prepare queue have a prepare callback, so an extra part.
+	if x.extra.prepareIter != y.extra.prepareIter {
+		return x.extra.prepareIter < y.extra.prepareIter
 	}
 	return x.priority < y.priority
 }

@@ -139,7 +139,7 @@ func (e *Event) addPressure(op string, r pressureResource, h Handler) (*Source, 
 	}
 	p.write, p.locked, p.handler = write, locked, h
 	s := e.newSource(r.kind, source.On)
-	s.pressure = p
+	s.part = p
 	// The trigger must be written before the fd is polled; it is written
 	// at the next Prepare, so that its type and period may still change.
 	if len(p.write) > 0 {
@@ -349,7 +349,7 @@ func checkPSI(fd int, watch string) error {
 // pressureRegister polls the fd: for writability while the trigger is still being
 // written, else for the pressure events.
 func (e *Event) pressureRegister(s *Source, enabled source.Enabled) error {
-	p := s.pressure
+	p := s.pressure()
 	if p.inWrite {
 		return nil // the next Prepare writes the trigger, then registers
 	}
@@ -365,7 +365,7 @@ func (e *Event) pressureRegister(s *Source, enabled source.Enabled) error {
 // answers EOPNOTSUPP only here) switches the source off, as a failing
 // handler would.
 func (e *Event) writePressure(s *Source) (bool, error) {
-	p := s.pressure
+	p := s.pressure()
 	p.locked = true
 	if len(p.write) == 0 {
 		return false, nil
@@ -400,11 +400,11 @@ func (e *Event) writePressureTriggers() error {
 	for len(e.pressureWrite) > 0 {
 		s := e.pressureWrite[0]
 		e.pressureWrite = e.pressureWrite[1:]
-		s.pressure.inWrite = false
+		s.pressure().inWrite = false
 		if _, err := e.writePressure(s); err != nil {
 			return err
 		}
-		if len(s.pressure.write) > 0 && s.online() && !s.pressure.registered {
+		if len(s.pressure().write) > 0 && s.online() && !s.pressure().registered {
 			if err := e.pressureRegister(s, s.enabled); err != nil {
 				return err
 			}
@@ -418,7 +418,7 @@ func (e *Event) writePressureTriggers() error {
 // and reports whether the handler should run. Hang-up or error without
 // pressure is EIO, handled like a handler's error.
 func (e *Event) pressureBeforeHandler(s *Source) (bool, error) {
-	p := s.pressure
+	p := s.pressure()
 	if more, err := e.writePressure(s); err != nil || more {
 		return false, err
 	}
@@ -440,22 +440,24 @@ func (e *Event) pressureBeforeHandler(s *Source) (bool, error) {
 }
 
 func (e *Event) pressureUnregister(s *Source) {
-	e.pollUnregister(s, s.pressure.fd, &s.pressure.registered)
+	e.pollUnregister(s, s.pressure().fd, &s.pressure().registered)
 }
 
 // pressureReady makes the source pending with the events the poll reported.
-func (e *Event) pressureReady(s *Source, events uint32) { e.markReady(s, &s.pressure.revents, events) }
+func (e *Event) pressureReady(s *Source, events uint32) {
+	e.markReady(s, &s.pressure().revents, events)
+}
 
 // releasePressure closes the fd of a freed source.
 func (s *Source) releasePressure() {
-	if s.pressure.fd >= 0 {
-		_ = sys.Close(s.pressure.fd)
-		s.pressure.fd = -1
+	if s.pressure().fd >= 0 {
+		_ = sys.Close(s.pressure().fd)
+		s.pressure().fd = -1
 	}
 }
 
 func (e *Event) disconnectPressure(s *Source) {
-	p := s.pressure
+	p := s.pressure()
 	if p.inWrite {
 		for i, x := range e.pressureWrite {
 			if x == s {
@@ -529,7 +531,7 @@ func (s *Source) pressureOnly(op string, kind source.Type) error {
 // type and the rest, once the arguments were checked: the trigger is locked
 // (EBUSY) only after that, as in C.
 func (s *Source) pressureTrigger(op string) (p *pressure, ty string, rest []byte, err error) {
-	p = s.pressure
+	p = s.pressure()
 	if p.locked {
 		return nil, "", nil, opErr(op, unix.EBUSY)
 	}

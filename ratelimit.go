@@ -70,10 +70,7 @@ func (s *Source) SetRatelimit(interval time.Duration, burst uint) error {
 	if _, err := s.e.leaveRatelimit(s, false); err != nil {
 		return opErr(op, err)
 	}
-	if s.rl == nil {
-		s.rl = new(ratelimit) // out of line: most sources never have one
-	}
-	*s.rl = ratelimit{interval: interval, burst: burst}
+	s.ext().rl = ratelimit{interval: interval, burst: burst} // out of line: most sources never have one
 	return nil
 }
 
@@ -87,16 +84,17 @@ func (s *Source) Ratelimit() (interval time.Duration, burst uint, err error) {
 	if !s.kind.CanRatelimit() {
 		return 0, 0, opErr(op, unix.EDOM)
 	}
-	if !s.rl.configured() {
+	rl := s.rl()
+	if !rl.configured() {
 		return 0, 0, opErr(op, unix.ENOEXEC)
 	}
-	return s.rl.interval, s.rl.burst, nil
+	return rl.interval, rl.burst, nil
 }
 
 // IsRatelimited reports whether the source is held back by its rate limit
 // (sd_event_source_is_ratelimited).
 func (s *Source) IsRatelimited() bool {
-	return s != nil && s.kind.CanRatelimit() && s.rl.configured() && s.ratelimited
+	return s != nil && s.kind.CanRatelimit() && s.rl().configured() && s.ratelimited
 }
 
 // SetRatelimitExpireCallback sets a callback run when the source leaves its
@@ -107,7 +105,9 @@ func (s *Source) SetRatelimitExpireCallback(h Handler) error {
 	if s == nil {
 		return opErr("set ratelimit expire callback", unix.EINVAL)
 	}
-	s.expireFn = h
+	if h != nil || s.extra != nil {
+		s.ext().expireFn = h
+	}
 	return nil
 }
 
@@ -119,7 +119,7 @@ func (s *Source) LeaveRatelimit() (bool, error) {
 	if s == nil {
 		return false, opErr(op, unix.EINVAL)
 	}
-	if !s.kind.CanRatelimit() || !s.rl.configured() || !s.ratelimited || s.e == nil {
+	if !s.kind.CanRatelimit() || !s.rl().configured() || !s.ratelimited || s.e == nil {
 		return false, nil
 	}
 	if _, err := s.e.leaveRatelimit(s, false); err != nil {
@@ -143,13 +143,13 @@ func (e *Event) enterRatelimited(s *Source) error {
 	if s.kind.IsTime() {
 		e.timeRemove(s)
 	}
-	e.timePut(s, boot)
+	e.timePut(s, clockRatelimit)
 	e.offline(s, s.enabled, true)
 	e.ppReshuffle(s)
 	if e.debugOn() {
 		// As event_source_enter_ratelimited.
 		e.logSource("event source entered rate limit", s, nil,
-			slog.Duration("interval", s.rl.interval), slog.Uint64("burst", uint64(s.rl.burst)))
+			slog.Duration("interval", s.rl().interval), slog.Uint64("burst", uint64(s.rl().burst)))
 	}
 	return nil
 }
@@ -162,25 +162,25 @@ func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
 	}
 	e.timeRemove(s)
 	if s.kind.IsTime() {
-		e.timePut(s, &e.clocks[typeClockIndex(s.kind)])
+		e.timePut(s, typeClockIndex(s.kind))
 	}
 	if err := e.online(s, s.enabled, false); err != nil {
 		// Stay rate-limited; the next iteration may do better.
 		if s.kind.IsTime() {
 			e.timeRemove(s)
 		}
-		e.timePut(s, &e.clocks[clockRatelimit])
+		e.timePut(s, clockRatelimit)
 		return false, err
 	}
 	e.ppReshuffle(s)
-	s.rl.reset()
+	s.rl().reset()
 	if e.debugOn() {
 		// As event_source_leave_ratelimit, also when called to end it early.
 		e.logSource("event source left rate limit", s, nil)
 	}
-	if !runCallback || s.expireFn == nil {
+	if !runCallback || s.extra.expireFn == nil {
 		return false, nil
 	}
-	e.afterCallback(s, callbackExpire, e.callback(s, s.expireFn))
+	e.afterCallback(s, callbackExpire, e.runCallback(s, callbackExpire, s.extra.expireFn))
 	return true, nil
 }

@@ -24,7 +24,7 @@ type SignalHandler func(s *Source, si *unix.SignalfdSiginfo) error
 type signalSource struct {
 	handler SignalHandler
 	signo   int
-	info    *unix.SignalfdSiginfo
+	info    unix.SignalfdSiginfo
 }
 
 // signals is a loop's end of the process-wide signal hub: the eventfd the
@@ -102,9 +102,7 @@ func (e *Event) addSignal(sig unix.Signal, h SignalHandler) (*Source, error) {
 		return nil, err
 	}
 	s := e.newSource(source.Signal, source.On)
-	s.signal.signo = int(sig)
-	s.signal.info = &unix.SignalfdSiginfo{Signo: uint32(sig)}
-	s.signal.handler = h
+	s.part = &signalSource{handler: h, signo: int(sig), info: unix.SignalfdSiginfo{Signo: uint32(sig)}}
 	s.description, s.hasDesc = signalString(sig), true
 	e.sig.sources[sig] = s
 	sighub.Subscribe(&e.sig.sub, int(sig))
@@ -200,7 +198,7 @@ func (e *Event) processSignalMask() error {
 		case s.offline() || s.pending:
 		default:
 			take |= bit
-			*s.signal.info = unix.SignalfdSiginfo{Signo: uint32(sig)}
+			s.signal().info = unix.SignalfdSiginfo{Signo: uint32(sig)}
 			e.setPending(s, true)
 		}
 	}
@@ -211,7 +209,7 @@ func (e *Event) processSignalMask() error {
 // signalAgain wakes the loop when the signal of s arrived again while it
 // was pending or off, so that it is dispatched once more.
 func (e *Event) signalAgain(s *Source) {
-	if e.sig.sub.Mask.Load()&sighub.Bit(s.signal.signo) != 0 {
+	if e.sig.sub.Mask.Load()&sighub.Bit(s.signal().signo) != 0 {
 		e.sig.sub.Wake()
 	}
 }
@@ -225,9 +223,9 @@ func (e *Event) signalOnline(s *Source) {
 }
 
 func (e *Event) disconnectSignal(s *Source) {
-	if e.sig.sources[s.signal.signo] == s {
-		e.sig.sources[s.signal.signo] = nil
-		sighub.Unsubscribe(&e.sig.sub, s.signal.signo)
+	if e.sig.sources[s.signal().signo] == s {
+		e.sig.sources[s.signal().signo] = nil
+		sighub.Unsubscribe(&e.sig.sub, s.signal().signo)
 	}
 }
 
@@ -309,5 +307,5 @@ func (s *Source) Signal() (unix.Signal, error) {
 	if s.kind != source.Signal {
 		return 0, opErr("signal", unix.EDOM)
 	}
-	return unix.Signal(s.signal.signo), nil
+	return unix.Signal(s.signal().signo), nil
 }

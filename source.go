@@ -29,54 +29,110 @@ type Source struct {
 	// What the dispatch orders (order.go) read, together at the start:
 	// first what the time queues compare and their indices, in the first
 	// 64 bytes, so that a step through a large timer heap touches one
-	// cache line of each source (Source is 384 bytes, a size class whose
+	// cache line of each source (Source is 192 bytes, a size class whose
 	// objects start on a cache line; TestSourceLayout checks both); then
-	// what the pending and prepare queues compare.
-	enabled     source.Enabled
-	kind        source.Type
-	ratelimited bool
-	pending     bool
-	time        timeSource
-	earliestIdx int
-	latestIdx   int
-	priority    priority.Priority
-	pendingIter uint64     // the iteration it became pending in; defer, exit: last dispatched in
-	prepareIter uint64     // the iteration its prepare callback last ran in
-	rl          *ratelimit // nil until SetRatelimit
-	periodic    *periodic  // nil but for AddPeriodic's sources
-
-	e    *Event // nil once disconnected from its loop
-	nref int
-
-	pendingIdx int
-	prepareIdx int
-	exitIdx    int
-	postIdx    int
-	slot       int
-	tclock     *clockData // the time queues the source sits in
-
-	prev, next *Source // the loop's list of sources, newest first
-
+	// what the pending queue compares.
+	enabled       source.Enabled
+	kind          source.Type
+	ratelimited   bool
+	pending       bool
 	dispatching   bool
 	floating      bool
 	internal      bool
 	exitOnFailure bool
 	hasDesc       bool
+	tclock        int8 // the clock whose time queues hold the source, -1 for none
+	time          timeSource
+	earliestIdx   int32
+	latestIdx     int32
+	priority      priority.Priority
+	pendingIter   uint64 // the iteration it became pending in; defer, exit: last dispatched in
+
+	pendingIdx int32
+	prepareIdx int32
+	nref       int32
+	// slot is the source's index in the loop's table of epoll slots (IO,
+	// child, pressure), its place in the exit queue (exit) or in the post
+	// list (post): a source is of one kind only.
+	slot int32
+
+	io          ioSource    // IO sources
+	handler     Handler     // defer, post and exit sources
+	timeHandler TimeHandler // time sources
+
+	e          *Event  // nil once disconnected from its loop
+	prev, next *Source // the loop's list of sources, newest first
 
 	description string
+
+	// part is the kind's own part for the rarer kinds: *signalSource,
+	// *child, *inotifySource or *pressure; nil for IO, time, defer, post
+	// and exit sources.
+	part any
+
+	// extra holds what few sources set (callbacks, userdata, rate limit,
+	// period); nil until one of them is set.
+	extra *sourceExtra
+
+	obs *sourceObs // statistics and profile labels (stats.go); nil: not observed
+}
+
+// sourceExtra is the rarely set part of a source, allocated on first use so
+// that the common source stays small (C keeps these fields in
+// sd_event_source itself).
+type sourceExtra struct {
 	userdata    any
 	destroyFn   func(userdata any)
 	prepareFn   Handler
 	expireFn    Handler
+	prepareIter uint64    // the iteration its prepare callback last ran in
+	rl          ratelimit // zero (not configured) until SetRatelimit
+	periodic    periodic  // zero (period 0) but for AddPeriodic's sources
+}
 
-	// The kind's part, as the union of C's sd_event_source: only that of
-	// s.kind is used. Defer, post and exit sources have only a handler.
-	handler  Handler
-	io       ioSource
-	signal   signalSource
-	child    *child
-	inotify  inotifySource
-	pressure *pressure
+// The kind's own part of the rarer kinds; each is called only for its kind.
+func (s *Source) signal() *signalSource   { return s.part.(*signalSource) }
+func (s *Source) child() *child           { return s.part.(*child) }
+func (s *Source) inotify() *inotifySource { return s.part.(*inotifySource) }
+func (s *Source) pressure() *pressure     { return s.part.(*pressure) }
+
+// ext returns the source's rarely set part, allocating it on first use.
+func (s *Source) ext() *sourceExtra {
+	if s.extra == nil {
+		s.extra = new(sourceExtra)
+	}
+	return s.extra
+}
+
+// The rarely set fields as read: zero while the source has no extra part.
+func (s *Source) userdata() any {
+	if s.extra == nil {
+		return nil
+	}
+	return s.extra.userdata
+}
+
+func (s *Source) prepareFn() Handler {
+	if s.extra == nil {
+		return nil
+	}
+	return s.extra.prepareFn
+}
+
+func (s *Source) rl() *ratelimit {
+	if s.extra == nil {
+		return nil
+	}
+	return &s.extra.rl
+}
+
+// periodic returns the period of AddPeriodic's sources, nil for others: a
+// period is never 0.
+func (s *Source) periodic() *periodic {
+	if s.extra == nil || s.extra.periodic.period == 0 {
+		return nil
+	}
+	return &s.extra.periodic
 }
 
 func (s *Source) online() bool  { return s.enabled != source.Off && !s.ratelimited }
@@ -91,7 +147,7 @@ func (s *Source) keepsAlive() bool {
 func (e *Event) initSource(s *Source) *Source {
 	s.e = e
 	s.nref = 1
-	s.pendingIdx, s.prepareIdx, s.earliestIdx, s.latestIdx, s.exitIdx, s.postIdx, s.slot = -1, -1, -1, -1, -1, -1, -1
+	s.pendingIdx, s.prepareIdx, s.earliestIdx, s.latestIdx, s.slot, s.tclock = -1, -1, -1, -1, -1, -1
 	s.io.fd = -1
 	return s
 }
@@ -173,9 +229,10 @@ func (s *Source) release() {
 		s.e.disconnect(s)
 	}
 	s.releaseKind()
-	if fn := s.destroyFn; fn != nil {
-		s.destroyFn = nil
-		fn(s.userdata)
+	if x := s.extra; x != nil && x.destroyFn != nil {
+		fn := x.destroyFn
+		x.destroyFn = nil
+		fn(x.userdata)
 	}
 }
 
@@ -235,7 +292,7 @@ func (s *Source) Userdata() any {
 	if s == nil {
 		return nil
 	}
-	return s.userdata
+	return s.userdata()
 }
 
 // SetUserdata sets the value passed to the destroy callback and returns the
@@ -244,7 +301,11 @@ func (s *Source) SetUserdata(v any) (old any) {
 	if s == nil {
 		return nil
 	}
-	old, s.userdata = s.userdata, v
+	if s.extra == nil && v == nil {
+		return nil // nothing to keep: no extra part for it
+	}
+	x := s.ext()
+	old, x.userdata = x.userdata, v
 	return old
 }
 
@@ -295,13 +356,15 @@ func (s *Source) SetPrepare(h Handler) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case h == nil && s.prepareFn != nil:
+	switch old := s.prepareFn(); {
+	case h == nil && old != nil:
 		e.prepare.Remove(s)
-	case h != nil && s.prepareFn == nil:
+	case h != nil && old == nil:
 		defer e.prepare.Put(s)
 	}
-	s.prepareFn = h
+	if h != nil || s.extra != nil {
+		s.ext().prepareFn = h
+	}
 	return nil
 }
 
@@ -463,11 +526,11 @@ func (e *Event) setPending(s *Source, b bool) {
 	if s.kind.IsTime() {
 		e.timeReshuffle(s)
 	}
-	if s.kind == source.Inotify && s.inotify.inode != nil {
+	if s.kind == source.Inotify && s.inotify().inode != nil {
 		if b {
-			s.inotify.inode.inotify.nPending++
+			s.inotify().inode.inotify.nPending++
 		} else {
-			s.inotify.inode.inotify.nPending--
+			s.inotify().inode.inotify.nPending--
 		}
 	}
 }
@@ -533,6 +596,8 @@ func (s *Source) SetDestroyCallback(cb func(userdata any)) error {
 	if s == nil || s.e == nil {
 		return opErr("set destroy callback", unix.EINVAL)
 	}
-	s.destroyFn = cb
+	if cb != nil || s.extra != nil {
+		s.ext().destroyFn = cb
+	}
 	return nil
 }

@@ -3,6 +3,7 @@
 package sdevent
 
 import (
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -11,20 +12,22 @@ import (
 
 // TestSourceLayout: what the time queues compare and write in a source
 // (order.go's timeBefore, prioq's index) lies in its first 64 bytes, and a
-// Source is allocated from the 384-byte size class of Go's allocator whose objects all
-// start on a 64-byte boundary: a step through a timer heap of 200,000
-// sources then costs one cache line per source it visits. Adding a field
-// that breaks either shows here; the floating-timer benchmark in
-// timer_test.go shows what it costs.
+// Source is allocated from the 192-byte size class of Go's allocator whose
+// objects all start on a 64-byte boundary (192 is three cache lines): a
+// step through a timer heap of 200,000 sources then costs one cache line
+// per source it visits. It also bounds the pointer words the collector
+// scans in each source. Adding a field that breaks any of these shows
+// here; the floating-timer benchmark in timer_test.go shows what it costs,
+// and the memory workload of sdevent bench what an idle source costs.
 func TestSourceLayout(t *testing.T) {
 	testutil.Check(t)
 	var s Source
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		return // the layout is tuned for 64-bit platforms
 	}
-	// Go's size classes around it are 352 and 384 bytes.
-	if size := unsafe.Sizeof(s); size <= 352 || size > 384 {
-		t.Errorf("Source is %d bytes, want 353..384 (the 384-byte size class)", size)
+	// Go's size classes around it are 176 and 192 bytes.
+	if size := unsafe.Sizeof(s); size <= 176 || size > 192 {
+		t.Errorf("Source is %d bytes, want 177..192 (the 192-byte size class)", size)
 	}
 	for _, f := range []struct {
 		name        string
@@ -38,9 +41,37 @@ func TestSourceLayout(t *testing.T) {
 		{"time.accuracy", unsafe.Offsetof(s.time) + unsafe.Offsetof(s.time.accuracy), unsafe.Sizeof(s.time.accuracy)},
 		{"earliestIdx", unsafe.Offsetof(s.earliestIdx), unsafe.Sizeof(s.earliestIdx)},
 		{"latestIdx", unsafe.Offsetof(s.latestIdx), unsafe.Sizeof(s.latestIdx)},
+		// And what pendingBefore reads besides.
+		{"priority", unsafe.Offsetof(s.priority), unsafe.Sizeof(s.priority)},
+		{"pendingIter", unsafe.Offsetof(s.pendingIter), unsafe.Sizeof(s.pendingIter)},
 	} {
 		if f.offset+f.len > 64 {
 			t.Errorf("Source.%s at bytes %d..%d, outside the first cache line", f.name, f.offset, f.offset+f.len)
 		}
 	}
+	// The collector scans each pointer word of every live source; the
+	// union of all kinds had 22.
+	if n := pointerWords(reflect.TypeFor[Source]()); n > 11 {
+		t.Errorf("Source has %d pointer words, want at most 11", n)
+	}
+}
+
+// pointerWords counts the words of a value of type t that the garbage
+// collector scans as pointers.
+func pointerWords(t reflect.Type) int {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.UnsafePointer, reflect.String, reflect.Slice:
+		return 1 // a string's or slice's data pointer
+	case reflect.Interface:
+		return 2 // type word and data word
+	case reflect.Struct:
+		n := 0
+		for i := range t.NumField() {
+			n += pointerWords(t.Field(i).Type)
+		}
+		return n
+	case reflect.Array:
+		return t.Len() * pointerWords(t.Elem())
+	}
+	return 0
 }

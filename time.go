@@ -78,8 +78,8 @@ func (e *Event) addTime(clock int, t, accuracy time.Duration, h TimeHandler) (*S
 	if accuracy == 0 {
 		s.time.accuracy = defaultAccuracy
 	}
-	s.time.handler = h
-	e.timePut(s, d)
+	s.timeHandler = h
+	e.timePut(s, i)
 	return s, nil
 }
 
@@ -87,7 +87,6 @@ func (e *Event) addTime(clock int, t, accuracy time.Duration, h TimeHandler) (*S
 // next and accuracy.
 type timeSource struct {
 	next, accuracy time.Duration
-	handler        TimeHandler
 }
 
 // setupClock creates the clock's timerfd on first use.
@@ -107,7 +106,7 @@ func (e *Event) setupClock(d *clockData) error {
 // rate limit window while it is rate-limited, else its timer.
 func (s *Source) timeNext() time.Duration {
 	if s.ratelimited {
-		return s.rl.end()
+		return s.rl().end()
 	}
 	if s.kind.IsTime() {
 		return s.time.next
@@ -118,7 +117,7 @@ func (s *Source) timeNext() time.Duration {
 // timeLatest is the latest time it may run; rate limits get no slack.
 func (s *Source) timeLatest() time.Duration {
 	if s.ratelimited {
-		return s.rl.end()
+		return s.rl().end()
 	}
 	if s.kind.IsTime() {
 		return addSat(s.time.next, s.time.accuracy)
@@ -126,21 +125,22 @@ func (s *Source) timeLatest() time.Duration {
 	return Infinity
 }
 
-func (e *Event) timePut(s *Source, d *clockData) {
+func (e *Event) timePut(s *Source, clock int) {
+	d := &e.clocks[clock]
 	d.earliest.Put(s)
 	d.latest.Put(s)
-	s.tclock = d
+	s.tclock = int8(clock)
 	d.needsRearm = true
 }
 
 func (e *Event) timeRemove(s *Source) {
-	d := s.tclock
-	if d == nil {
+	if s.tclock < 0 {
 		return
 	}
+	d := &e.clocks[s.tclock]
 	d.earliest.Remove(s)
 	d.latest.Remove(s)
-	s.tclock = nil
+	s.tclock = -1
 	d.needsRearm = true
 }
 
@@ -156,10 +156,10 @@ func (e *Event) disconnectTime(s *Source) {
 // timeReshuffle re-sorts the source in its time queues after its time,
 // accuracy, pending, enablement or rate-limit state changed.
 func (e *Event) timeReshuffle(s *Source) {
-	d := s.tclock
-	if d == nil {
+	if s.tclock < 0 {
 		return
 	}
+	d := &e.clocks[s.tclock]
 	d.earliest.Reshuffle(s)
 	d.latest.Reshuffle(s)
 	d.needsRearm = true

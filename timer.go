@@ -89,7 +89,7 @@ func (e *Event) addPeriodic(clock int, period, accuracy time.Duration, h TimeHan
 	if err != nil {
 		return nil, err
 	}
-	s.periodic = &periodic{period: period}
+	s.ext().periodic = periodic{period: period}
 	_ = e.setEnabled(s, source.On) // OneShot to On: a time source has nothing to register
 	return s, nil
 }
@@ -116,7 +116,7 @@ func (s *Source) Reset(d time.Duration) error {
 	if err := s.timeOnly(op); err != nil {
 		return err
 	}
-	ticker := s.periodic != nil
+	ticker := s.periodic() != nil
 	if d < 0 || d == 0 && ticker {
 		return opErr(op, unix.EINVAL)
 	}
@@ -137,7 +137,7 @@ func (s *Source) Reset(d time.Duration) error {
 	}
 	s.setTime(e, t)
 	if ticker {
-		s.periodic.period = d
+		s.extra.periodic.period = d
 		_ = e.setEnabled(s, source.On) // enabling a time source cannot fail
 	} else {
 		_ = e.setEnabled(s, source.OneShot) // nor can this
@@ -206,8 +206,8 @@ type periodic struct {
 // what the handler does to the source (Reset, SetTime, Stop) stands; the
 // handler gets the tick it runs for from timeFired.
 func (e *Event) periodicTick(s *Source) {
-	p, t := s.periodic.period, s.time.next
-	s.periodic.fired = t
+	p, t := s.extra.periodic.period, s.time.next
+	s.extra.periodic.fired = t
 	now := e.timestamp(typeClockIndex(s.kind))
 	next := addSat(t, p)
 	if next <= now {
@@ -222,8 +222,8 @@ func (e *Event) periodicTick(s *Source) {
 
 // timeFired is the time a time source's handler gets: the tick it runs for.
 func (s *Source) timeFired() time.Duration {
-	if s.periodic != nil {
-		return s.periodic.fired
+	if s.periodic() != nil {
+		return s.extra.periodic.fired
 	}
 	return s.time.next
 }

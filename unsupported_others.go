@@ -153,6 +153,22 @@ func (e *Event) Invoke(fn func()) error                       { return unsupport
 func (e *Event) SetLogger(l *slog.Logger) {}
 func (e *Event) Logger() *slog.Logger     { return nil }
 
+// The statistics and profiles of a loop (stats.go, profile.go) are not
+// kept: the setters fail, the getters report nothing on.
+func (e *Event) SetStatistics(on bool) error { return unsupported("set statistics") }
+func (e *Event) Statistics() bool            { return false }
+func (e *Event) SetSlowHandlerThreshold(d time.Duration) error {
+	return unsupported("set slow handler threshold")
+}
+func (e *Event) SlowHandlerThreshold() time.Duration { return 0 }
+func (e *Event) SetProfileDelays(on bool) error      { return unsupported("set profile delays") }
+func (e *Event) ProfileDelays() bool                 { return false }
+func (e *Event) SetProfileLabels(base context.Context, on bool) error {
+	return unsupported("set profile labels")
+}
+func (e *Event) ProfileLabels() bool         { return false }
+func (e *Event) Snapshot() (Snapshot, error) { return Snapshot{}, unsupported("snapshot") }
+
 func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	return nil, unsupported("add io")
 }

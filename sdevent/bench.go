@@ -5,36 +5,76 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent/internal/bench"
 )
 
 const benchAbout = `Runs the reference workloads of sdbench.c (defer, io_idle0, io_idle10000,
-timers, timer_rearm, signal, children) with its counts, divided by -div, on
-three contenders in this one process: go-sdevent through its public API,
+timers, timer_rearm, signal, children) with its counts, divided by -div, and
+pingpong, on three contenders: go-sdevent through its public API,
 libsystemd's sd-event through cgo (only in a build with -tags libsystemd),
 and the idiomatic Go way (goroutines and channels, the netpoller, runtime
 timers, os/signal, exec.Cmd). The contenders take turns, a different one
 first in every round; each cell is the median ns/op over the rounds, and
 Go/C and idiom/C are the ratios of the medians.
 
+pingpong (50,000 round trips) runs between this process and a peer process
+(this executable started again) over an AF_UNIX SOCK_SEQPACKET socketpair,
+one 64-byte message each way per round trip, the same contender at both
+ends, each end a loop that blocks in every iteration. Its rows: the time
+per round trip, the CPU time (user+system) of both processes per round
+trip, and their context switches (voluntary+involuntary) per round trip.
+
 After the table: the bytes per idle IO source and per idle timer (10,000
-of each; Go: live heap after GC, C: malloc'd bytes), the OS threads of the
-process while the children were watched, and go-sdevent's cost per child
-exit with four times as many children watched.
+of each; Go: live heap after GC, C: malloc'd bytes, mmapped blocks too),
+the OS threads of the process while the children were watched, and the
+cost per child exit of go-sdevent and libsystemd with 100 and 4,000
+children exiting at once (each started with a call that returns after the
+child's exec).
+
+-cpus n pins the run to n CPUs: the command starts itself again with its
+CPU affinity set to the first n CPUs it may use, so that the Go runtime
+starts with that affinity (and GOMAXPROCS, unless set, follows it); peers
+and children inherit it. -gomaxprocs 1,2 runs everything once per value,
+one report each; the peers run with the same GOMAXPROCS. Each report's
+header says the CPUs, the affinity, the pinning and GOMAXPROCS.
 
 The times are wall-clock times on a machine that may be busy: compare
 contenders within one run, not across runs.`
 
+// pinnedEnv marks the process that 'sdevent bench -cpus N' started under
+// an affinity of N CPUs; its value is N.
+const pinnedEnv = "SDEVENT_BENCH_PINNED"
+
+// benchSelf returns the command that runs this program with args (the
+// tests replace it: their executable is the test binary).
+var benchSelf = func(args []string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return exec.Command(exe, args...), nil
+}
+
 // benchCommand is 'sdevent bench'.
 func benchCommand(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("bench", "[-rounds n] [-div d] [-run regexp] [-json]", benchAbout, stderr)
+	fs := newFlagSet("bench", "[-rounds n] [-div d] [-run regexp] [-cpus n] [-gomaxprocs list] [-json]", benchAbout, stderr)
 	rounds := fs.Int("rounds", 5, "rounds of every workload on every contender (1 to 1000)")
 	div := fs.Int("div", 1, "divide every count by `d`, like sdbench's second argument (1 to 1000000)")
 	match := fs.String("run", "", "run only the workloads whose name matches `regexp`; \"memory\" selects the memory figures")
-	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	cpus := fs.Int("cpus", 0, "pin the run, its peers and children to the first `n` CPUs it may use; 0: no pinning")
+	procs := fs.String("gomaxprocs", "", "run everything once with each GOMAXPROCS of the comma-separated `list` (e.g. 1,2); empty: the runtime's")
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table (an array of reports with several -gomaxprocs)")
 	if rc := parseFlags(fs, args); rc >= 0 {
 		return rc
 	}
@@ -46,7 +86,12 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		sayf(stderr, "sdevent bench: -div %d: want 1 to 1000000\n", *div)
 		return exitUsage
 	}
-	cfg := bench.Config{Rounds: *rounds, Div: *div, Contenders: bench.Contenders(), ScaleChildren: 4}
+	gomaxprocs, err := parseGOMAXPROCS(*procs)
+	if err != nil {
+		sayf(stderr, "sdevent bench: -gomaxprocs %q: %v\n", *procs, err)
+		return exitUsage
+	}
+	cfg := bench.Config{Rounds: *rounds, Div: *div, Contenders: bench.Contenders(), ChildrenCounts: []int{100, 4000}}
 	if *match != "" {
 		re, err := regexp.Compile(*match)
 		if err != nil {
@@ -55,24 +100,133 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.Match = re
 	}
-	rep, err := bench.Run(cfg)
-	if err != nil {
-		sayf(stderr, "sdevent bench: %v\n", err)
-		if errors.Is(err, bench.ErrNoMatch) {
+	if *cpus != 0 {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &set); err != nil {
+			sayf(stderr, "sdevent bench: %v\n", os.NewSyscallError("sched_getaffinity", err))
+			return exitFailure
+		}
+		if *cpus < 0 || *cpus > set.Count() {
+			sayf(stderr, "sdevent bench: -cpus %d: want 0 to %d, the CPUs this process may run on\n", *cpus, set.Count())
 			return exitUsage
 		}
+		if os.Getenv(pinnedEnv) != strconv.Itoa(*cpus) {
+			return benchPinned(args, *cpus, &set, stdout, stderr)
+		}
+		if set.Count() != *cpus {
+			sayf(stderr, "sdevent bench: started pinned to %d CPUs, may run on %d\n", *cpus, set.Count())
+			return exitFailure
+		}
+		cfg.Pinned = *cpus
+	}
+
+	var reps []*bench.Report
+	for _, n := range gomaxprocs {
+		if n > 0 {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
+		}
+		rep, err := bench.Run(cfg)
+		if err != nil {
+			sayf(stderr, "sdevent bench: %v\n", err)
+			if errors.Is(err, bench.ErrNoMatch) {
+				return exitUsage
+			}
+			return exitFailure
+		}
+		reps = append(reps, rep)
+	}
+	if err := writeReports(stdout, reps, *asJSON); err != nil {
+		sayf(stderr, "sdevent bench: %v\n", err)
 		return exitFailure
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
-	} else {
-		err = rep.WriteTable(stdout)
+	return exitOK
+}
+
+// parseGOMAXPROCS parses -gomaxprocs: numbers from 1 to 1024, separated by
+// commas. Empty is one run at the runtime's GOMAXPROCS, written as 0.
+func parseGOMAXPROCS(list string) ([]int, error) {
+	if list == "" {
+		return []int{0}, nil
+	}
+	var ns []int
+	for f := range strings.SplitSeq(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 1024 {
+			return nil, fmt.Errorf("%q: want numbers from 1 to 1024, separated by commas", f)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+// benchPinned runs 'sdevent bench args' again in a process whose CPU
+// affinity is the first n CPUs of set: the calling thread, locked, takes
+// that affinity just for the fork, and the child inherits it from there
+// (sched_setaffinity sets one thread's; a child gets its parent thread's).
+// It returns the child's exit status.
+func benchPinned(args []string, n int, set *unix.CPUSet, stdout, stderr io.Writer) int {
+	var mask unix.CPUSet
+	for cpu, k := 0, 0; k < n; cpu++ {
+		if set.IsSet(cpu) {
+			mask.Set(cpu)
+			k++
+		}
+	}
+	cmd, err := benchSelf(append([]string{"bench"}, args...))
+	if err != nil {
+		sayf(stderr, "sdevent bench: %v\n", err)
+		return exitFailure
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, pinnedEnv+"="+strconv.Itoa(n))
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	runtime.LockOSThread()
+	if err := unix.SchedSetaffinity(0, &mask); err != nil {
+		runtime.UnlockOSThread()
+		sayf(stderr, "sdevent bench: %v\n", os.NewSyscallError("sched_setaffinity", err))
+		return exitFailure
+	}
+	err = cmd.Start()
+	if unix.SchedSetaffinity(0, set) == nil {
+		// Otherwise the thread stays locked, and ends with this goroutine.
+		runtime.UnlockOSThread()
+	}
+	if err == nil {
+		err = cmd.Wait()
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
 	}
 	if err != nil {
 		sayf(stderr, "sdevent bench: %v\n", err)
 		return exitFailure
 	}
 	return exitOK
+}
+
+// writeReports prints the reports as tables, a blank line apart, or as JSON:
+// one report as an object, several as an array.
+func writeReports(w io.Writer, reps []*bench.Report, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if len(reps) == 1 {
+			return enc.Encode(reps[0])
+		}
+		return enc.Encode(reps)
+	}
+	for i, rep := range reps {
+		if i > 0 {
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				return err
+			}
+		}
+		if err := rep.WriteTable(w); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -4,18 +4,33 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/go-sdevent/sdevent/internal/bench"
 )
 
+// The test binary is sdevent when started with SDEVENT_TEST_MAIN=1 (see
+// TestMain): 'sdevent bench -cpus' starts it that way.
+func init() {
+	benchSelf = func(args []string) (*exec.Cmd, error) {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), "SDEVENT_TEST_MAIN=1")
+		return cmd, nil
+	}
+}
+
 // TestBench runs 'sdevent bench' on a few workloads with tiny counts: the
 // table has a row per workload with every contender's column, then the
-// memory, thread and scaling figures.
+// memory, thread and children figures.
 func TestBench(t *testing.T) {
-	rc, out, errs := runCmd(t, "bench", "-rounds", "2", "-div", "1000000", "-run", "^(defer|timer_rearm|children|memory)$")
+	rc, out, errs := runCmd(t, "bench", "-rounds", "2", "-div", "1000000", "-run", "^(defer|timer_rearm|children|pingpong|memory)$")
 	if rc != 0 || errs != "" {
 		t.Fatalf("status %d, stderr %q", rc, errs)
 	}
@@ -26,7 +41,12 @@ func TestBench(t *testing.T) {
 		`(?m)^children +1 `,
 		`(?m)^  go-sdevent +IO source +[0-9]+ +timer +[0-9]+$`,
 		`(?m)^  idiomatic +[0-9]+ +\([0-9]+\)$`,
-		`(?m)^go-sdevent children: [0-9.]+ ns per exit with 1 watched, [0-9.]+ with 4 `,
+		`(?m)^pingpong +1 +[0-9.]+ `,
+		`(?m)^pingpong_cpu +1 +[0-9.]+ `,
+		`(?m)^pingpong_csw +1 +[0-9]+\.[0-9][0-9] `,
+		`(?m)^ +children +go-sdevent +libsystemd +Go/C$`,
+		`(?m)^ +1 +[0-9.]+ +(not built \(-tags libsystemd\)|[0-9.]+) +[0-9.-]+$`,
+		`(?m)^go-sdevent: [0-9]+ OS threads while 1 children were watched \([0-9]+ before\)$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output lacks %s:\n%s", re, out)
@@ -61,10 +81,59 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "-run", "^nothing$"},
 		{"bench", "stray"},
 		{"bench", "-no-such-flag"},
+		{"bench", "-cpus", "-1"},
+		{"bench", "-cpus", "100000"},
+		{"bench", "-gomaxprocs", "0"},
+		{"bench", "-gomaxprocs", "1,,2"},
+		{"bench", "-gomaxprocs", "x"},
 	} {
 		rc, out, errs := runCmd(t, args...)
 		if rc != 2 || out != "" || errs == "" {
 			t.Errorf("%q: status %d (want 2), stdout %q, stderr %q", args, rc, out, errs)
 		}
+	}
+}
+
+// TestBenchCPUsAndGOMAXPROCS: -cpus 1 runs the bench in a process pinned
+// to one CPU, -gomaxprocs 1,2 once per value; each report's header says so,
+// and pingpong's peers run too.
+func TestBenchCPUsAndGOMAXPROCS(t *testing.T) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	first := 0
+	for !set.IsSet(first) {
+		first++
+	}
+	rc, out, errs := runCmd(t, "bench", "-cpus", "1", "-gomaxprocs", "1,2", "-rounds", "1", "-div", "1000000", "-run", "^(defer|pingpong)$")
+	if rc != 0 || errs != "" {
+		t.Fatalf("status %d, stderr %q", rc, errs)
+	}
+	headers := regexp.MustCompile(`(?m)^median ns/op .*, 1 CPUs \(affinity ([0-9]+), pinned with -cpus 1\), GOMAXPROCS=([0-9]+)$`).FindAllStringSubmatch(out, -1)
+	if len(headers) != 2 || headers[0][2] != "1" || headers[1][2] != "2" {
+		t.Fatalf("want two reports pinned to 1 CPU, GOMAXPROCS 1 then 2:\n%s", out)
+	}
+	for _, h := range headers {
+		if h[1] != strconv.Itoa(first) {
+			t.Errorf("pinned to CPU %s, want %d, the first this process may use", h[1], first)
+		}
+	}
+	if n := strings.Count(out, "\npingpong_csw "); n != 2 {
+		t.Errorf("%d pingpong_csw rows, want 2:\n%s", n, out)
+	}
+	// This process keeps its affinity.
+	var after unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &after); err != nil || after != set {
+		t.Errorf("affinity %v after the pinned run (%v), was %v", after, err, set)
+	}
+
+	rc, out, errs = runCmd(t, "bench", "-json", "-gomaxprocs", "2,1", "-rounds", "1", "-div", "1000000", "-run", "^defer$")
+	var reps []bench.Report
+	if rc != 0 || errs != "" {
+		t.Fatalf("status %d, stderr %q", rc, errs)
+	}
+	if err := json.Unmarshal([]byte(out), &reps); err != nil || len(reps) != 2 || reps[0].GOMAXPROCS != 2 || reps[1].GOMAXPROCS != 1 || reps[0].Pinned != 0 {
+		t.Errorf("reports %+v (%v):\n%s", reps, err, out)
 	}
 }

@@ -25,7 +25,10 @@ priority decides), a periodic timer (ON, re-armed with SetTimeRelative in its
 handler) that writes into a pipe, an IO source that reads the pipe, a post
 source that runs after every burst of work, a function handed over with
 Invoke from another goroutine, and an exit source that prints a summary.
-The loop exits with 0 once the last tick has been read from the pipe.`
+The loop exits with 0 once the last tick has been read from the pipe. Last,
+the demo prints what the loop's statistics (SetStatistics, Snapshot) say
+of each source: dispatches, handler errors, handler time, and for the
+timer how late it ran.`
 
 func demo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "[-ticks n] [-interval d]", demoAbout, stderr)
@@ -128,6 +131,9 @@ func runDemo(out io.Writer, ticks int, interval time.Duration) (err error) {
 	}
 	defer e.Unref()
 	d := &demoLoop{e: e, out: out, ticks: ticks, interval: interval, start: time.Now()}
+	if err := e.SetStatistics(true); err != nil {
+		return fmt.Errorf("statistics: %w", err)
+	}
 
 	var sources []*sdevent.Source
 	defer func() {
@@ -237,7 +243,29 @@ func runDemo(out io.Writer, ticks int, interval time.Duration) (err error) {
 	if err := <-invokeErr; err != nil {
 		return fmt.Errorf("invoke: %w", err)
 	}
+	snap, err := e.Snapshot()
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	printSnapshot(out, snap)
 	return nil
+}
+
+// printSnapshot prints the loop's statistics, a line a source, oldest
+// first, after a blank line and a header.
+func printSnapshot(out io.Writer, snap sdevent.Snapshot) {
+	sayf(out, "\nstatistics after %d iterations (Snapshot), one line per source:\n", snap.Iteration)
+	sayf(out, "%-15s %-9s %-9s %-7s %10s %6s %10s %10s %s\n",
+		"source", "kind", "priority", "enabled", "dispatches", "errors", "handlers", "longest", "late last/worst")
+	for i := len(snap.Sources) - 1; i >= 0; i-- {
+		r := snap.Sources[i]
+		late := "-"
+		if r.Kind.IsTime() {
+			late = fmt.Sprintf("%v/%v", r.Lateness.Round(time.Microsecond), r.WorstLateness.Round(time.Microsecond))
+		}
+		sayf(out, "%-15s %-9s %-9s %-7s %10d %6d %10v %10v %s\n", r.Description, r.Kind, r.Priority, r.Enabled,
+			r.Dispatches, r.Errors, r.HandlerTime.Round(time.Microsecond), r.LongestHandler.Round(time.Microsecond), late)
+	}
 }
 
 func (d *demoLoop) onTick(s *sdevent.Source, t time.Duration) error {

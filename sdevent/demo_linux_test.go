@@ -31,6 +31,9 @@ func parseDemo(t *testing.T, out string) []dispatchLine {
 	}
 	var ds []dispatchLine
 	for _, l := range lines[2:] {
+		if l == "" { // the statistics follow
+			break
+		}
 		f := strings.Fields(l)
 		if len(f) < 7 || !strings.HasSuffix(f[0], "ms") {
 			t.Fatalf("malformed line %q in:\n%s", l, out)
@@ -43,6 +46,72 @@ func parseDemo(t *testing.T, out string) []dispatchLine {
 		ds = append(ds, dispatchLine{ms, iter, f[2], f[3], f[4], f[5], strings.Join(f[6:], " "), l})
 	}
 	return ds
+}
+
+// statLine is one line of the demo's statistics.
+type statLine struct {
+	kind, prio, enabled string
+	dispatches, errors  int
+	late                string
+}
+
+// parseStatistics returns the lines of the statistics at the end of the
+// demo's output, by source.
+func parseStatistics(t *testing.T, out string) map[string]statLine {
+	t.Helper()
+	_, block, found := strings.Cut(out, "\n\nstatistics after ")
+	if !found {
+		t.Fatalf("no statistics at the end:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSuffix(block, "\n"), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[1], "source ") {
+		t.Fatalf("statistics without their header:\n%s", block)
+	}
+	stats := map[string]statLine{}
+	for _, l := range lines[2:] {
+		f := strings.Fields(l)
+		if len(f) != 9 {
+			t.Fatalf("malformed statistics line %q", l)
+		}
+		n, err1 := strconv.Atoi(f[4])
+		e, err2 := strconv.Atoi(f[5])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("malformed statistics line %q", l)
+		}
+		stats[f[0]] = statLine{f[1], f[2], f[3], n, e, f[8]}
+	}
+	return stats
+}
+
+// TestDemoStatistics: the statistics the demo prints at its end count, for
+// each source, as many dispatches as the demo printed lines for it, with
+// no errors, and a lateness for the timer only.
+func TestDemoStatistics(t *testing.T) {
+	rc, out, errs := runCmd(t, "demo", "-ticks", "2", "-interval", "20ms")
+	if rc != 0 || errs != "" {
+		t.Fatalf("demo: status %d, stderr %q, stdout:\n%s", rc, errs, out)
+	}
+	lines := map[string]int{}
+	for _, d := range parseDemo(t, out) {
+		lines[d.desc]++
+	}
+	stats := parseStatistics(t, out)
+	delete(lines, "invoke") // Invoke's function has no source of its own
+	if len(stats) != len(lines) {
+		t.Errorf("statistics of %d sources, %d sources dispatched:\n%s", len(stats), len(lines), out)
+	}
+	for desc, n := range lines {
+		st, found := stats[desc]
+		if !found || st.dispatches != n || st.errors != 0 {
+			t.Errorf("%s: %d lines, statistics %+v (found %v)", desc, n, st, found)
+		}
+		if (st.kind == "monotonic") != strings.Contains(st.late, "/") {
+			t.Errorf("%s: kind %s, lateness %q", desc, st.kind, st.late)
+		}
+	}
+	if st := stats["tick"]; st.kind != "monotonic" || st.prio != "normal" || st.enabled != "off" {
+		t.Errorf("tick's statistics: %+v", st)
+	}
 }
 
 func TestDemo(t *testing.T) {

@@ -29,6 +29,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+
+	"github.com/go-sdevent/sdevent/internal/bench"
 )
 
 // Exit statuses of the command. 2 is what flag and most Unix tools use for a
@@ -41,6 +43,9 @@ const (
 )
 
 func main() {
+	// 'sdevent bench' starts this executable again as the peer of its
+	// pingpong workload; that process runs nothing else.
+	bench.Peer()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

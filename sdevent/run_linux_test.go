@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/go-sdevent/sdevent/internal/bench"
 	"github.com/go-sdevent/sdevent/internal/sys"
 	"github.com/go-sdevent/sdevent/internal/testutil"
 )
@@ -25,6 +26,7 @@ import (
 // The tests run the command as a real process: the test binary re-executed
 // with SDEVENT_TEST_MAIN=1 is sdevent.
 func TestMain(m *testing.M) {
+	bench.Peer()
 	if os.Getenv("SDEVENT_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}

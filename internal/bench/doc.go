@@ -24,8 +24,38 @@
 //	children          1,000  children blocked on one pipe, released at once by
 //	                         closing it: time per exit noticed, dispatched, reaped
 //
+// and one that sdbench.c does not have:
+//
+//	pingpong         50,000  round trips with a peer process: see below
+//
 // The timers' deadlines come from one linear congruential generator in Go
 // and in C (not glibc's rand), so every contender gets the same deadlines.
+//
+// # Pingpong
+//
+// The pingpong workload is a request and its response between two
+// processes, where the loop blocks in every iteration (what the timers and
+// IO workloads above, run in one process, mostly avoid). This process and
+// a peer, the same executable started again with SDEVENT_BENCH_PEER set
+// (see Peer; the C contender's peer runs its loop through the cgo harness),
+// share an AF_UNIX SOCK_SEQPACKET socketpair, non-blocking; SEQPACKET keeps
+// message boundaries, so one read is one whole message. An operation is one
+// 64-byte message each way: this end sends, its loop waits, reads the reply
+// and sends the next; the peer's loop waits, reads and sends it back. Both
+// ends are the same contender: sd-event loops with one IO source (C),
+// go-sdevent loops with one IO source, or a goroutine reading a net.Conn,
+// parked in the netpoller (idiomatic). The peer says when it is ready, and
+// the clock starts after that, so its start-up is not timed.
+//
+// It yields three rows: pingpong, the mean time of a round trip over the
+// run (the median of those over the rounds, as everywhere); pingpong_cpu,
+// the user and system time of both processes per round trip (this
+// process's getrusage over its end, the peer's over its end, which the
+// peer sends back); pingpong_csw, the context switches of both processes,
+// voluntary and involuntary, per round trip, from the same getrusage
+// calls. The peer runs with this process's GOMAXPROCS (it checks) and
+// inherits its CPU affinity. The C contender's peer is a Go process too:
+// its runtime's threads (sysmon) are idle but counted.
 //
 // # The runner
 //
@@ -37,8 +67,11 @@
 // besides: the heap bytes per idle IO source and per idle timer (after GC),
 // the OS threads of the process while the children were watched (from the
 // first round, with the count before the children were started, since Go
-// never gives threads back), and go-sdevent's cost per child exit with four
-// times as many children watched.
+// never gives threads back), and the cost per child exit of go-sdevent and
+// libsystemd with each of Config.ChildrenCounts (sdevent bench: 100 and
+// 4,000) children exiting at once. Those runs come before all others, and
+// leave out the idiomatic contender, which holds an OS thread per child
+// (the pids limit of a cgroup counts threads).
 //
 // # Differences between the contenders
 //
@@ -57,7 +90,13 @@
 // through pidfds in epoll (sd-event 252 and go-sdevent alike). It starts the
 // children with posix_spawn (vfork semantics, the child execs at once)
 // rather than fork: forking a multi-threaded Go process is only sound when
-// the child execs at once, and posix_spawn is the call made for that.
+// the child execs at once, and posix_spawn is the call made for that. Both
+// sides time alike: glibc's posix_spawn and Go's syscall.ForkExec return
+// only once the child has exec'd the shell (the tests check its
+// /proc/PID/exe right after the call), and both start the clock just
+// before closing the pipe's write end, after the last child started, and
+// stop it when the loop returns after the last exit. A fork that returned
+// before the exec would start C's clock while children still start up.
 // go-sdevent starts them with syscall.ForkExec taking a pidfd at clone time
 // and watches them with AddChildPidfd; the idiomatic contender uses exec.Cmd
 // and a goroutine per child blocked in cmd.Wait, which costs a blocked OS

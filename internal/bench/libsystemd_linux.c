@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -234,6 +235,47 @@ int64_t sdb_signal(long n) {
         return r;
 }
 
+/* spawn_sh starts "sh -c 'read x'" with fa's file actions. posix_spawn
+ * (glibc: clone with CLONE_VM|CLONE_VFORK) returns only once the child has
+ * exec'd the shell or failed to, like Go's syscall.ForkExec, which waits on a
+ * close-on-exec pipe: neither side starts its clock while children are
+ * still between fork and exec. sdb_spawn_exe checks this. */
+static int spawn_sh(pid_t *pid, const posix_spawn_file_actions_t *fa) {
+        char *argv[] = { "sh", "-c", "read x", NULL };
+        return -posix_spawn(pid, "/bin/sh", fa, NULL, argv, environ);
+}
+
+/* sdb_spawn_exe starts a child as the children workload does, blocked
+ * reading a pipe, reads the target of its /proc/PID/exe into buf at once,
+ * and kills and reaps it. */
+int sdb_spawn_exe(char *buf, int size) {
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        int r = -posix_spawn_file_actions_init(&fa);
+        if (r >= 0) {
+                r = -posix_spawn_file_actions_adddup2(&fa, p[0], 0);
+                if (r >= 0)
+                        r = spawn_sh(&pid, &fa);
+                posix_spawn_file_actions_destroy(&fa);
+        }
+        if (r >= 0) {
+                char path[64];
+                snprintf(path, sizeof path, "/proc/%d/exe", (int) pid);
+                ssize_t k = readlink(path, buf, size - 1);
+                r = k < 0 ? -errno : 0;
+                buf[k < 0 ? 0 : k] = 0;
+                kill(pid, SIGKILL);
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        close(p[0]);
+        close(p[1]);
+        return r;
+}
+
 static int on_child(sd_event_source *s, const siginfo_t *si, void *u) {
         struct counter *c = u;
         if (si->si_code != CLD_EXITED)
@@ -262,10 +304,9 @@ int64_t sdb_children(long n) {
                 r = -posix_spawn_file_actions_init(&fa);
         if (r >= 0) {
                 r = -posix_spawn_file_actions_adddup2(&fa, p[0], 0);
-                char *argv[] = { "sh", "-c", "read x", NULL };
                 for (long i = 0; r >= 0 && i < n; i++) {
                         pid_t pid;
-                        r = -posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+                        r = spawn_sh(&pid, &fa);
                         if (r < 0)
                                 break;
                         /* Floating, like sdbench.c's; the loop reaps the child
@@ -297,6 +338,69 @@ int64_t sdb_children(long n) {
         return r;
 }
 
+/* The pingpong workload: a message of PING_SIZE bytes each way per
+ * operation over a non-blocking SOCK_SEQPACKET socket, one IO source per
+ * loop; the pinging end counts replies, the echoing end messages. */
+#define PING_SIZE 64
+
+struct ping {
+        struct counter c;
+        int echo;
+        char buf[PING_SIZE];
+};
+
+static int on_ping(sd_event_source *s, int fd, uint32_t revents, void *u) {
+        struct ping *p = u;
+        ssize_t k = read(fd, p->buf, sizeof p->buf);
+        if (k < 0)
+                return -errno;
+        if (k != PING_SIZE)
+                return -EPROTO; /* end of file too */
+        p->c.count++;
+        if ((p->echo || p->c.count < p->c.limit) && write(fd, p->buf, sizeof p->buf) != PING_SIZE)
+                return -errno;
+        if (p->c.count >= p->c.limit)
+                return sd_event_exit(sd_event_source_get_event(s), 0);
+        return 0;
+}
+
+/* ping_loop runs the loop of one end and returns the elapsed ns from the
+ * first ping (sent before the loop, unless echo) to the loop's end. */
+static int64_t ping_loop(int fd, long n, int echo) {
+        struct ping p = { { 0, n }, echo, { 0 } };
+        sd_event *e = NULL;
+        sd_event_source *s = NULL;
+        int64_t r = sd_event_new(&e);
+        if (r >= 0)
+                r = sd_event_add_io(e, &s, fd, EPOLLIN, on_ping, &p);
+        if (r >= 0)
+                r = sd_event_source_set_exit_on_failure(s, 1);
+        int64_t t0 = now_ns();
+        if (r >= 0 && !echo && write(fd, p.buf, sizeof p.buf) != PING_SIZE)
+                r = -errno;
+        if (r >= 0)
+                r = loop(e, &p.c, t0);
+        sd_event_source_unref(s);
+        sd_event_unref(e);
+        return r;
+}
+
+int64_t sdb_ping(int fd, long n) {
+        return ping_loop(fd, n, 0);
+}
+
+int64_t sdb_echo(int fd, long n) {
+        return ping_loop(fd, n, 1);
+}
+
+/* malloc_in_use: the bytes malloc hands out, those of blocks it maps on
+ * their own (hblkhd: from 128 KiB up, such as a large prioq's array) too,
+ * as the Go side counts its slices' arrays. */
+static size_t malloc_in_use(void) {
+        struct mallinfo2 m = mallinfo2();
+        return m.uordblks + m.hblkhd;
+}
+
 /* sdb_memory adds n idle IO sources (owning eventfds), then n timers an
  * hour away, and reports the growth of malloc's bytes in use per source. */
 int sdb_memory(int n, double *io_bytes, double *timer_bytes) {
@@ -306,7 +410,7 @@ int sdb_memory(int n, double *io_bytes, double *timer_bytes) {
         int r = s ? sd_event_new(&e) : -ENOMEM;
         if (r >= 0)
                 r = sd_event_now(e, CLOCK_MONOTONIC, &base);
-        size_t before = mallinfo2().uordblks;
+        size_t before = malloc_in_use();
         for (int i = 0; r >= 0 && i < n; i++) {
                 int fd = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
                 if (fd < 0) {
@@ -320,10 +424,10 @@ int sdb_memory(int n, double *io_bytes, double *timer_bytes) {
                 }
                 r = sd_event_source_set_io_fd_own(s[i], 1);
         }
-        size_t mid = mallinfo2().uordblks;
+        size_t mid = malloc_in_use();
         for (int i = 0; r >= 0 && i < n; i++)
                 r = sd_event_add_time(e, &s[n + i], CLOCK_MONOTONIC, base + 3600ULL * 1000000ULL + i, 1, on_time, NULL);
-        size_t after = mallinfo2().uordblks;
+        size_t after = malloc_in_use();
         for (int i = 0; s && i < 2 * n; i++)
                 sd_event_source_unref(s[i]);
         free(s);

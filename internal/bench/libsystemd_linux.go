@@ -13,6 +13,9 @@ int64_t sdb_rearm(long n);
 int64_t sdb_signal(long n);
 int64_t sdb_children(long n);
 int sdb_memory(int n, double *io_bytes, double *timer_bytes);
+int64_t sdb_ping(int fd, long n);
+int64_t sdb_echo(int fd, long n);
+int sdb_spawn_exe(char *buf, int size);
 */
 import "C"
 
@@ -87,8 +90,34 @@ func (Libsystemd) Children(n int) (ChildrenRun, error) {
 	return ChildrenRun{Elapsed: d}, err
 }
 
+// PingPong runs the pingpong workload with libsystemd's sd-event at both
+// ends; the peer is a Go process too, whose C loop runs in a cgo call.
+func (c Libsystemd) PingPong(n int) (PingPongRun, error) { return pingPong(c, n) }
+
+// Ping is the pinging end: a C sd-event loop with one IO source.
+func (Libsystemd) Ping(fd, n int) (time.Duration, error) {
+	return elapsed("ping", C.sdb_ping(C.int(fd), C.long(n)))
+}
+
+// Echo is the echoing end: a C sd-event loop with one IO source.
+func (Libsystemd) Echo(fd, n int) error {
+	_, err := elapsed("echo", C.sdb_echo(C.int(fd), C.long(n)))
+	return err
+}
+
+// spawnExe starts a child the way the C children workload does and returns
+// what its /proc/PID/exe pointed to as soon as the start returned.
+func (Libsystemd) spawnExe() (string, error) {
+	var buf [4096]C.char
+	if r := C.sdb_spawn_exe(&buf[0], C.int(len(buf))); r < 0 {
+		return "", fmt.Errorf("spawn: %w", syscall.Errno(-r))
+	}
+	return C.GoString(&buf[0]), nil
+}
+
 // IdleMemory measures the bytes malloc hands out per idle IO source and per
-// idle timer (mallinfo2's uordblks), the kernel's share left out as for Go.
+// idle timer (mallinfo2's uordblks and hblkhd: mmapped blocks count, as Go's
+// slices do), the kernel's share left out as for Go.
 func (Libsystemd) IdleMemory(n int) (ioBytes, timerBytes float64, err error) {
 	var io, timer C.double
 	if r := C.sdb_memory(C.int(n), &io, &timer); r < 0 {

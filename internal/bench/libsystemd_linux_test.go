@@ -5,6 +5,7 @@ package bench
 import (
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
@@ -64,5 +65,22 @@ func TestLibsystemdSignalMask(t *testing.T) {
 	case sig := <-ch:
 		t.Errorf("the Go runtime got %v from the C workload", sig)
 	default:
+	}
+}
+
+// TestLibsystemdChildrenStartAfterExec: the C children workload's
+// posix_spawn returns only once the child runs the shell, as Go's
+// ForkExec does (TestChildrenStartAfterExec).
+func TestLibsystemdChildrenStartAfterExec(t *testing.T) {
+	check(t)
+	sh, err := filepath.EvalSymlinks(shPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		exe, err := Libsystemd{}.spawnExe()
+		if err != nil || exe != sh {
+			t.Fatalf("/proc/PID/exe right after posix_spawn: %q, %v; want %q", exe, err, sh)
+		}
 	}
 }

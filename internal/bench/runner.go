@@ -25,6 +25,18 @@ type Contender interface {
 	TimerRearm(n int) (time.Duration, error)
 	Signal(n int) (time.Duration, error)
 	Children(n int) (ChildrenRun, error)
+	// PingPong plays n round trips with a peer process over a socketpair
+	// (see PingPong in pingpong_linux.go).
+	PingPong(n int) (PingPongRun, error)
+}
+
+// PingPongRun is what one run of the pingpong workload measured.
+type PingPongRun struct {
+	Elapsed time.Duration // from the first message sent to the last reply read
+	// CPU is the user and system time of both processes over the round
+	// trips, Switches their voluntary and involuntary context switches.
+	CPU      time.Duration
+	Switches int64
 }
 
 // ChildrenRun is what one run of the children workload measured.
@@ -67,10 +79,15 @@ func (Missing) Timers(int) (_, _ time.Duration, _ error) { return 0, 0, errMissi
 func (Missing) TimerRearm(int) (time.Duration, error)    { return 0, errMissing }
 func (Missing) Signal(int) (time.Duration, error)        { return 0, errMissing }
 func (Missing) Children(int) (ChildrenRun, error)        { return ChildrenRun{}, errMissing }
+func (Missing) PingPong(int) (PingPongRun, error)        { return PingPongRun{}, errMissing }
 
 // Sample is what one run of a workload measured.
 type Sample struct {
-	Elapsed []time.Duration // one per metric of the workload
+	// Elapsed has a time for each of the workload's first metrics, Counts
+	// a number for each of the rest (context switches): together one per
+	// metric.
+	Elapsed []time.Duration
+	Counts  []float64
 	ChildrenRun
 }
 
@@ -78,8 +95,11 @@ type Sample struct {
 type Workload struct {
 	Name    string
 	Metrics []string // the table rows it yields: its name, or timers_add and timers_total
-	Count   int      // operations with Div 1, as in sdbench.c
-	Run     func(c Contender, n int) (Sample, error)
+	// Units has the unit of each metric that is not a time (ns/op), for
+	// the metrics that come from Sample.Counts.
+	Units map[string]string
+	Count int // operations with Div 1, as in sdbench.c
+	Run   func(c Contender, n int) (Sample, error)
 }
 
 // Ops returns the number of operations with counts divided by div, at least 1.
@@ -90,21 +110,27 @@ const IdleIO = 10000
 
 func one(d time.Duration, err error) (Sample, error) { return Sample{Elapsed: []time.Duration{d}}, err }
 
-// Workloads are the seven workloads of sdbench.c, in its order.
+// Workloads are the seven workloads of sdbench.c, in its order, then
+// pingpong, which sdbench.c does not have.
 var Workloads = []Workload{
-	{"defer", []string{"defer"}, 2_000_000, func(c Contender, n int) (Sample, error) { return one(c.Defer(n)) }},
-	{"io_idle0", []string{"io_idle0"}, 500_000, func(c Contender, n int) (Sample, error) { return one(c.IO(n, 0)) }},
-	{"io_idle10000", []string{"io_idle10000"}, 500_000, func(c Contender, n int) (Sample, error) { return one(c.IO(n, IdleIO)) }},
-	{"timers", []string{"timers_add", "timers_total"}, 200_000, func(c Contender, n int) (Sample, error) {
+	{"defer", []string{"defer"}, nil, 2_000_000, func(c Contender, n int) (Sample, error) { return one(c.Defer(n)) }},
+	{"io_idle0", []string{"io_idle0"}, nil, 500_000, func(c Contender, n int) (Sample, error) { return one(c.IO(n, 0)) }},
+	{"io_idle10000", []string{"io_idle10000"}, nil, 500_000, func(c Contender, n int) (Sample, error) { return one(c.IO(n, IdleIO)) }},
+	{"timers", []string{"timers_add", "timers_total"}, nil, 200_000, func(c Contender, n int) (Sample, error) {
 		add, total, err := c.Timers(n)
 		return Sample{Elapsed: []time.Duration{add, total}}, err
 	}},
-	{"timer_rearm", []string{"timer_rearm"}, 500_000, func(c Contender, n int) (Sample, error) { return one(c.TimerRearm(n)) }},
-	{"signal", []string{"signal"}, 200_000, func(c Contender, n int) (Sample, error) { return one(c.Signal(n)) }},
-	{"children", []string{"children"}, 1000, func(c Contender, n int) (Sample, error) {
+	{"timer_rearm", []string{"timer_rearm"}, nil, 500_000, func(c Contender, n int) (Sample, error) { return one(c.TimerRearm(n)) }},
+	{"signal", []string{"signal"}, nil, 200_000, func(c Contender, n int) (Sample, error) { return one(c.Signal(n)) }},
+	{"children", []string{"children"}, nil, 1000, func(c Contender, n int) (Sample, error) {
 		r, err := c.Children(n)
 		return Sample{Elapsed: []time.Duration{r.Elapsed}, ChildrenRun: r}, err
 	}},
+	{"pingpong", []string{"pingpong", "pingpong_cpu", "pingpong_csw"}, map[string]string{"pingpong_csw": "switches/op"}, 50_000,
+		func(c Contender, n int) (Sample, error) {
+			r, err := c.PingPong(n)
+			return Sample{Elapsed: []time.Duration{r.Elapsed, r.CPU}, Counts: []float64{float64(r.Switches)}}, err
+		}},
 }
 
 // Config says what Run runs.
@@ -115,12 +141,16 @@ type Config struct {
 	// Contenders are go-sdevent, libsystemd and idiomatic, in this order:
 	// the ratios are the first and the third over the second.
 	Contenders []Contender
-	// ScaleChildren, when above 1, also runs the children workload of the
-	// first contender with that many times the count, once per round. These
-	// runs come first, before any contender ran: the cgroup's pids limit
-	// counts threads, and Go keeps the threads the idiomatic contender's
-	// cmd.Wait calls made.
-	ScaleChildren int
+	// ChildrenCounts are numbers of children (each divided by Div, at
+	// least 1) that the children workload also runs with, on go-sdevent
+	// and libsystemd only, alternating them, every round. These runs come
+	// first, before any contender ran: the cgroup's pids limit counts
+	// threads, and Go keeps the threads the idiomatic contender's
+	// cmd.Wait calls made, one per child.
+	ChildrenCounts []int
+	// Pinned is the number of CPUs the process was pinned to (sdevent
+	// bench -cpus), 0 when it was not; the report says so.
+	Pinned int
 	// MemorySources is the number of idle sources of each kind the
 	// memory measurement adds (default 10,000).
 	MemorySources int
@@ -135,12 +165,17 @@ type Report struct {
 	Div        int            `json:"div"`
 	Go         string         `json:"go"`
 	CPUs       int            `json:"cpus"`
+	Affinity   string         `json:"affinity"`         // the CPUs the process may run on, as a list
+	Pinned     int            `json:"pinned,omitempty"` // Config.Pinned
 	GOMAXPROCS int            `json:"gomaxprocs"`
 	Contenders []ContenderRow `json:"contenders"`
 	Rows       []Row          `json:"rows"`
 	Memory     []Memory       `json:"memory,omitempty"`
 	Threads    []Threads      `json:"threads,omitempty"`
-	Scaling    *Scaling       `json:"children_scaling,omitempty"`
+	Scaling    []Scaling      `json:"children_scaling,omitempty"`
+	// ScalingThreads are go-sdevent's OS threads while the most children
+	// of ChildrenCounts were watched, in its first run, and before.
+	ScalingThreads *Threads `json:"children_scaling_threads,omitempty"`
 }
 
 // ContenderRow names a contender and, when it was not built, why.
@@ -154,6 +189,7 @@ type ContenderRow struct {
 // rounds, their medians, and the ratios of the medians.
 type Row struct {
 	Metric  string               `json:"metric"`
+	Unit    string               `json:"unit,omitempty"` // of a count; empty: ns/op
 	Ops     int                  `json:"ops"`
 	Samples map[string][]float64 `json:"ns_per_op"`
 	Median  map[string]float64   `json:"median_ns_per_op"`
@@ -178,16 +214,13 @@ type Threads struct {
 	Before    int    `json:"before"`
 }
 
-// Scaling is the median cost per child exit of a contender with two numbers
-// of children watched.
+// Scaling is the children workload with one of Config.ChildrenCounts:
+// the cost per child exit of go-sdevent and libsystemd, over the rounds.
 type Scaling struct {
-	Contender string     `json:"contender"`
-	Children  [2]int     `json:"children"`
-	NsPerExit [2]float64 `json:"ns_per_exit"`
-	// Threads of the process while the larger number of children was
-	// watched in the first measurement of the run, and before: nothing
-	// else had made threads yet.
-	Threads, ThreadsBefore int `json:",omitempty"`
+	Children int                  `json:"children"`
+	Samples  map[string][]float64 `json:"ns_per_exit"`
+	Median   map[string]float64   `json:"median_ns_per_exit"`
+	GoC      *float64             `json:"go_over_c,omitempty"`
 }
 
 // order returns the indexes of n contenders in the order round r (from 0)
@@ -264,6 +297,8 @@ func Run(cfg Config) (*Report, error) {
 		Div:        cfg.Div,
 		Go:         runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
 		CPUs:       runtime.NumCPU(),
+		Affinity:   affinity(),
+		Pinned:     cfg.Pinned,
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}
 	missing := make([]bool, len(cs))
@@ -279,31 +314,19 @@ func Run(cfg Config) (*Report, error) {
 	rows := map[string]*Row{}
 	for _, w := range work {
 		for _, m := range w.Metrics {
-			rep.Rows = append(rep.Rows, Row{Metric: m, Ops: w.Ops(cfg.Div), Samples: map[string][]float64{}, Median: map[string]float64{}})
+			rep.Rows = append(rep.Rows, Row{Metric: m, Unit: w.Units[m], Ops: w.Ops(cfg.Div), Samples: map[string][]float64{}, Median: map[string]float64{}})
 		}
 	}
 	for i := range rep.Rows {
 		rows[rep.Rows[i].Metric] = &rep.Rows[i]
 	}
 	threads := make([]*Threads, len(cs))
-	var scaled []float64
-	scaledN := 0
-	var scaledThreads, scaledThreadsBefore int
-
 	for _, w := range work {
-		if w.Name != "children" || cfg.ScaleChildren <= 1 || missing[0] {
+		if w.Name != "children" {
 			continue
 		}
-		scaledN = w.Ops(cfg.Div) * cfg.ScaleChildren
-		for r := 0; r < cfg.Rounds; r++ {
-			s, err := measure(w, cs[0], scaledN)
-			if err != nil {
-				return nil, fmt.Errorf("round %d, %d children: %w", r+1, scaledN, err)
-			}
-			if r == 0 {
-				scaledThreads, scaledThreadsBefore = s.Threads, s.ThreadsBefore
-			}
-			scaled = append(scaled, nsPerOp(s.Elapsed[0], scaledN))
+		if err := runScaling(cfg, w, missing, rep); err != nil {
+			return nil, err
 		}
 	}
 
@@ -319,7 +342,13 @@ func Run(cfg Config) (*Report, error) {
 					return nil, fmt.Errorf("round %d: %w", r+1, err)
 				}
 				for k, m := range w.Metrics {
-					rows[m].Samples[cs[i].Name()] = append(rows[m].Samples[cs[i].Name()], nsPerOp(s.Elapsed[k], n))
+					v := 0.0
+					if k < len(s.Elapsed) {
+						v = nsPerOp(s.Elapsed[k], n)
+					} else {
+						v = s.Counts[k-len(s.Elapsed)] / float64(n)
+					}
+					rows[m].Samples[cs[i].Name()] = append(rows[m].Samples[cs[i].Name()], v)
 				}
 				if s.Threads > 0 && threads[i] == nil {
 					threads[i] = &Threads{Contender: cs[i].Name(), Children: n, During: s.Threads, Before: s.ThreadsBefore}
@@ -344,14 +373,6 @@ func Run(cfg Config) (*Report, error) {
 			rep.Threads = append(rep.Threads, *t)
 		}
 	}
-	if len(scaled) > 0 {
-		rep.Scaling = &Scaling{
-			Contender: cs[0].Name(),
-			Children:  [2]int{scaledN / cfg.ScaleChildren, scaledN},
-			NsPerExit: [2]float64{rows["children"].Median[cs[0].Name()], median(scaled)},
-			Threads:   scaledThreads, ThreadsBefore: scaledThreadsBefore,
-		}
-	}
 	if memory {
 		n := cfg.MemorySources
 		if n <= 0 {
@@ -373,18 +394,61 @@ func Run(cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// runScaling runs the children workload w with each of cfg.ChildrenCounts
+// children on go-sdevent and libsystemd (cfg.Contenders[0] and [1]),
+// alternating them, cfg.Rounds times, and adds the figures to rep.
+func runScaling(cfg Config, w Workload, missing []bool, rep *Report) error {
+	cs := cfg.Contenders[:2]
+	largest := 0
+	for _, count := range cfg.ChildrenCounts {
+		largest = max(largest, max(1, count/cfg.Div))
+	}
+	for _, count := range cfg.ChildrenCounts {
+		n := max(1, count/cfg.Div)
+		sc := Scaling{Children: n, Samples: map[string][]float64{}, Median: map[string]float64{}}
+		for r := 0; r < cfg.Rounds; r++ {
+			for _, i := range order(r, len(cs)) {
+				if missing[i] {
+					continue
+				}
+				s, err := measure(w, cs[i], n)
+				if err != nil {
+					return fmt.Errorf("round %d, %d children: %w", r+1, n, err)
+				}
+				sc.Samples[cs[i].Name()] = append(sc.Samples[cs[i].Name()], nsPerOp(s.Elapsed[0], n))
+				if i == 0 && n == largest && s.Threads > 0 && rep.ScalingThreads == nil {
+					rep.ScalingThreads = &Threads{Contender: cs[0].Name(), Children: n, During: s.Threads, Before: s.ThreadsBefore}
+				}
+			}
+		}
+		for name, xs := range sc.Samples {
+			sc.Median[name] = median(xs)
+		}
+		goNs, okGo := sc.Median[cs[0].Name()]
+		cNs, okC := sc.Median[cs[1].Name()]
+		sc.GoC = ratio(goNs, cNs, okGo, okC)
+		rep.Scaling = append(rep.Scaling, sc)
+	}
+	return nil
+}
+
 // measure runs w on c with n operations, after a garbage collection so that
 // no contender pays for the garbage of the one before.
 func measure(w Workload, c Contender, n int) (Sample, error) {
 	runtime.GC()
 	s, err := w.Run(c, n)
-	if err == nil && len(s.Elapsed) != len(w.Metrics) {
-		err = fmt.Errorf("%d times for %d metrics", len(s.Elapsed), len(w.Metrics))
+	if err == nil && len(s.Elapsed)+len(s.Counts) != len(w.Metrics) {
+		err = fmt.Errorf("%d times and %d counts for %d metrics", len(s.Elapsed), len(s.Counts), len(w.Metrics))
 	}
 	if err == nil {
 		for _, d := range s.Elapsed {
 			if d <= 0 {
 				err = fmt.Errorf("elapsed time %v", d)
+			}
+		}
+		for _, c := range s.Counts {
+			if !(c >= 0) {
+				err = fmt.Errorf("count %v", c)
 			}
 		}
 	}
@@ -399,8 +463,12 @@ func measure(w Workload, c Contender, n int) (Sample, error) {
 // memory, thread and scaling figures.
 func (rep *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "median ns/op over %d rounds, counts of sdbench.c divided by %d; %s, %d CPUs, GOMAXPROCS=%d\n",
-		rep.Rounds, rep.Div, rep.Go, rep.CPUs, rep.GOMAXPROCS)
+	pinned := ""
+	if rep.Pinned > 0 {
+		pinned = fmt.Sprintf(", pinned with -cpus %d", rep.Pinned)
+	}
+	fmt.Fprintf(&b, "median ns/op over %d rounds, counts of sdbench.c divided by %d; %s, %d CPUs (affinity %s%s), GOMAXPROCS=%d\n",
+		rep.Rounds, rep.Div, rep.Go, rep.CPUs, rep.Affinity, pinned, rep.GOMAXPROCS)
 	for _, c := range rep.Contenders {
 		if c.Version != "" {
 			fmt.Fprintf(&b, "%s: %s\n", c.Name, c.Version)
@@ -422,6 +490,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 					cell = c.Missing
 				} else if m, ok := row.Median[c.Name]; ok {
 					cell = strconv.FormatFloat(m, 'f', 1, 64)
+					if row.Unit != "" {
+						cell = strconv.FormatFloat(m, 'f', 2, 64)
+					}
 				}
 				line = append(line, cell)
 			}
@@ -429,6 +500,12 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			table = append(table, line)
 		}
 		writeColumns(&b, table)
+		for _, row := range rep.Rows {
+			if row.Metric == "pingpong" {
+				b.WriteString("pingpong: ns per round trip with a peer process; _cpu: user+system ns of both processes\n" +
+					"per round trip; _csw: context switches (voluntary+involuntary) of both per round trip\n")
+			}
+		}
 	}
 	if len(rep.Memory) > 0 {
 		fmt.Fprintf(&b, "\nbytes per idle source (%d IO sources, then %d timers; Go: heap after GC, C: malloc'd):\n",
@@ -449,13 +526,27 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 		writeColumns(&b, table)
 	}
-	if s := rep.Scaling; s != nil {
-		fmt.Fprintf(&b, "\n%s children: %.1f ns per exit with %d watched, %.1f with %d (x%.2f)\n",
-			s.Contender, s.NsPerExit[0], s.Children[0], s.NsPerExit[1], s.Children[1], s.NsPerExit[1]/s.NsPerExit[0])
-		if s.Threads > 0 {
-			fmt.Fprintf(&b, "%s OS threads while %d children were watched, first thing in the process: %d (%d before)\n",
-				s.Contender, s.Children[1], s.Threads, s.ThreadsBefore)
+	if len(rep.Scaling) > 0 {
+		names := []string{rep.Contenders[0].Name, rep.Contenders[1].Name}
+		b.WriteString("\nchildren exiting at once, median ns per exit (run before the other workloads):\n")
+		table := [][]string{append(append([]string{"", "children"}, names...), "Go/C")}
+		for _, sc := range rep.Scaling {
+			line := []string{"", strconv.Itoa(sc.Children)}
+			for i, name := range names {
+				cell := "-"
+				if m, ok := sc.Median[name]; ok {
+					cell = strconv.FormatFloat(m, 'f', 1, 64)
+				} else if rep.Contenders[i].Missing != "" {
+					cell = rep.Contenders[i].Missing
+				}
+				line = append(line, cell)
+			}
+			table = append(table, append(line, ratioCell(sc.GoC)))
 		}
+		writeColumns(&b, table)
+	}
+	if t := rep.ScalingThreads; t != nil {
+		fmt.Fprintf(&b, "%s: %d OS threads while %d children were watched (%d before)\n", t.Contender, t.During, t.Children, t.Before)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

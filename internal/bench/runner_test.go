@@ -54,6 +54,10 @@ func (f *fake) Children(n int) (ChildrenRun, error) {
 	}
 	return r, err
 }
+func (f *fake) PingPong(n int) (PingPongRun, error) {
+	d, err := f.next("pingpong", n)
+	return PingPongRun{Elapsed: d, CPU: 2 * d, Switches: int64(4 * n)}, err
+}
 func (f *fake) IdleMemory(n int) (float64, float64, error) {
 	*f.log = append(*f.log, fmt.Sprintf("%s memory %d", f.name, n))
 	return f.memory[0], f.memory[1], nil
@@ -138,21 +142,22 @@ func TestRunAlternates(t *testing.T) {
 	}
 }
 
-// TestRunAll: without Match, all seven workloads run with sdbench.c's
-// counts, after the scaled children runs (first, before any contender
-// made threads), then the memory figures.
+// TestRunAll: without Match, all seven workloads of sdbench.c run with its
+// counts, then pingpong, after the children runs with ChildrenCounts
+// (first, before any contender made threads, and only go-sdevent and C),
+// then the memory figures.
 func TestRunAll(t *testing.T) {
 	check(t)
 	var log []string
 	a, _, c := fakes(&log)
 	a.memory, c.memory = [2]float64{100, 200}, [2]float64{300, 400}
 	a.threads, c.threads = 3, 4
-	rep, err := Run(Config{Rounds: 1, Div: 1, Contenders: []Contender{a, Missing{"b", "gone"}, c}, ScaleChildren: 4, MemorySources: 7})
+	rep, err := Run(Config{Rounds: 1, Div: 1, Contenders: []Contender{a, Missing{"b", "gone"}, c}, ChildrenCounts: []int{100, 4000}, MemorySources: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"a children 4000",
+		"a children 100", "a children 4000",
 		"a defer 2000000", "c defer 2000000",
 		"a io0 500000", "c io0 500000",
 		"a io10000 500000", "c io10000 500000",
@@ -160,6 +165,7 @@ func TestRunAll(t *testing.T) {
 		"a rearm 500000", "c rearm 500000",
 		"a signal 200000", "c signal 200000",
 		"a children 1000", "c children 1000",
+		"a pingpong 50000", "c pingpong 50000",
 		"a memory 7", "c memory 7",
 	}
 	if !slices.Equal(log, want) {
@@ -169,7 +175,8 @@ func TestRunAll(t *testing.T) {
 	for _, r := range rep.Rows {
 		metrics = append(metrics, r.Metric)
 	}
-	if want := []string{"defer", "io_idle0", "io_idle10000", "timers_add", "timers_total", "timer_rearm", "signal", "children"}; !slices.Equal(metrics, want) {
+	if want := []string{"defer", "io_idle0", "io_idle10000", "timers_add", "timers_total", "timer_rearm", "signal", "children",
+		"pingpong", "pingpong_cpu", "pingpong_csw"}; !slices.Equal(metrics, want) {
 		t.Errorf("rows %v, want %v", metrics, want)
 	}
 	if want := []Memory{{"a", 7, 100, 200}, {"c", 7, 300, 400}}; !reflect.DeepEqual(rep.Memory, want) {
@@ -178,8 +185,14 @@ func TestRunAll(t *testing.T) {
 	if want := []Threads{{"a", 1000, 1003, 3}, {"c", 1000, 1004, 4}}; !reflect.DeepEqual(rep.Threads, want) {
 		t.Errorf("threads %+v, want %+v", rep.Threads, want)
 	}
-	if want := (&Scaling{Contender: "a", Children: [2]int{1000, 4000}, NsPerExit: [2]float64{10, 10}, Threads: 4003, ThreadsBefore: 3}); !reflect.DeepEqual(rep.Scaling, want) {
+	want10 := func(n int) Scaling {
+		return Scaling{Children: n, Samples: map[string][]float64{"a": {10}}, Median: map[string]float64{"a": 10}}
+	}
+	if want := []Scaling{want10(100), want10(4000)}; !reflect.DeepEqual(rep.Scaling, want) {
 		t.Errorf("scaling %+v, want %+v", rep.Scaling, want)
+	}
+	if want := (&Threads{"a", 4000, 4003, 3}); !reflect.DeepEqual(rep.ScalingThreads, want) {
+		t.Errorf("scaling threads %+v, want %+v", rep.ScalingThreads, want)
 	}
 }
 
@@ -363,8 +376,8 @@ func TestWriteTable(t *testing.T) {
 	a, b, c := fakes(&log)
 	a.threads, c.threads = 5, 7
 	a.memory, b.memory = [2]float64{425.4, 434}, [2]float64{304, 363}
-	rep, err := Run(Config{Rounds: 3, Div: 10, Contenders: []Contender{a, b, c}, ScaleChildren: 4,
-		Match: regexp.MustCompile("^(defer|children|memory)$")})
+	rep, err := Run(Config{Rounds: 3, Div: 10, Contenders: []Contender{a, b, c}, ChildrenCounts: []int{100, 4000},
+		Match: regexp.MustCompile("^(defer|children|pingpong|memory)$")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,9 +389,14 @@ func TestWriteTable(t *testing.T) {
 	for i, want := range []string{
 		"median ns/op over 3 rounds, counts of sdbench.c divided by 10; ",
 		"",
-		"workload     ops     a     b     c  Go/C  idiom/C",
-		"defer     200000  10.0  20.0  40.0  0.50     2.00",
-		"children     100  10.0  20.0  40.0  0.50     2.00",
+		"workload         ops     a     b     c  Go/C  idiom/C",
+		"defer         200000  10.0  20.0  40.0  0.50     2.00",
+		"children         100  10.0  20.0  40.0  0.50     2.00",
+		"pingpong        5000  10.0  20.0  40.0  0.50     2.00",
+		"pingpong_cpu    5000  20.0  40.0  80.0  0.50     2.00",
+		"pingpong_csw    5000  4.00  4.00  4.00  1.00     1.00",
+		"pingpong: ns per round trip with a peer process; _cpu: user+system ns of both processes",
+		"per round trip; _csw: context switches (voluntary+involuntary) of both per round trip",
 		"",
 		"bytes per idle source (10000 IO sources, then 10000 timers; Go: heap after GC, C: malloc'd):",
 		"  a  IO source  425  timer  434",
@@ -389,16 +407,19 @@ func TestWriteTable(t *testing.T) {
 		"  a  105  (5)",
 		"  c  107  (7)",
 		"",
-		"a children: 10.0 ns per exit with 100 watched, 10.0 with 400 (x1.00)",
-		"a OS threads while 400 children were watched, first thing in the process: 405 (5 before)",
+		"children exiting at once, median ns per exit (run before the other workloads):",
+		"  children     a     b  Go/C",
+		"        10  10.0  20.0  0.50",
+		"       400  10.0  20.0  0.50",
+		"a: 405 OS threads while 400 children were watched (5 before)",
 		"",
 	} {
 		if i >= len(lines) || !strings.HasPrefix(lines[i], want) || (want == "" && lines[i] != "") {
 			t.Fatalf("line %d: want %q, table:\n%s", i+1, want, out.String())
 		}
 	}
-	if len(lines) != 18 {
-		t.Errorf("%d lines, want 18:\n%s", len(lines), out.String())
+	if len(lines) != 26 {
+		t.Errorf("%d lines, want 26:\n%s", len(lines), out.String())
 	}
 }
 

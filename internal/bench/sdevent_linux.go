@@ -246,6 +246,18 @@ var shArgv = []string{"sh", "-c", "read x"}
 
 const shPath = "/bin/sh"
 
+// startSh starts shArgv with attr. syscall.ForkExec returns only once the
+// child has exec'd (it waits for a close-on-exec pipe to close), as
+// posix_spawn in the C harness does: both start the clock with no child
+// between fork and exec.
+func startSh(attr *syscall.ProcAttr) (pid int, err error) {
+	pid, err = syscall.ForkExec(shPath, shArgv, attr)
+	if err != nil {
+		return 0, fmt.Errorf("start %s: %w", shPath, err)
+	}
+	return pid, nil
+}
+
 // Children starts n children blocked reading one pipe, watches each with
 // AddChildPidfd on the pidfd taken at clone time (syscall.ForkExec with
 // SysProcAttr.PidFD), closes the pipe and dispatches the n exits; the loop
@@ -290,9 +302,9 @@ func (GoSdevent) Children(n int) (ChildrenRun, error) {
 		Sys:   &syscall.SysProcAttr{PidFD: &pidfd},
 	}
 	for range n {
-		pid, err := syscall.ForkExec(shPath, shArgv, attr)
+		pid, err := startSh(attr)
 		if err != nil {
-			return run, fmt.Errorf("start %s: %w", shPath, err)
+			return run, err
 		}
 		s, err := exitOnFailure(e.AddChildPidfd(pidfd, unix.WEXITED, h))
 		if err == nil {

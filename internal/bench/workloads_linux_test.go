@@ -8,8 +8,12 @@ import (
 )
 
 // TestMain fails the run when a workload left a descriptor open, a
-// goroutine running or a child unreaped.
-func TestMain(m *testing.M) { testutil.Main(m) }
+// goroutine running or a child unreaped. Started as a pingpong peer, the
+// test binary is that peer (Peer) instead.
+func TestMain(m *testing.M) {
+	Peer()
+	testutil.Main(m)
+}
 
 func TestEveryTestChecksLeaks(t *testing.T) { testutil.CheckEveryTest(t) }
 
@@ -62,12 +66,17 @@ func TestWorkloads(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(s.Elapsed) != len(w.Metrics) {
-					t.Fatalf("%d times for metrics %v", len(s.Elapsed), w.Metrics)
+				if len(s.Elapsed)+len(s.Counts) != len(w.Metrics) {
+					t.Fatalf("%d times and %d counts for metrics %v", len(s.Elapsed), len(s.Counts), w.Metrics)
 				}
-				for i, m := range w.Metrics {
-					if ns := nsPerOp(s.Elapsed[i], tiny(w)); !(ns > 0) {
-						t.Errorf("%s: %v ns/op, want > 0", m, ns)
+				for i, d := range s.Elapsed {
+					if ns := nsPerOp(d, tiny(w)); !(ns > 0) {
+						t.Errorf("%s: %v ns/op, want > 0", w.Metrics[i], ns)
+					}
+				}
+				for i, c := range s.Counts {
+					if !(c > 0) {
+						t.Errorf("%s: %v, want > 0", w.Metrics[len(s.Elapsed)+i], c)
 					}
 				}
 				if w.Name == "timers" && s.Elapsed[0] > s.Elapsed[1] {
@@ -128,21 +137,31 @@ func TestIdleMemory(t *testing.T) {
 }
 
 // TestRunReal runs the runner end to end with the contenders of this build
-// at tiny counts: one round of defer, children with scaling, and memory.
+// at tiny counts: one round of defer, children with ChildrenCounts (on
+// go-sdevent and libsystemd, not idiomatic), pingpong and memory.
 func TestRunReal(t *testing.T) {
 	check(t)
-	rep, err := Run(Config{Rounds: 1, Div: 1000, Contenders: Contenders(), ScaleChildren: 2, MemorySources: 100,
-		Match: regexpMust(t, "^(defer|children|memory)$")})
+	rep, err := Run(Config{Rounds: 1, Div: 1000, Contenders: Contenders(), ChildrenCounts: []int{1000, 2000}, MemorySources: 100,
+		Match: regexpMust(t, "^(defer|children|pingpong|memory)$")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 2 || rep.Scaling == nil || rep.Scaling.Children != [2]int{1, 2} || len(rep.Threads) != 2 || len(rep.Memory) == 0 {
+	if len(rep.Rows) != 5 || len(rep.Scaling) != 2 || rep.Scaling[0].Children != 1 || rep.Scaling[1].Children != 2 ||
+		rep.ScalingThreads == nil || rep.ScalingThreads.Children != 2 || len(rep.Threads) != 2 || len(rep.Memory) == 0 {
 		t.Errorf("report %+v", rep)
 	}
 	for _, row := range rep.Rows {
 		for _, c := range built() {
 			if !(row.Median[c.Name()] > 0) {
 				t.Errorf("%s, %s: median %v", row.Metric, c.Name(), row.Median[c.Name()])
+			}
+		}
+	}
+	for _, sc := range rep.Scaling {
+		for _, c := range built() {
+			_, idiomatic := c.(Idiomatic)
+			if m, ok := sc.Median[c.Name()]; ok == idiomatic || (ok && !(m > 0)) {
+				t.Errorf("%d children, %s: median %v (%v)", sc.Children, c.Name(), m, ok)
 			}
 		}
 	}

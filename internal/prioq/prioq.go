@@ -14,10 +14,12 @@ package prioq
 // Queue is a min-heap of T ordered by Less. Index returns a pointer to the
 // element's own slot field, which the queue keeps up to date (-1 when the
 // element is not queued). The zero Queue is not usable; set Less and Index.
+// The index is an int32, as in systemd's prioq (unsigned), so that it takes
+// half the room in the element: a queue never holds 2^31 elements.
 type Queue[T any] struct {
 	items []T
 	Less  func(a, b T) bool
-	Index func(T) *int
+	Index func(T) *int32
 }
 
 // Len returns the number of queued elements.
@@ -37,15 +39,23 @@ func (q *Queue[T]) At(i int) T { return q.items[i] }
 // Put inserts x. x must not be queued already.
 func (q *Queue[T]) Put(x T) {
 	i := len(q.items)
+	if i == cap(q.items) {
+		// Double, as systemd's prioq (GREEDY_REALLOC): append grows large
+		// slices by a quarter, copying a growing queue five times over
+		// and leaving that much garbage to the collector.
+		items := make([]T, i, 2*i+16)
+		copy(items, q.items)
+		q.items = items
+	}
 	q.items = append(q.items, x)
-	*q.Index(x) = i
+	*q.Index(x) = int32(i)
 	q.up(i)
 }
 
 // Remove takes x out of the queue; it reports false if x was not queued.
 func (q *Queue[T]) Remove(x T) bool {
 	idx := q.Index(x)
-	i := *idx
+	i := int(*idx)
 	if i < 0 || i >= len(q.items) {
 		return false
 	}
@@ -53,7 +63,7 @@ func (q *Queue[T]) Remove(x T) bool {
 	last := len(q.items) - 1
 	if i != last {
 		q.items[i] = q.items[last]
-		*q.Index(q.items[i]) = i
+		*q.Index(q.items[i]) = int32(i)
 	}
 	var zero T
 	q.items[last] = zero
@@ -67,7 +77,7 @@ func (q *Queue[T]) Remove(x T) bool {
 // Reshuffle restores the heap order after x's sort key changed. It does
 // nothing when x is not queued.
 func (q *Queue[T]) Reshuffle(x T) {
-	i := *q.Index(x)
+	i := int(*q.Index(x))
 	if i < 0 || i >= len(q.items) {
 		return
 	}
@@ -82,8 +92,8 @@ func (q *Queue[T]) fix(i int) {
 
 func (q *Queue[T]) swap(i, j int) {
 	q.items[i], q.items[j] = q.items[j], q.items[i]
-	*q.Index(q.items[i]) = i
-	*q.Index(q.items[j]) = j
+	*q.Index(q.items[i]) = int32(i)
+	*q.Index(q.items[j]) = int32(j)
 }
 
 func (q *Queue[T]) up(j int) {

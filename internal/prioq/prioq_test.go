@@ -7,13 +7,14 @@ import (
 )
 
 type item struct {
-	key, idx int
+	key int
+	idx int32
 }
 
 func newQueue() *Queue[*item] {
 	return &Queue[*item]{
 		Less:  func(a, b *item) bool { return a.key < b.key },
-		Index: func(x *item) *int { return &x.idx },
+		Index: func(x *item) *int32 { return &x.idx },
 	}
 }
 
@@ -50,7 +51,7 @@ func TestAgainstSortedModel(t *testing.T) {
 			t.Fatalf("len %d, model %d", q.Len(), len(live))
 		}
 		for i := 0; i < q.Len(); i++ {
-			if q.At(i).idx != i {
+			if int(q.At(i).idx) != i {
 				t.Fatalf("item at %d records index %d", i, q.At(i).idx)
 			}
 		}
@@ -74,7 +75,7 @@ func TestAgainstSortedModel(t *testing.T) {
 // children never move). With keys that differ a sift down takes the smaller
 // child, the left one on a tie.
 func TestEqualKeysAsSystemd(t *testing.T) {
-	q := &Queue[*item]{Less: func(a, b *item) bool { return a.key/10 < b.key/10 }, Index: func(x *item) *int { return &x.idx }}
+	q := &Queue[*item]{Less: func(a, b *item) bool { return a.key/10 < b.key/10 }, Index: func(x *item) *int32 { return &x.idx }}
 	for i := range 5 {
 		q.Put(&item{key: i, idx: -1}) // all equal to Less: key/10 is 0
 	}
