@@ -547,8 +547,16 @@ func (e *Event) poll(timeout time.Duration) error {
 // costs less: a goroutine that wakes the loop runs on a free P, and the
 // loop's thread resumes with its P, where the runtime's poller takes
 // another thread and a scheduling round to hand it the wake-up.
+//
+// Parking costs two more epoll_wait calls per blocking wait and a trip
+// through the scheduler, and once the epoll fd is in the runtime's poller
+// every event the kernel queues on it is queued on the poller's too. It
+// pays only when another goroutine may need the P: with the loop's the only
+// goroutine of the process (runtime.NumGoroutine counts neither the
+// runtime's own nor those that ended), nothing waits for the hand-off, and
+// the loop waits in the kernel as C does.
 func (e *Event) epollWait(timeout time.Duration) (int, error) {
-	if timeout == 0 || runtime.GOMAXPROCS(0) > 1 {
+	if timeout == 0 || runtime.GOMAXPROCS(0) > 1 || runtime.NumGoroutine() == 1 {
 		return sys.EpollWait(e.epfd, e.events, timeout)
 	}
 	if e.parker == nil && !e.noParker {
