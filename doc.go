@@ -134,8 +134,9 @@
 //   - os/signal: AddSignal, with no signal blocked. A signalfd would need
 //     the signal blocked in every thread, which Go does not allow, so a
 //     signal reaches the loop through the runtime's handler, os/signal and
-//     a goroutine per signal in use: several wake-ups of other threads,
-//     where C reads the signalfd in its own. signal.Ignore or
+//     a goroutine per signal in use (which readies a loop parked in the
+//     runtime's poller on its own P): wake-ups of other threads, where C
+//     reads the signalfd in its own. signal.Ignore or
 //     signal.Reset elsewhere in the program silences the loop's sources.
 //   - net.Listener, net.Conn, go-systemd's activation.Listeners: package
 //     sdnet. fsnotify: package filewatch, which follows the rename-over
@@ -231,10 +232,18 @@
 //     ECHILD for a loop used after fork or from another copy of
 //     libsystemd, as Go has no fork without exec.
 //  4. Only Invoke (and Default) are goroutine-safe.
-//  5. Waits use epoll_pwait2 with nanosecond timeouts (epoll_pwait rounded up
-//     to milliseconds before Linux 5.11) and never end early, also when the
-//     Go runtime interrupts the thread (EINTR is retried, never reported as a
-//     dispatch).
+//  5. With one P (GOMAXPROCS=1), a wait that has to block parks the
+//     goroutine in the Go runtime's poller, which watches the epoll fd from
+//     the loop's first such wait on, so that the P runs the goroutines that
+//     wake the loop meanwhile; with more Ps it blocks its thread in
+//     epoll_pwait2, as C does. Timeouts of up to 2 ms, and the last 2 ms of
+//     longer ones, are always waited in epoll_pwait2, with nanosecond
+//     precision (epoll_pwait rounded up to milliseconds before Linux 5.11).
+//     Waits never end early, also when the Go runtime interrupts the thread
+//     (EINTR is retried, never reported as a dispatch). Fd is the same fd;
+//     to embed the loop in the Go runtime's own poller, hand it a duplicate
+//     of Fd (os.NewFile would own and close Fd, and the runtime may watch
+//     Fd itself already).
 //  6. Times are time.Duration on the named clock, not microseconds; Infinity
 //     is USEC_INFINITY. A timer whose coalesced wake-up is already due is not
 //     handed to the kernel: Prepare reports it pending. Now returns, for a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,7 +90,9 @@ func typeClockIndex(t source.Type) int {
 //
 // The kernel objects the loop owns, each in one field, opened and closed in
 // one place (destroy closes what is left):
-//   - epfd, the epoll fd: New; destroy.
+//   - epfd, the epoll fd: New; destroy. From the first wait that may
+//     block on, parker owns it (it is in the Go runtime's poller) and
+//     destroy closes it through parker.
 //   - inv.fd, the eventfd behind Invoke: setupInvoke, from New;
 //     closeInvoke, from destroy.
 //   - clocks[i].fd, one timerfd per clock: setupClock, at the first time
@@ -110,6 +113,9 @@ type Event struct {
 	nref  atomic.Int32
 	epfd  int
 	state State
+
+	parker   *sys.Parker // nil until the first wait that may block
+	noParker bool        // NewParker failed: block in the kernel
 
 	iteration     uint64
 	exitRequested bool
@@ -283,7 +289,12 @@ func (e *Event) destroy() {
 			d.fd = -1
 		}
 	}
-	_ = sys.Close(e.epfd)
+	if e.parker != nil {
+		_ = e.parker.Close()
+		e.parker = nil
+	} else {
+		_ = sys.Close(e.epfd)
+	}
 	e.epfd = -1
 	e.state = Finished
 }
@@ -500,7 +511,7 @@ func (e *Event) pollTimeout(timeout time.Duration) (time.Duration, error) {
 // buffer filled up it grows it and polls again without waiting, as sd-event.
 func (e *Event) poll(timeout time.Duration) error {
 	for first := true; ; first = false {
-		n, err := sys.EpollWait(e.epfd, e.events, timeout)
+		n, err := e.epollWait(timeout)
 		if err != nil {
 			return err
 		}
@@ -512,12 +523,58 @@ func (e *Event) poll(timeout time.Duration) error {
 				return err
 			}
 		}
+		if first && e.parker != nil && e.parker.TakeKick() {
+			// The signal hub woke the parked loop without its eventfd.
+			if err := e.processSignalMask(); err != nil {
+				return err
+			}
+		}
 		if n < len(e.events) || len(e.events) >= 10*max(e.nSources, 1) {
 			return nil
 		}
 		e.events = make([]unix.EpollEvent, 2*len(e.events))
 		timeout = 0
 	}
+}
+
+// epollWait waits on the epoll fd for at most timeout (negative: no limit).
+// With one P (GOMAXPROCS=1) a wait that may block parks the goroutine in
+// the Go runtime's poller (sys.Parker): blocked in epoll_pwait2, as C
+// blocks, it would hold the only P until sysmon takes it away, 20 µs or
+// more later, and every goroutine that wakes the loop (os/signal's, the
+// signal hub's, an Invoke caller) and then the woken loop itself would wait
+// for that hand-off, a thread wake-up each. With more Ps the kernel wait
+// costs less: a goroutine that wakes the loop runs on a free P, and the
+// loop's thread resumes with its P, where the runtime's poller takes
+// another thread and a scheduling round to hand it the wake-up.
+//
+// Parking costs two more epoll_wait calls per blocking wait and a trip
+// through the scheduler, and once the epoll fd is in the runtime's poller
+// every event the kernel queues on it is queued on the poller's too. It
+// pays only when another goroutine may need the P: with the loop's the only
+// goroutine of the process (runtime.NumGoroutine counts neither the
+// runtime's own nor those that ended), nothing waits for the hand-off, and
+// the loop waits in the kernel as C does.
+func (e *Event) epollWait(timeout time.Duration) (int, error) {
+	if timeout == 0 || runtime.GOMAXPROCS(0) > 1 || runtime.NumGoroutine() == 1 {
+		return sys.EpollWait(e.epfd, e.events, timeout)
+	}
+	if e.parker == nil && !e.noParker {
+		p, err := sys.NewParker(e.epfd)
+		if err != nil {
+			// The kernel wait works all the same.
+			e.noParker = true
+			if e.debugOn() {
+				e.logLoop("waiting in the kernel: cannot park in the Go runtime's poller", slog.Any("err", err))
+			}
+		}
+		e.parker = p
+		e.sig.parker.Store(p)
+	}
+	if e.parker == nil {
+		return sys.EpollWait(e.epfd, e.events, timeout)
+	}
+	return e.parker.Wait(e.events, timeout)
 }
 
 func (e *Event) processEvent(ev *unix.EpollEvent) error {

@@ -5,6 +5,7 @@ package sdevent_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -159,6 +160,37 @@ func BenchmarkDispatch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestBlockingIterationAllocatesNothing: an iteration in which the loop
+// has to block (a timer re-armed 20 µs ahead: the loop parks in the
+// runtime's poller until its timerfd fires) allocates nothing, with no
+// timeout and with one that the runtime's timer bounds.
+func TestBlockingIterationAllocatesNothing(t *testing.T) {
+	e := newLoop(t)
+	keep(t)(e.AddTimeRelative(unix.CLOCK_MONOTONIC, 20*time.Microsecond, time.Nanosecond, func(s *sdevent.Source, _ time.Duration) error {
+		if err := s.SetTimeRelative(20 * time.Microsecond); err != nil {
+			return err
+		}
+		return s.SetEnabled(source.OneShot)
+	}))
+	for _, timeout := range []time.Duration{sdevent.Infinity, time.Hour} {
+		var failed error
+		iteration := func() {
+			if d, err := e.Run(timeout); err != nil || !d {
+				failed = fmt.Errorf("Run(%v) = %v, %w", timeout, d, err)
+			}
+		}
+		for range 100 {
+			iteration()
+		}
+		if allocs := testing.AllocsPerRun(1000, iteration); allocs != 0 {
+			t.Errorf("Run(%v): %v allocations per blocking iteration, want 0", timeout, allocs)
+		}
+		if failed != nil {
+			t.Fatal(failed)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -32,6 +33,7 @@ type signalSource struct {
 type signals struct {
 	sub       sighub.Subscriber
 	fd        int
+	parker    atomic.Pointer[sys.Parker] // the loop's, once it has one: sub.Wake kicks it
 	sources   [sighub.NSIG]*Source
 	childSubs int
 }
@@ -150,9 +152,16 @@ func (e *Event) setupSignals() error {
 		return err
 	}
 	e.sig.fd = fd
-	// The hub's goroutine has nobody to tell of a failure; a saturated
-	// counter (EAGAIN) leaves the fd readable, which is all a wake-up needs.
-	e.sig.sub.Wake = func() { _ = sys.WriteCounter(fd) }
+	// A loop parked in the runtime's poller is readied on the hub's P,
+	// which then runs it: the eventfd would also wake the thread that waits
+	// in the poller. The hub's goroutine has nobody to tell of a failure; a
+	// saturated counter (EAGAIN) leaves the fd readable, which is all a
+	// wake-up needs.
+	e.sig.sub.Wake = func() {
+		if p := e.sig.parker.Load(); p == nil || !p.Kick() {
+			_ = sys.WriteCounter(fd)
+		}
+	}
 	return nil
 }
 
@@ -162,6 +171,15 @@ func (e *Event) setupSignals() error {
 func (e *Event) processSignals() error {
 	if err := sys.ReadCounter(e.sig.fd); err != nil {
 		return err
+	}
+	return e.processSignalMask()
+}
+
+// processSignalMask is processSignals without the eventfd: after a Kick
+// from the hub, which sets the mask and writes nothing.
+func (e *Event) processSignalMask() error {
+	if e.sig.sub.Wake == nil {
+		return nil
 	}
 	mask := e.sig.sub.Mask.Load()
 	if mask&sighub.Bit(int(unix.SIGCHLD)) != 0 && e.sig.childSubs > 0 {
