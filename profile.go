@@ -185,8 +185,8 @@ func (e *Event) SetProfileLabels(base context.Context, on bool) error {
 		o := e.observe()
 		o.labels, o.base = true, base
 		for s := e.sources; s != nil; s = s.next {
-			if s.obs != nil {
-				s.obs.labelled = false // made anew from the new base
+			if o := s.observed(); o != nil {
+				o.labelled = false // made anew from the new base
 			}
 		}
 		return nil

@@ -73,8 +73,6 @@ type Source struct {
 	// extra holds what few sources set (callbacks, userdata, rate limit,
 	// period); nil until one of them is set.
 	extra *sourceExtra
-
-	obs *sourceObs // statistics and profile labels (stats.go); nil: not observed
 }
 
 // sourceExtra is the rarely set part of a source, allocated on first use so
@@ -88,6 +86,8 @@ type sourceExtra struct {
 	prepareIter uint64    // the iteration its prepare callback last ran in
 	rl          ratelimit // zero (not configured) until SetRatelimit
 	periodic    periodic  // zero (period 0) but for AddPeriodic's sources
+
+	obs *sourceObs // statistics and profile labels (stats.go); nil: not observed
 }
 
 // The kind's own part of the rarer kinds; each is called only for its kind.
@@ -117,6 +117,15 @@ func (s *Source) prepareFn() Handler {
 		return nil
 	}
 	return s.extra.prepareFn
+}
+
+// observed returns what the loop keeps of the source while observing it
+// (stats.go), nil when nothing is kept.
+func (s *Source) observed() *sourceObs {
+	if s.extra == nil {
+		return nil
+	}
+	return s.extra.obs
 }
 
 func (s *Source) rl() *ratelimit {
