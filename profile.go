@@ -207,7 +207,7 @@ func (e *Event) runLabelled(s *Source, o *sourceObs) error {
 	desc := s.descriptionOrEmpty()
 	base := e.obs.base
 	if !o.labelled || o.labelDesc != desc {
-		kind := s.kind.String()
+		kind := s.kind().String()
 		o.ctx = pprof.WithLabels(base, pprof.Labels("sdevent_source", desc, "sdevent_kind", kind))
 		o.region = "sdevent " + kind + " " + desc
 		o.labelDesc, o.labelled = desc, true

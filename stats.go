@@ -171,13 +171,13 @@ func (e *Event) Snapshot() (Snapshot, error) {
 // statistics is the source's record in a Snapshot.
 func (s *Source) statistics() SourceStatistics {
 	r := SourceStatistics{
-		Kind: s.kind, Priority: s.priority, Enabled: s.enabled,
+		Kind: s.kind(), Priority: s.priority, Enabled: s.enabled(),
 		Ratelimited: s.ratelimited, Pending: s.pending, Clock: unix.CLOCK_MONOTONIC,
 	}
 	if s.hasDesc {
 		r.Description = s.description
 	}
-	if i := typeClockIndex(s.kind); i >= 0 {
+	if i := typeClockIndex(s.kind()); i >= 0 {
 		r.Clock = clockIDs[i]
 	}
 	if o := s.observed(); o != nil {
@@ -204,8 +204,8 @@ func (e *Event) runHandlerObserved(s *Source) error {
 		o = e.sourceObs(s) // not for the watchdog's check alone
 	}
 	clock, fired := -1, time.Duration(0) // -1: CLOCK_MONOTONIC, read inline
-	if s.kind.IsTime() {
-		clock, fired = clockIDs[typeClockIndex(s.kind)], s.timeFired()
+	if s.kind().IsTime() {
+		clock, fired = clockIDs[typeClockIndex(s.kind())], s.timeFired()
 	}
 	start := readClock(clock)
 	var err error
@@ -293,7 +293,7 @@ func (e *Event) reportSlow(s *Source, cb callbackKind, d time.Duration) {
 	}
 	attrs := []slog.Attr{
 		slog.String("source", s.descriptionOrEmpty()),
-		slog.String("kind", s.kind.String()),
+		slog.String("kind", s.kind().String()),
 		slog.Int64("priority", int64(s.priority)),
 		slog.Duration("duration", d),
 	}
