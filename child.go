@@ -398,7 +398,7 @@ func (s *Source) childOnly(op string) error {
 	if s == nil {
 		return opErr(op, unix.EINVAL)
 	}
-	if s.kind != source.Child {
+	if s.kind() != source.Child {
 		return opErr(op, unix.EDOM)
 	}
 	return nil

@@ -43,7 +43,7 @@ func (e *Event) AddPost(h Handler) (*Source, error) {
 // d is not one itself, as sd-event's source_dispatch does before d's handler
 // and again after it, for those the handler added or switched on.
 func (e *Event) pendPost(d *Source) {
-	if d.kind == source.Post {
+	if d.kind() == source.Post {
 		return
 	}
 	for _, z := range e.post {

@@ -412,7 +412,7 @@ func (e *Event) idle() bool {
 		return false
 	}
 	for _, p := range e.post {
-		if p.pending && p.enabled != source.Off {
+		if p.pending && p.enabled() != source.Off {
 			return false
 		}
 	}
@@ -942,7 +942,7 @@ func (e *Event) afterCallback(s *Source, cb callbackKind, err error) {
 	if err != nil {
 		e.logFailure(s, cb, err)
 		if s.exitOnFailure {
-			what := s.kind.String() + " source"
+			what := s.kind().String() + " source"
 			if s.hasDesc {
 				what += fmt.Sprintf(" %q", s.description)
 			}
@@ -955,7 +955,7 @@ func (e *Event) afterCallback(s *Source, cb callbackKind, err error) {
 		if s.e == e {
 			_ = e.setEnabled(s, source.Off) // turning off cannot fail; C asserts it
 		} else {
-			s.enabled = source.Off
+			s.enabledByte = int8(source.Off)
 		}
 	}
 }
@@ -968,7 +968,7 @@ func (e *Event) dispatch(s *Source) error {
 	if !s.rl().below() {
 		return e.enterRatelimited(s)
 	}
-	if s.kind == source.Defer || s.kind == source.Exit {
+	if s.kind() == source.Defer || s.kind() == source.Exit {
 		// Always pending, these count as pending since this dispatch, so
 		// that they go behind what became pending before (sd-event 262).
 		s.pendingIter = e.iteration
@@ -986,7 +986,7 @@ func (e *Event) dispatch(s *Source) error {
 	}
 	// ONESHOT is switched off before the handler runs, so that the handler
 	// sees Off and may enable the source again.
-	if s.enabled == source.OneShot {
+	if s.enabled() == source.OneShot {
 		if err := e.setEnabled(s, source.Off); err != nil {
 			return err
 		}

@@ -470,7 +470,7 @@ func (s *Source) inotifyOnly(op string) error {
 	if s == nil {
 		return opErr(op, unix.EINVAL)
 	}
-	if s.kind != source.Inotify {
+	if s.kind() != source.Inotify {
 		return opErr(op, unix.EDOM)
 	}
 	return nil

@@ -98,10 +98,10 @@ func (e *Event) setupInvoke() error {
 		return fmt.Errorf("create eventfd: %w", err)
 	}
 	e.inv.fd = fd
-	s := e.initSource(&Source{kind: source.IO, internal: true, floating: true})
+	s := e.initSource(&Source{kindByte: uint8(source.IO), internal: true, floating: true})
 	s.io.fd, s.io.events = int32(fd), unix.EPOLLIN
-	s.io.handler = e.runInvoke
-	e.setEnabledField(s, source.On) // internal: it never keeps the loop alive
+	s.handler = IOHandler(e.runInvoke) // of its named type, which call asserts
+	e.setEnabledField(s, source.On)    // internal: it never keeps the loop alive
 	s.description = "invoke"
 	if err := e.ioRegister(s, source.On, s.io.events); err != nil {
 		_ = sys.Close(fd)

@@ -38,7 +38,7 @@ func (e *Event) AddIO(fd int, events uint32, h IOHandler) (*Source, error) {
 	}
 	s := e.newSource(source.IO, source.On)
 	s.io.fd, s.io.events = int32(fd), events
-	s.io.handler = h
+	s.handler = h
 	if err := e.ioRegister(s, source.On, events); err != nil {
 		s.nref = 0
 		s.release()
@@ -54,12 +54,9 @@ func validFd(fd int) bool { return fd >= 0 && fd <= math.MaxInt32 }
 // ioSource is an IO source's part of Source; fd is an int32, as the
 // kernel's, to keep Source small.
 type ioSource struct {
-	handler    IOHandler
-	fd         int32
-	events     uint32
-	revents    uint32
-	registered bool
-	owned      bool
+	fd      int32
+	events  uint32
+	revents uint32
 }
 
 func (e *Event) takeSlot(s *Source) {
@@ -118,10 +115,10 @@ func (e *Event) pollUnregister(s *Source, fd int, registered *bool) {
 
 // ioRegister adds or modifies the fd's epoll registration.
 func (e *Event) ioRegister(s *Source, enabled source.Enabled, events uint32) error {
-	return e.pollRegister(s, int(s.io.fd), events, enabled, &s.io.registered)
+	return e.pollRegister(s, int(s.io.fd), events, enabled, &s.ioRegistered)
 }
 
-func (e *Event) ioUnregister(s *Source) { e.pollUnregister(s, int(s.io.fd), &s.io.registered) }
+func (e *Event) ioUnregister(s *Source) { e.pollUnregister(s, int(s.io.fd), &s.ioRegistered) }
 
 // ioReady makes the source pending with the events the poll reported.
 func (e *Event) ioReady(s *Source, events uint32) { e.markReady(s, &s.io.revents, events) }
@@ -133,7 +130,7 @@ func (e *Event) disconnectIO(s *Source) {
 
 // releaseIO closes the fd of a freed source that owns it.
 func (s *Source) releaseIO() {
-	if s.io.owned && s.io.fd >= 0 {
+	if s.ioOwned && s.io.fd >= 0 {
 		_ = sys.Close(int(s.io.fd))
 		s.io.fd = -1
 	}
@@ -143,7 +140,7 @@ func (s *Source) ioOnly(op string) error {
 	if s == nil {
 		return opErr(op, unix.EINVAL)
 	}
-	if s.kind != source.IO || s.internal {
+	if s.kind() != source.IO || s.internal {
 		return opErr(op, unix.EDOM)
 	}
 	return nil
@@ -182,17 +179,17 @@ func (s *Source) SetIOFd(fd int) error {
 	e := s.e
 	if s.offline() {
 		s.io.fd = int32(fd)
-		s.io.registered = false
+		s.ioRegistered = false
 	} else {
-		s.io.fd, s.io.registered = int32(fd), false
-		if err := e.ioRegister(s, s.enabled, s.io.events); err != nil {
-			s.io.fd, s.io.registered = int32(old), true
+		s.io.fd, s.ioRegistered = int32(fd), false
+		if err := e.ioRegister(s, s.enabled(), s.io.events); err != nil {
+			s.io.fd, s.ioRegistered = int32(old), true
 			return opErr(op, err)
 		}
 		// The caller may have closed the old fd already, which removed it.
 		_ = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, old, nil)
 	}
-	if s.io.owned && old >= 0 {
+	if s.ioOwned && old >= 0 {
 		_ = sys.Close(old)
 	}
 	return nil
@@ -204,7 +201,7 @@ func (s *Source) IOFdOwn() (bool, error) {
 	if err := s.ioOnly("io fd own"); err != nil {
 		return false, err
 	}
-	return s.io.owned, nil
+	return s.ioOwned, nil
 }
 
 // SetIOFdOwn makes the source close its fd when it is freed and when SetIOFd
@@ -213,7 +210,7 @@ func (s *Source) SetIOFdOwn(own bool) error {
 	if err := s.ioOnly("set io fd own"); err != nil {
 		return err
 	}
-	s.io.owned = own
+	s.ioOwned = own
 	return nil
 }
 
@@ -245,7 +242,7 @@ func (s *Source) SetIOEvents(events uint32) error {
 	}
 	e.setPending(s, false)
 	if s.online() {
-		if err := e.ioRegister(s, s.enabled, events); err != nil {
+		if err := e.ioRegister(s, s.enabled(), events); err != nil {
 			return opErr(op, err)
 		}
 	}

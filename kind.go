@@ -14,9 +14,9 @@ import "github.com/go-sdevent/sdevent/source"
 // ready is the kind's work when the poll reported its fd ready with events.
 func (e *Event) ready(s *Source, events uint32) error {
 	switch {
-	case s.kind == source.Child:
+	case s.kind() == source.Child:
 		return e.processPidfd(s)
-	case isPressure(s.kind):
+	case isPressure(s.kind()):
 		e.pressureReady(s, events)
 		return nil
 	case s == e.inv.src:
@@ -30,7 +30,7 @@ func (e *Event) ready(s *Source, events uint32) error {
 // whether the handler runs, and an error counts as the handler's.
 func (e *Event) beforeHandler(s *Source) (bool, error) {
 	switch {
-	case isPressure(s.kind):
+	case isPressure(s.kind()):
 		return e.pressureBeforeHandler(s)
 	case s.periodic() != nil:
 		e.periodicTick(s)
@@ -42,31 +42,31 @@ func (e *Event) beforeHandler(s *Source) (bool, error) {
 // loop with the userdata as code when it is an int.
 func (s *Source) call() error {
 	switch {
-	case s.kind == source.IO:
-		if s.io.handler != nil {
-			return s.io.handler(s, int(s.io.fd), s.io.revents)
+	case s.kind() == source.IO:
+		if h, _ := s.handler.(IOHandler); h != nil {
+			return h(s, int(s.io.fd), s.io.revents)
 		}
-	case s.kind.IsTime():
-		if s.timeHandler != nil {
-			return s.timeHandler(s, s.timeFired())
+	case s.kind().IsTime():
+		if h, _ := s.handler.(TimeHandler); h != nil {
+			return h(s, s.timeFired())
 		}
-	case s.kind == source.Signal:
+	case s.kind() == source.Signal:
 		if s.signal().handler != nil {
 			return s.signal().handler(s, &s.signal().info)
 		}
-	case s.kind == source.Child:
+	case s.kind() == source.Child:
 		if s.child().handler != nil {
 			return s.child().handler(s, &s.child().info)
 		}
-	case s.kind == source.Inotify:
+	case s.kind() == source.Inotify:
 		return s.callInotify()
-	case isPressure(s.kind):
+	case isPressure(s.kind()):
 		if s.pressure().handler != nil {
 			return s.pressure().handler(s)
 		}
 	default:
-		if s.handler != nil {
-			return s.handler(s)
+		if h, _ := s.handler.(Handler); h != nil {
+			return h(s)
 		}
 	}
 	code, _ := s.userdata().(int)
@@ -76,7 +76,7 @@ func (s *Source) call() error {
 // afterHandler is the kind's work once its handler returned, before the
 // outcome applies (which may free the source).
 func (s *Source) afterHandler() {
-	if s.kind == source.Child {
+	if s.kind() == source.Child {
 		s.reapChild()
 	}
 }
@@ -84,7 +84,7 @@ func (s *Source) afterHandler() {
 // afterDispatch is the kind's work once the outcome applied, on a source
 // still connected to e.
 func (e *Event) afterDispatch(s *Source) {
-	switch s.kind {
+	switch s.kind() {
 	case source.Signal:
 		e.signalAgain(s)
 	}
@@ -93,7 +93,7 @@ func (e *Event) afterDispatch(s *Source) {
 // register puts an online source's kernel object into epoll with the
 // enablement's flags.
 func (e *Event) register(s *Source, enabled source.Enabled) error {
-	switch s.kind {
+	switch s.kind() {
 	case source.IO:
 		return e.ioRegister(s, enabled, s.io.events)
 	case source.Child:
@@ -107,7 +107,7 @@ func (e *Event) register(s *Source, enabled source.Enabled) error {
 // kindOffline is the kind's work once s went offline (Off, or into its
 // rate limit).
 func (e *Event) kindOffline(s *Source) {
-	switch s.kind {
+	switch s.kind() {
 	case source.IO:
 		e.ioUnregister(s)
 	case source.Child:
@@ -122,7 +122,7 @@ func (e *Event) kindOffline(s *Source) {
 // kindOnline is the kind's work once the enablement or rate limit of s
 // changed other than by going offline.
 func (e *Event) kindOnline(s *Source) {
-	switch s.kind {
+	switch s.kind() {
 	case source.Exit:
 		e.exit.Reshuffle(s)
 	case source.Signal:
@@ -135,28 +135,28 @@ func (e *Event) kindOnline(s *Source) {
 // disconnectKind takes s out of its kind's part of the loop.
 func (e *Event) disconnectKind(s *Source) {
 	switch {
-	case s.kind == source.IO:
+	case s.kind() == source.IO:
 		e.disconnectIO(s)
-	case s.kind.IsTime():
+	case s.kind().IsTime():
 		e.disconnectTime(s)
-	case s.kind == source.Signal:
+	case s.kind() == source.Signal:
 		e.disconnectSignal(s)
-	case s.kind == source.Child:
+	case s.kind() == source.Child:
 		e.disconnectChild(s)
-	case s.kind == source.Inotify:
+	case s.kind() == source.Inotify:
 		e.disconnectInotify(s)
-	case isPressure(s.kind):
+	case isPressure(s.kind()):
 		e.disconnectPressure(s)
-	case s.kind == source.Post:
+	case s.kind() == source.Post:
 		e.removePost(s)
-	case s.kind == source.Exit:
+	case s.kind() == source.Exit:
 		e.exit.Remove(s)
 	}
 }
 
 // releaseKind frees what the kind of a freed source owns.
 func (s *Source) releaseKind() {
-	switch s.kind {
+	switch s.kind() {
 	case source.IO:
 		s.releaseIO()
 	case source.Child:

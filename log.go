@@ -52,7 +52,7 @@ func (e *Event) logSource(msg string, s *Source, err error, extra ...slog.Attr) 
 	attrs := make([]slog.Attr, 0, 4+len(extra))
 	attrs = append(attrs,
 		slog.String("source", s.descriptionOrEmpty()),
-		slog.String("kind", s.kind.String()),
+		slog.String("kind", s.kind().String()),
 		slog.Int64("priority", int64(s.priority)))
 	if err != nil {
 		attrs = append(attrs, slog.Any("err", err))

@@ -21,7 +21,7 @@ import (
 // exactly as sd-event's prioq does, and the loop puts, removes and
 // reshuffles where sd-event does, that is libsystemd's order.
 func pendingBefore(x, y *Source) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
+	if xo, yo := x.enabled() == source.Off, y.enabled() == source.Off; xo != yo {
 		return yo
 	}
 	if x.ratelimited != y.ratelimited {
@@ -37,7 +37,7 @@ func pendingBefore(x, y *Source) bool {
 // prepare_prioq_compare: enabled, not rate-limited, prepared longest ago,
 // then by priority; ties as the queue holds them, as for pendingBefore.
 func prepareBefore(x, y *Source) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
+	if xo, yo := x.enabled() == source.Off, y.enabled() == source.Off; xo != yo {
 		return yo
 	}
 	if x.ratelimited != y.ratelimited {
@@ -54,7 +54,7 @@ func prepareBefore(x, y *Source) bool {
 // first, then by priority; ties as the queue holds them, as for
 // pendingBefore.
 func exitBefore(x, y *Source) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
+	if xo, yo := x.enabled() == source.Off, y.enabled() == source.Off; xo != yo {
 		return yo
 	}
 	return x.priority < y.priority
@@ -65,7 +65,7 @@ func exitBefore(x, y *Source) bool {
 func (s *Source) timerCandidate() bool { return !s.pending || s.ratelimited }
 
 func timeBefore(x, y *Source, xt, yt time.Duration) bool {
-	if xo, yo := x.enabled == source.Off, y.enabled == source.Off; xo != yo {
+	if xo, yo := x.enabled() == source.Off, y.enabled() == source.Off; xo != yo {
 		return yo
 	}
 	if xc, yc := x.timerCandidate(), y.timerCandidate(); xc != yc {

@@ -389,7 +389,7 @@ func (e *Event) writePressure(s *Source) (bool, error) {
 	}
 	p.write = nil
 	if s.online() {
-		return false, e.pressureRegister(s, s.enabled)
+		return false, e.pressureRegister(s, s.enabled())
 	}
 	return false, nil
 }
@@ -405,7 +405,7 @@ func (e *Event) writePressureTriggers() error {
 			return err
 		}
 		if len(s.pressure().write) > 0 && s.online() && !s.pressure().registered {
-			if err := e.pressureRegister(s, s.enabled); err != nil {
+			if err := e.pressureRegister(s, s.enabled()); err != nil {
 				return err
 			}
 		}
@@ -521,7 +521,7 @@ func (s *Source) pressureOnly(op string, kind source.Type) error {
 	if s == nil {
 		return opErr(op, unix.EINVAL)
 	}
-	if s.kind != kind {
+	if s.kind() != kind {
 		return opErr(op, unix.EDOM)
 	}
 	return nil

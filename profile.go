@@ -185,8 +185,8 @@ func (e *Event) SetProfileLabels(base context.Context, on bool) error {
 		o := e.observe()
 		o.labels, o.base = true, base
 		for s := e.sources; s != nil; s = s.next {
-			if s.obs != nil {
-				s.obs.labelled = false // made anew from the new base
+			if o := s.observed(); o != nil {
+				o.labelled = false // made anew from the new base
 			}
 		}
 		return nil
@@ -207,7 +207,7 @@ func (e *Event) runLabelled(s *Source, o *sourceObs) error {
 	desc := s.descriptionOrEmpty()
 	base := e.obs.base
 	if !o.labelled || o.labelDesc != desc {
-		kind := s.kind.String()
+		kind := s.kind().String()
 		o.ctx = pprof.WithLabels(base, pprof.Labels("sdevent_source", desc, "sdevent_kind", kind))
 		o.region = "sdevent " + kind + " " + desc
 		o.labelDesc, o.labelled = desc, true

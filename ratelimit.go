@@ -58,7 +58,7 @@ func (s *Source) SetRatelimit(interval time.Duration, burst uint) error {
 	if s == nil {
 		return opErr(op, unix.EINVAL)
 	}
-	if !s.kind.CanRatelimit() {
+	if !s.kind().CanRatelimit() {
 		return opErr(op, unix.EDOM)
 	}
 	if interval < 0 {
@@ -81,7 +81,7 @@ func (s *Source) Ratelimit() (interval time.Duration, burst uint, err error) {
 	if s == nil {
 		return 0, 0, opErr(op, unix.EINVAL)
 	}
-	if !s.kind.CanRatelimit() {
+	if !s.kind().CanRatelimit() {
 		return 0, 0, opErr(op, unix.EDOM)
 	}
 	rl := s.rl()
@@ -94,7 +94,7 @@ func (s *Source) Ratelimit() (interval time.Duration, burst uint, err error) {
 // IsRatelimited reports whether the source is held back by its rate limit
 // (sd_event_source_is_ratelimited).
 func (s *Source) IsRatelimited() bool {
-	return s != nil && s.kind.CanRatelimit() && s.rl().configured() && s.ratelimited
+	return s != nil && s.kind().CanRatelimit() && s.rl().configured() && s.ratelimited
 }
 
 // SetRatelimitExpireCallback sets a callback run when the source leaves its
@@ -119,7 +119,7 @@ func (s *Source) LeaveRatelimit() (bool, error) {
 	if s == nil {
 		return false, opErr(op, unix.EINVAL)
 	}
-	if !s.kind.CanRatelimit() || !s.rl().configured() || !s.ratelimited || s.e == nil {
+	if !s.kind().CanRatelimit() || !s.rl().configured() || !s.ratelimited || s.e == nil {
 		return false, nil
 	}
 	if _, err := s.e.leaveRatelimit(s, false); err != nil {
@@ -140,11 +140,11 @@ func (e *Event) enterRatelimited(s *Source) error {
 	if err := e.setupClock(boot); err != nil {
 		return err
 	}
-	if s.kind.IsTime() {
+	if s.kind().IsTime() {
 		e.timeRemove(s)
 	}
 	e.timePut(s, clockRatelimit)
-	e.offline(s, s.enabled, true)
+	e.offline(s, s.enabled(), true)
 	e.ppReshuffle(s)
 	if e.debugOn() {
 		// As event_source_enter_ratelimited.
@@ -161,12 +161,12 @@ func (e *Event) leaveRatelimit(s *Source, runCallback bool) (bool, error) {
 		return false, nil
 	}
 	e.timeRemove(s)
-	if s.kind.IsTime() {
-		e.timePut(s, typeClockIndex(s.kind))
+	if s.kind().IsTime() {
+		e.timePut(s, typeClockIndex(s.kind()))
 	}
-	if err := e.online(s, s.enabled, false); err != nil {
+	if err := e.online(s, s.enabled(), false); err != nil {
 		// Stay rate-limited; the next iteration may do better.
-		if s.kind.IsTime() {
+		if s.kind().IsTime() {
 			e.timeRemove(s)
 		}
 		e.timePut(s, clockRatelimit)

@@ -304,7 +304,7 @@ func (s *Source) Signal() (unix.Signal, error) {
 	if s == nil {
 		return 0, opErr("signal", unix.EINVAL)
 	}
-	if s.kind != source.Signal {
+	if s.kind() != source.Signal {
 		return 0, opErr("signal", unix.EDOM)
 	}
 	return unix.Signal(s.signal().signo), nil

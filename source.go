@@ -26,39 +26,51 @@ type TimeHandler func(s *Source, t time.Duration) error
 // returned by an Add method holds one reference, the caller's, and (unless
 // floating) one on its loop.
 type Source struct {
-	// What the dispatch orders (order.go) read, together at the start:
-	// first what the time queues compare and their indices, in the first
-	// 64 bytes, so that a step through a large timer heap touches one
-	// cache line of each source (Source is 192 bytes, a size class whose
-	// objects start on a cache line; TestSourceLayout checks both); then
-	// what the pending queue compares.
-	enabled       source.Enabled
-	kind          source.Type
-	ratelimited   bool
-	pending       bool
-	dispatching   bool
-	floating      bool
-	internal      bool
-	exitOnFailure bool
-	hasDesc       bool
-	tclock        int8 // the clock whose time queues hold the source, -1 for none
-	time          timeSource
-	earliestIdx   int32
-	latestIdx     int32
-	priority      priority.Priority
-	pendingIter   uint64 // the iteration it became pending in; defer, exit: last dispatched in
+	// What the dispatch orders (order.go) read, together at the start.
+	// Source is 160 bytes, a size class whose objects start on a 32-byte
+	// boundary (160 is five times 32, and spans start on a page): all that
+	// the time queues compare and write (the flags, time, the two indices)
+	// lies in the first 32 bytes, so that a step through a large timer heap
+	// touches one cache line of each source. What the pending queue
+	// compares besides (priority, pendingIter) and its index follow, within
+	// the first 64 bytes. TestSourceLayout checks all three.
+	//
+	// The enablement and the kind are kept in a byte each, read through
+	// enabled() and kind(): the API's source.Enabled and source.Type are
+	// ints, and two words of them would take a word of Source.
+	enabledByte int8  // a source.Enabled: Off, On or OneShot
+	kindByte    uint8 // a source.Type
+	ratelimited bool
+	pending     bool
+	earliestIdx int32
+	latestIdx   int32
+	dispatching bool
+	floating    bool
+	internal    bool
+	hasDesc     bool
+	time        timeSource
+	priority    priority.Priority
+	pendingIter uint64 // the iteration it became pending in; defer, exit: last dispatched in
+	pendingIdx  int32
+	prepareIdx  int32
 
-	pendingIdx int32
-	prepareIdx int32
-	nref       int32
+	nref int32
 	// slot is the source's index in the loop's table of epoll slots (IO,
 	// child, pressure), its place in the exit queue (exit) or in the post
 	// list (post): a source is of one kind only.
 	slot int32
 
-	io          ioSource    // IO sources
-	handler     Handler     // defer, post and exit sources
-	timeHandler TimeHandler // time sources
+	io            ioSource // IO sources
+	exitOnFailure bool
+	tclock        int8 // the clock whose time queues hold the source, -1 for none
+	ioRegistered  bool // IO sources: the fd is in epoll
+	ioOwned       bool // IO sources: the fd is closed with the source (SetIOFdOwn)
+
+	// handler is the handler of the kinds that keep it here: an IOHandler
+	// (IO), a TimeHandler (time) or a Handler (defer, post, exit), one
+	// field for all since a source is of one kind only. A func in an
+	// interface takes no allocation; call asserts its type.
+	handler any
 
 	e          *Event  // nil once disconnected from its loop
 	prev, next *Source // the loop's list of sources, newest first
@@ -66,15 +78,13 @@ type Source struct {
 	description string
 
 	// part is the kind's own part for the rarer kinds: *signalSource,
-	// *child, *inotifySource or *pressure; nil for IO, time, defer, post
-	// and exit sources.
+	// *child, *inotifySource or *pressure, which keep their handler there;
+	// nil for IO, time, defer, post and exit sources.
 	part any
 
 	// extra holds what few sources set (callbacks, userdata, rate limit,
-	// period); nil until one of them is set.
+	// period, statistics); nil until one of them is set.
 	extra *sourceExtra
-
-	obs *sourceObs // statistics and profile labels (stats.go); nil: not observed
 }
 
 // sourceExtra is the rarely set part of a source, allocated on first use so
@@ -88,6 +98,8 @@ type sourceExtra struct {
 	prepareIter uint64    // the iteration its prepare callback last ran in
 	rl          ratelimit // zero (not configured) until SetRatelimit
 	periodic    periodic  // zero (period 0) but for AddPeriodic's sources
+
+	obs *sourceObs // statistics and profile labels (stats.go); nil: not observed
 }
 
 // The kind's own part of the rarer kinds; each is called only for its kind.
@@ -119,6 +131,15 @@ func (s *Source) prepareFn() Handler {
 	return s.extra.prepareFn
 }
 
+// observed returns what the loop keeps of the source while observing it
+// (stats.go), nil when nothing is kept.
+func (s *Source) observed() *sourceObs {
+	if s.extra == nil {
+		return nil
+	}
+	return s.extra.obs
+}
+
 func (s *Source) rl() *ratelimit {
 	if s.extra == nil {
 		return nil
@@ -135,12 +156,18 @@ func (s *Source) periodic() *periodic {
 	return &s.extra.periodic
 }
 
-func (s *Source) online() bool  { return s.enabled != source.Off && !s.ratelimited }
+// enabled returns the source's enablement, kept in a byte.
+func (s *Source) enabled() source.Enabled { return source.Enabled(s.enabledByte) }
+
+// kind returns the source's kind, kept in a byte.
+func (s *Source) kind() source.Type { return source.Type(s.kindByte) }
+
+func (s *Source) online() bool  { return s.enabled() != source.Off && !s.ratelimited }
 func (s *Source) offline() bool { return !s.online() }
 
 // keepsAlive reports whether the source keeps an exit-on-idle loop running.
 func (s *Source) keepsAlive() bool {
-	return !s.internal && s.enabled != source.Off && s.kind != source.Post && s.kind != source.Exit
+	return !s.internal && s.enabled() != source.Off && s.kind() != source.Post && s.kind() != source.Exit
 }
 
 // initSource fills in what every source starts with.
@@ -155,7 +182,7 @@ func (e *Event) initSource(s *Source) *Source {
 // newSource creates a source of kind, linked into the loop, holding a loop
 // reference, with its enablement set.
 func (e *Event) newSource(kind source.Type, enabled source.Enabled) *Source {
-	s := e.initSource(&Source{kind: kind})
+	s := e.initSource(&Source{kindByte: uint8(kind)})
 	e.nref.Add(1)
 	s.next = e.sources
 	if e.sources != nil {
@@ -167,12 +194,13 @@ func (e *Event) newSource(kind source.Type, enabled source.Enabled) *Source {
 	return s
 }
 
-// setEnabledField writes s.enabled of a source connected to e, keeping
-// e.nKeepAlive. Only a disconnected source, which counts for no loop, has
-// its field written directly (SetEnabled, afterCallback).
+// setEnabledField writes the enablement (enabledByte) of a source
+// connected to e, keeping e.nKeepAlive. Only a disconnected source, which
+// counts for no loop, has its field written directly (SetEnabled,
+// afterCallback).
 func (e *Event) setEnabledField(s *Source, m source.Enabled) {
 	was := s.keepsAlive()
-	s.enabled = m
+	s.enabledByte = int8(m)
 	if now := s.keepsAlive(); now != was {
 		if now {
 			e.nKeepAlive++
@@ -349,7 +377,7 @@ func (s *Source) live(op string) (*Event, error) {
 // removes it. Exit sources: EDOM.
 func (s *Source) SetPrepare(h Handler) error {
 	const op = "set prepare"
-	if s != nil && s.kind == source.Exit {
+	if s != nil && s.kind() == source.Exit {
 		return opErr(op, unix.EDOM)
 	}
 	e, err := s.live(op)
@@ -372,7 +400,7 @@ func (s *Source) SetPrepare(h Handler) error {
 // (sd_event_source_get_pending). Exit sources: EDOM; finished loop: ESTALE.
 func (s *Source) Pending() (bool, error) {
 	const op = "pending"
-	if s != nil && s.kind == source.Exit {
+	if s != nil && s.kind() == source.Exit {
 		return false, opErr(op, unix.EDOM)
 	}
 	if _, err := s.live(op); err != nil {
@@ -399,14 +427,14 @@ func (s *Source) SetPriority(p priority.Priority) error {
 	if s.priority == p {
 		return nil
 	}
-	if s.kind == source.Inotify {
+	if s.kind() == source.Inotify {
 		if err := e.moveInotify(s, p); err != nil {
 			return opErr("set priority", err)
 		}
 	}
 	s.priority = p
 	e.ppReshuffle(s)
-	if s.kind == source.Exit {
+	if s.kind() == source.Exit {
 		e.exit.Reshuffle(s)
 	}
 	return nil
@@ -417,7 +445,7 @@ func (s *Source) Enabled() (source.Enabled, error) {
 	if s == nil {
 		return source.Off, opErr("enabled", unix.EINVAL)
 	}
-	return s.enabled, nil
+	return s.enabled(), nil
 }
 
 // SetEnabled switches the source On, Off or OneShot
@@ -439,7 +467,7 @@ func (s *Source) SetEnabled(m source.Enabled) error {
 	if s.e == nil || s.e.state == Finished {
 		if m == source.Off {
 			if s.e == nil {
-				s.enabled = source.Off
+				s.enabledByte = int8(source.Off)
 			}
 			return nil
 		}
@@ -449,12 +477,12 @@ func (s *Source) SetEnabled(m source.Enabled) error {
 }
 
 func (e *Event) setEnabled(s *Source, m source.Enabled) error {
-	if s.enabled == m {
+	if s.enabled() == m {
 		return nil
 	}
 	if m == source.Off {
 		e.offline(s, m, s.ratelimited)
-	} else if s.enabled != source.Off {
+	} else if s.enabled() != source.Off {
 		// ON <-> ONESHOT: the kernel registration encodes the difference
 		// (EPOLLONESHOT), so it is renewed at once.
 		if s.online() {
@@ -474,7 +502,7 @@ func (e *Event) setEnabled(s *Source, m source.Enabled) error {
 // offline takes the source out of the kernel; enabled is Off, or the
 // source enters its rate limit.
 func (e *Event) offline(s *Source, enabled source.Enabled, ratelimited bool) {
-	if s.enabled != source.Off && enabled == source.Off && s.kind != source.Defer && s.kind != source.Exit {
+	if s.enabled() != source.Off && enabled == source.Off && s.kind() != source.Defer && s.kind() != source.Exit {
 		e.setPending(s, false)
 	}
 	e.setEnabledField(s, enabled)
@@ -486,7 +514,7 @@ func (e *Event) offline(s *Source, enabled source.Enabled, ratelimited bool) {
 // online puts the source back into the kernel when it is enabled and not
 // rate-limited; otherwise it only records the state.
 func (e *Event) online(s *Source, enabled source.Enabled, ratelimited bool) error {
-	if s.enabled == source.Off && enabled != source.Off && s.kind != source.Defer && s.kind != source.Exit {
+	if s.enabled() == source.Off && enabled != source.Off && s.kind() != source.Defer && s.kind() != source.Exit {
 		e.setPending(s, false)
 	}
 	if enabled != source.Off && !ratelimited {
@@ -523,10 +551,10 @@ func (e *Event) setPending(s *Source, b bool) {
 	} else {
 		e.pending.Remove(s)
 	}
-	if s.kind.IsTime() {
+	if s.kind().IsTime() {
 		e.timeReshuffle(s)
 	}
-	if s.kind == source.Inotify && s.inotify().inode != nil {
+	if s.kind() == source.Inotify && s.inotify().inode != nil {
 		if b {
 			s.inotify().inode.inotify.nPending++
 		} else {
@@ -581,7 +609,7 @@ func (s *Source) SetExitOnFailure(b bool) error {
 	if s == nil {
 		return opErr(op, unix.EINVAL)
 	}
-	if s.kind == source.Exit {
+	if s.kind() == source.Exit {
 		return opErr(op, unix.EDOM)
 	}
 	s.exitOnFailure = b

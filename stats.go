@@ -15,8 +15,8 @@ import (
 // What the loop can tell about itself, all of it go-sdevent's own but the
 // delay histogram of SD_EVENT_PROFILE_DELAYS (profile.go): per-source
 // statistics, a report of slow handlers, and profiles by source. All of it
-// is off by default; the loop then keeps e.obs nil and every source's obs
-// nil, and the dispatch and prepare paths read no clock (hotpath_test.go),
+// is off by default; the loop then keeps e.obs nil and every source's
+// record (sourceExtra.obs) nil, and the dispatch and prepare paths read no clock (hotpath_test.go),
 // unless the watchdog is on and a logger set, for the half-period check.
 // Each observed dispatch reads its clock twice, before and after the
 // handler.
@@ -37,8 +37,10 @@ func (o *observer) off() bool {
 }
 
 // sourceObs is what the loop keeps of one source while observing it:
-// Source.obs, made at the source's first observed dispatch and freed with
-// the source, so that nothing outlives the sources it describes.
+// sourceExtra.obs, made at the source's first observed dispatch (with the
+// source's extra part, if it had none: few sources are observed, so the
+// pointer stays out of Source) and freed with the source, so that nothing
+// outlives the sources it describes.
 type sourceObs struct {
 	dispatches uint64
 	errors     uint64
@@ -72,7 +74,9 @@ func (e *Event) unobserve() {
 	}
 	e.obs = nil
 	for s := e.sources; s != nil; s = s.next {
-		s.obs = nil
+		if s.extra != nil {
+			s.extra.obs = nil
+		}
 	}
 }
 
@@ -96,7 +100,7 @@ func (e *Event) SetStatistics(on bool) error {
 	if e.obs != nil && e.obs.stats {
 		e.obs.stats = false
 		for s := e.sources; s != nil; s = s.next {
-			if o := s.obs; o != nil {
+			if o := s.observed(); o != nil {
 				*o = sourceObs{labelDesc: o.labelDesc, labelled: o.labelled, ctx: o.ctx, region: o.region}
 			}
 		}
@@ -167,16 +171,16 @@ func (e *Event) Snapshot() (Snapshot, error) {
 // statistics is the source's record in a Snapshot.
 func (s *Source) statistics() SourceStatistics {
 	r := SourceStatistics{
-		Kind: s.kind, Priority: s.priority, Enabled: s.enabled,
+		Kind: s.kind(), Priority: s.priority, Enabled: s.enabled(),
 		Ratelimited: s.ratelimited, Pending: s.pending, Clock: unix.CLOCK_MONOTONIC,
 	}
 	if s.hasDesc {
 		r.Description = s.description
 	}
-	if i := typeClockIndex(s.kind); i >= 0 {
+	if i := typeClockIndex(s.kind()); i >= 0 {
 		r.Clock = clockIDs[i]
 	}
-	if o := s.obs; o != nil {
+	if o := s.observed(); o != nil {
 		r.Dispatches, r.Errors = o.dispatches, o.errors
 		r.HandlerTime, r.LongestHandler, r.LastDispatch = o.total, o.longest, o.last
 		r.Lateness, r.WorstLateness = o.lateness, o.worstLate
@@ -200,8 +204,8 @@ func (e *Event) runHandlerObserved(s *Source) error {
 		o = e.sourceObs(s) // not for the watchdog's check alone
 	}
 	clock, fired := -1, time.Duration(0) // -1: CLOCK_MONOTONIC, read inline
-	if s.kind.IsTime() {
-		clock, fired = clockIDs[typeClockIndex(s.kind)], s.timeFired()
+	if s.kind().IsTime() {
+		clock, fired = clockIDs[typeClockIndex(s.kind())], s.timeFired()
 	}
 	start := readClock(clock)
 	var err error
@@ -254,10 +258,11 @@ func (e *Event) callbackObserved(s *Source, cb callbackKind, fn Handler) error {
 // sourceObs returns what the loop keeps of s, making it at the first
 // observed dispatch.
 func (e *Event) sourceObs(s *Source) *sourceObs {
-	if s.obs == nil {
-		s.obs = &sourceObs{}
+	x := s.ext()
+	if x.obs == nil {
+		x.obs = &sourceObs{}
 	}
-	return s.obs
+	return x.obs
 }
 
 // slowMessages are the messages of the slow callback records, by kind of
@@ -288,7 +293,7 @@ func (e *Event) reportSlow(s *Source, cb callbackKind, d time.Duration) {
 	}
 	attrs := []slog.Attr{
 		slog.String("source", s.descriptionOrEmpty()),
-		slog.String("kind", s.kind.String()),
+		slog.String("kind", s.kind().String()),
 		slog.Int64("priority", int64(s.priority)),
 		slog.Duration("duration", d),
 	}

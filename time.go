@@ -78,7 +78,7 @@ func (e *Event) addTime(clock int, t, accuracy time.Duration, h TimeHandler) (*S
 	if accuracy == 0 {
 		s.time.accuracy = defaultAccuracy
 	}
-	s.timeHandler = h
+	s.handler = h
 	e.timePut(s, i)
 	return s, nil
 }
@@ -108,7 +108,7 @@ func (s *Source) timeNext() time.Duration {
 	if s.ratelimited {
 		return s.rl().end()
 	}
-	if s.kind.IsTime() {
+	if s.kind().IsTime() {
 		return s.time.next
 	}
 	return Infinity
@@ -119,7 +119,7 @@ func (s *Source) timeLatest() time.Duration {
 	if s.ratelimited {
 		return s.rl().end()
 	}
-	if s.kind.IsTime() {
+	if s.kind().IsTime() {
 		return addSat(s.time.next, s.time.accuracy)
 	}
 	return Infinity
@@ -176,7 +176,7 @@ func (e *Event) armTimers() (due bool, err error) {
 		}
 		d.needsRearm = false
 		a, ok := d.earliest.Peek()
-		if !ok || a.enabled == source.Off || a.timeNext() == Infinity {
+		if !ok || a.enabled() == source.Off || a.timeNext() == Infinity {
 			if d.fd >= 0 && d.next != Infinity {
 				if err := sys.DisarmTimer(d.fd); err != nil {
 					return false, err
@@ -283,7 +283,7 @@ func (e *Event) processTimer(d *clockData, now time.Duration) (bool, error) {
 			called = called || c
 			continue
 		}
-		if s.enabled == source.Off || s.pending {
+		if s.enabled() == source.Off || s.pending {
 			return called, nil
 		}
 		e.setPending(s, true)
@@ -294,7 +294,7 @@ func (s *Source) timeOnly(op string) error {
 	if s == nil {
 		return opErr(op, unix.EINVAL)
 	}
-	if !s.kind.IsTime() {
+	if !s.kind().IsTime() {
 		return opErr(op, unix.EDOM)
 	}
 	return nil
@@ -349,7 +349,7 @@ func (s *Source) SetTimeRelative(d time.Duration) error {
 	}
 	t := Infinity
 	if d != Infinity {
-		now, err := e.now(clockIDs[typeClockIndex(s.kind)])
+		now, err := e.now(clockIDs[typeClockIndex(s.kind())])
 		if err != nil {
 			return opErr(op, err)
 		}
@@ -399,5 +399,5 @@ func (s *Source) TimeClock() (int, error) {
 	if err := s.timeOnly("time clock"); err != nil {
 		return -1, err
 	}
-	return clockIDs[typeClockIndex(s.kind)], nil
+	return clockIDs[typeClockIndex(s.kind())], nil
 }

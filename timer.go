@@ -126,7 +126,7 @@ func (s *Source) Reset(d time.Duration) error {
 	}
 	t := Infinity
 	if d != Infinity || ticker {
-		now, err := e.now(clockIDs[typeClockIndex(s.kind)])
+		now, err := e.now(clockIDs[typeClockIndex(s.kind())])
 		if err != nil {
 			return opErr(op, err)
 		}
@@ -208,7 +208,7 @@ type periodic struct {
 func (e *Event) periodicTick(s *Source) {
 	p, t := s.extra.periodic.period, s.time.next
 	s.extra.periodic.fired = t
-	now := e.timestamp(typeClockIndex(s.kind))
+	now := e.timestamp(typeClockIndex(s.kind()))
 	next := addSat(t, p)
 	if next <= now {
 		// now+p bounds the next tick: compute it only when that is finite.
