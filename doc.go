@@ -232,11 +232,13 @@
 //     ECHILD for a loop used after fork or from another copy of
 //     libsystemd, as Go has no fork without exec.
 //  4. Only Invoke (and Default) are goroutine-safe.
-//  5. With one P (GOMAXPROCS=1), a wait that has to block parks the
-//     goroutine in the Go runtime's poller, which watches the epoll fd from
-//     the loop's first such wait on, so that the P runs the goroutines that
-//     wake the loop meanwhile; with more Ps it blocks its thread in
-//     epoll_pwait2, as C does. Timeouts of up to 2 ms, and the last 2 ms of
+//  5. With one P (GOMAXPROCS=1) and other goroutines in the process, a
+//     wait that has to block parks the goroutine in the Go runtime's
+//     poller, which watches the epoll fd from the loop's first such wait
+//     on, so that the P runs the goroutines that wake the loop meanwhile;
+//     with more Ps, or with the loop's goroutine the only one
+//     (runtime.NumGoroutine), it blocks its thread in epoll_pwait2, as C
+//     does: parking costs two more epoll_wait calls per wait. Timeouts of up to 2 ms, and the last 2 ms of
 //     longer ones, are always waited in epoll_pwait2, with nanosecond
 //     precision (epoll_pwait rounded up to milliseconds before Linux 5.11).
 //     Waits never end early, also when the Go runtime interrupts the thread
