@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/go-sdevent/sdevent"
 	"github.com/go-sdevent/sdevent/internal/testutil"
+	"github.com/go-sdevent/sdevent/source"
 )
 
 // goroutineIn waits until a goroutine whose stack holds fn is in state (as
@@ -190,5 +192,41 @@ func TestSignalWakesParkedLoop(t *testing.T) {
 			}
 			ok(t, "loop", <-done)
 		})
+	}
+}
+
+// TestBusyLoopYields: a loop that always has something to dispatch never
+// blocks, so the Go scheduler would see a goroutine running for 10 ms and
+// preempt it (and sysmon, with one P, would take the P away at its next
+// system call). Run yields every 128 iterations, so with one P a goroutine
+// made runnable before a busy run of 300 iterations has run by its end,
+// without a preemption.
+func TestBusyLoopYields(t *testing.T) {
+	testutil.Check(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	e := newLoop(t)
+	n := 0
+	s := keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		n++
+		return nil
+	}))
+	ok(t, "on", s.SetEnabled(source.On))
+	var ran atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		ran.Store(true)
+		close(done)
+	}()
+	for range 300 {
+		if d, err := e.Run(0); err != nil || !d {
+			t.Fatalf("Run(0) = %v, %v", d, err)
+		}
+	}
+	if !ran.Load() {
+		t.Error("a runnable goroutine did not run during 300 busy iterations with one P")
+	}
+	<-done
+	if n != 300 {
+		t.Errorf("%d dispatches, want 300", n)
 	}
 }
