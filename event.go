@@ -114,8 +114,9 @@ type Event struct {
 	epfd  int
 	state State
 
-	parker   *sys.Parker // nil until the first wait that may block
-	noParker bool        // NewParker failed: block in the kernel
+	parker   *sys.Parker   // nil until the first wait that may block
+	noParker bool          // NewParker failed: block in the kernel
+	yielded  time.Duration // when Run last yielded to the Go scheduler (yield)
 
 	iteration     uint64
 	exitRequested bool
@@ -728,19 +729,32 @@ func (e *Event) Run(timeout time.Duration) (bool, error) {
 	return e.run(timeout)
 }
 
-// yieldEvery is how many iterations Run makes between two yields to the Go
-// scheduler (runtime.Gosched). A goroutine that has not been scheduled for
-// 10 ms looks long-running to sysmon, which then preempts it, and with one
-// P takes the P away at its next system call and goes back to waking every
-// 20 µs: a busy loop that never parks, or one that blocks in epoll_pwait2,
-// cost thousands of context switches a second, and other goroutines waited
-// for the preemption. 128 iterations take from about 0.1 ms to a few ms; a
-// yield with nothing else to run costs about 0.2 µs.
-const yieldEvery = 128
+// Run yields to the Go scheduler (runtime.Gosched) when yieldAfter has
+// passed since it last did, looking at the clock every yieldCheck
+// iterations. A goroutine that has not been scheduled for 10 ms looks
+// long-running to sysmon, which then preempts it, and with one P takes the
+// P away at its next system call and goes back to waking every 20 µs: a
+// busy loop that never parks, or one that blocks in epoll_pwait2, cost
+// thousands of context switches a second, and other goroutines waited for
+// the preemption. A yield costs 0.2 µs with one P and several µs with an
+// idle P (the runtime wakes a thread for it), so it is rare: at most one
+// every 2 ms, one clock read every 128 iterations.
+const (
+	yieldAfter = 2 * time.Millisecond
+	yieldCheck = 128
+)
+
+// yield is Run's occasional yield to the Go scheduler.
+func (e *Event) yield() {
+	if now := sys.Monotonic(); now-e.yielded >= yieldAfter {
+		e.yielded = now
+		runtime.Gosched()
+	}
+}
 
 func (e *Event) run(timeout time.Duration) (bool, error) {
-	if e.iteration%yieldEvery == yieldEvery-1 {
-		runtime.Gosched()
+	if e.iteration%yieldCheck == yieldCheck-1 {
+		e.yield()
 	}
 	if e.profilingDelays() {
 		e.delayRunStart()
