@@ -75,6 +75,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	cpus := fs.Int("cpus", 0, "pin the run, its peers and children to the first `n` CPUs it may use; 0: no pinning")
 	procs := fs.String("gomaxprocs", "", "run everything once with each GOMAXPROCS of the comma-separated `list` (e.g. 1,2); empty: the runtime's")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table (an array of reports with several -gomaxprocs)")
+	asMarkdown := fs.Bool("markdown", false, "print the report as Markdown, as the README's speed tables")
 	if rc := parseFlags(fs, args); rc >= 0 {
 		return rc
 	}
@@ -135,7 +136,17 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		reps = append(reps, rep)
 	}
-	if err := writeReports(stdout, reps, *asJSON); err != nil {
+	format := formatTable
+	switch {
+	case *asJSON && *asMarkdown:
+		sayf(stderr, "sdevent bench: -json and -markdown: choose one\n")
+		return exitUsage
+	case *asJSON:
+		format = formatJSON
+	case *asMarkdown:
+		format = formatMarkdown
+	}
+	if err := writeReports(stdout, reps, format); err != nil {
 		sayf(stderr, "sdevent bench: %v\n", err)
 		return exitFailure
 	}
@@ -207,10 +218,17 @@ func benchPinned(args []string, n int, set *unix.CPUSet, stdout, stderr io.Write
 	return exitOK
 }
 
-// writeReports prints the reports as tables, a blank line apart, or as JSON:
-// one report as an object, several as an array.
-func writeReports(w io.Writer, reps []*bench.Report, asJSON bool) error {
-	if asJSON {
+// The formats of writeReports.
+const (
+	formatTable = iota
+	formatJSON
+	formatMarkdown
+)
+
+// writeReports prints the reports as tables or as Markdown, a blank line
+// apart, or as JSON: one report as an object, several as an array.
+func writeReports(w io.Writer, reps []*bench.Report, format int) error {
+	if format == formatJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		if len(reps) == 1 {
@@ -224,7 +242,11 @@ func writeReports(w io.Writer, reps []*bench.Report, asJSON bool) error {
 				return err
 			}
 		}
-		if err := rep.WriteTable(w); err != nil {
+		write := rep.WriteTable
+		if format == formatMarkdown {
+			write = rep.WriteMarkdown
+		}
+		if err := write(w); err != nil {
 			return err
 		}
 	}

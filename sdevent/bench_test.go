@@ -73,8 +73,32 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// TestBenchMarkdown: -markdown prints the README's form: the heading, a
+// Markdown table with a row per metric, the other figures as a list.
+func TestBenchMarkdown(t *testing.T) {
+	rc, out, errs := runCmd(t, "bench", "-markdown", "-rounds", "1", "-div", "1000000", "-run", "^(defer|children|memory)$")
+	if rc != 0 || errs != "" {
+		t.Fatalf("status %d, stderr %q", rc, errs)
+	}
+	for _, re := range []string{
+		`(?m)^median ns/op over 1 rounds, counts of sdbench.c divided by 1000000; .*GOMAXPROCS=[0-9]+.*:$`,
+		`(?m)^\| workload \| ops \| go-sdevent \| libsystemd \| idiomatic \| Go/C \| idiom/C \|$`,
+		`(?m)^\|---\|(---:\|){6}$`,
+		`(?m)^\| defer \| 2 \| [0-9.]+ \| [^|]+ \| [0-9.]+ \| [0-9.-]+ \| [0-9.-]+ \|$`,
+		`(?m)^\| children \| 1 \| `,
+		`(?m)^- go-sdevent: [0-9]+ bytes per idle IO source, [0-9]+ per idle timer \([0-9]+ of each\)$`,
+		`(?m)^- idiomatic: [0-9]+ OS threads while 1 children were watched \([0-9]+ before\)$`,
+		`(?m)^- 1 children exiting at once, ns per exit: go-sdevent [0-9.]+,.* Go/C [0-9.-]+$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", re, out)
+		}
+	}
+}
+
 func TestBenchUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
+		{"bench", "-json", "-markdown"},
 		{"bench", "-rounds", "0"},
 		{"bench", "-div", "0"},
 		{"bench", "-run", "("},

@@ -463,12 +463,7 @@ func measure(w Workload, c Contender, n int) (Sample, error) {
 // memory, thread and scaling figures.
 func (rep *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	pinned := ""
-	if rep.Pinned > 0 {
-		pinned = fmt.Sprintf(", pinned with -cpus %d", rep.Pinned)
-	}
-	fmt.Fprintf(&b, "median ns/op over %d rounds, counts of sdbench.c divided by %d; %s, %d CPUs (affinity %s%s), GOMAXPROCS=%d\n",
-		rep.Rounds, rep.Div, rep.Go, rep.CPUs, rep.Affinity, pinned, rep.GOMAXPROCS)
+	b.WriteString(rep.heading() + "\n")
 	for _, c := range rep.Contenders {
 		if c.Version != "" {
 			fmt.Fprintf(&b, "%s: %s\n", c.Name, c.Version)
@@ -476,30 +471,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	b.WriteString("\n")
 	if len(rep.Rows) > 0 {
-		head := []string{"workload", "ops"}
-		for _, c := range rep.Contenders {
-			head = append(head, c.Name)
-		}
-		head = append(head, "Go/C", "idiom/C")
-		table := [][]string{head}
-		for _, row := range rep.Rows {
-			line := []string{row.Metric, strconv.Itoa(row.Ops)}
-			for _, c := range rep.Contenders {
-				cell := "-"
-				if c.Missing != "" {
-					cell = c.Missing
-				} else if m, ok := row.Median[c.Name]; ok {
-					cell = strconv.FormatFloat(m, 'f', 1, 64)
-					if row.Unit != "" {
-						cell = strconv.FormatFloat(m, 'f', 2, 64)
-					}
-				}
-				line = append(line, cell)
-			}
-			line = append(line, ratioCell(row.GoC), ratioCell(row.IdiomC))
-			table = append(table, line)
-		}
-		writeColumns(&b, table)
+		writeColumns(&b, rep.rowTable())
 		for _, row := range rep.Rows {
 			if row.Metric == "pingpong" {
 				b.WriteString("pingpong: ns per round trip with a peer process; _cpu: user+system ns of both processes\n" +
@@ -547,6 +519,85 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	if t := rep.ScalingThreads; t != nil {
 		fmt.Fprintf(&b, "%s: %d OS threads while %d children were watched (%d before)\n", t.Contender, t.During, t.Children, t.Before)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// heading is the report's first line: rounds, counts, Go, CPUs, GOMAXPROCS.
+func (rep *Report) heading() string {
+	pinned := ""
+	if rep.Pinned > 0 {
+		pinned = fmt.Sprintf(", pinned with -cpus %d", rep.Pinned)
+	}
+	return fmt.Sprintf("median ns/op over %d rounds, counts of sdbench.c divided by %d; %s, %d CPUs (affinity %s%s), GOMAXPROCS=%d",
+		rep.Rounds, rep.Div, rep.Go, rep.CPUs, rep.Affinity, pinned, rep.GOMAXPROCS)
+}
+
+// rowTable is the table of the metrics: a head line, then a line per
+// metric with every contender's median and the two ratios.
+func (rep *Report) rowTable() [][]string {
+	head := []string{"workload", "ops"}
+	for _, c := range rep.Contenders {
+		head = append(head, c.Name)
+	}
+	head = append(head, "Go/C", "idiom/C")
+	table := [][]string{head}
+	for _, row := range rep.Rows {
+		line := []string{row.Metric, strconv.Itoa(row.Ops)}
+		for _, c := range rep.Contenders {
+			cell := "-"
+			if c.Missing != "" {
+				cell = c.Missing
+			} else if m, ok := row.Median[c.Name]; ok {
+				cell = strconv.FormatFloat(m, 'f', 1, 64)
+				if row.Unit != "" {
+					cell = strconv.FormatFloat(m, 'f', 2, 64)
+				}
+			}
+			line = append(line, cell)
+		}
+		line = append(line, ratioCell(row.GoC), ratioCell(row.IdiomC))
+		table = append(table, line)
+	}
+	return table
+}
+
+// WriteMarkdown writes the report for a README: its heading and the
+// libsystemd it ran as a paragraph, the metrics as a Markdown table, and
+// the memory, thread and children figures as a list.
+func (rep *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString(rep.heading())
+	for _, c := range rep.Contenders {
+		if c.Version != "" {
+			fmt.Fprintf(&b, "; %s %s", c.Name, c.Version)
+		}
+	}
+	b.WriteString(":\n\n")
+	if len(rep.Rows) > 0 {
+		for i, line := range rep.rowTable() {
+			b.WriteString("| " + strings.Join(line, " | ") + " |\n")
+			if i == 0 {
+				b.WriteString("|---|" + strings.Repeat("---:|", len(line)-1) + "\n")
+			}
+		}
+		b.WriteString("\n")
+	}
+	for _, m := range rep.Memory {
+		fmt.Fprintf(&b, "- %s: %.0f bytes per idle IO source, %.0f per idle timer (%d of each)\n", m.Contender, m.IOBytes, m.TimerBytes, m.Sources)
+	}
+	for _, t := range rep.Threads {
+		fmt.Fprintf(&b, "- %s: %d OS threads while %d children were watched (%d before)\n", t.Contender, t.During, t.Children, t.Before)
+	}
+	for _, sc := range rep.Scaling {
+		fmt.Fprintf(&b, "- %d children exiting at once, ns per exit:", sc.Children)
+		for _, c := range rep.Contenders[:2] {
+			if m, ok := sc.Median[c.Name]; ok {
+				fmt.Fprintf(&b, " %s %.1f,", c.Name, m)
+			}
+		}
+		fmt.Fprintf(&b, " Go/C %s\n", ratioCell(sc.GoC))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
