@@ -42,6 +42,10 @@ cost per child exit of go-sdevent and libsystemd with 100 and 4,000
 children exiting at once (each started with a call that returns after the
 child's exec).
 
+floor runs io_idle0's system calls without a loop, in Go through
+x/sys/unix and in C: epoll_wait, read and write on one eventfd, the floor
+under the loop's io_idle0 figure.
+
 -cpus n pins the run to n CPUs: the command starts itself again with its
 CPU affinity set to the first n CPUs it may use, so that the Go runtime
 starts with that affinity (and GOMAXPROCS, unless set, follows it); peers

@@ -57,6 +57,14 @@
 // inherits its CPU affinity. The C contender's peer is a Go process too:
 // its runtime's threads (sysmon) are idle but counted.
 //
+// # Floor
+//
+// The floor section runs io_idle0's system calls without a loop, on the
+// contenders that implement FloorMeter (go-sdevent's side through
+// x/sys/unix, yielding to the scheduler as the loop does; C's in the cgo
+// harness): the cost of the kernel's part and of each language's way into
+// it, under the loops' figures.
+//
 // # The runner
 //
 // Run alternates the contenders, workload by workload: round 1 runs a, b, c,

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -437,4 +438,35 @@ int sdb_memory(int n, double *io_bytes, double *timer_bytes) {
         *io_bytes = (double) (mid - before) / n;
         *timer_bytes = (double) (after - mid) / n;
         return 0;
+}
+
+/* sdb_floor_eventfd is io_idle0 without a loop: n times epoll_wait on an
+ * epoll fd that watches one eventfd, read it, write it again. It returns
+ * the elapsed ns, or a negative errno. */
+int64_t sdb_floor_eventfd(long n) {
+        int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        int64_t r = 0;
+        if (efd < 0 || ep < 0)
+                r = -errno;
+        struct epoll_event ev = { .events = EPOLLIN };
+        if (r == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) < 0)
+                r = -errno;
+        uint64_t one = 1, v;
+        if (r == 0 && write(efd, &one, sizeof one) != sizeof one)
+                r = -errno;
+        int64_t t0 = now_ns();
+        for (long i = 0; r == 0 && i < n; i++) {
+                struct epoll_event out[4];
+                if (epoll_wait(ep, out, 4, -1) != 1 || read(efd, &v, sizeof v) != sizeof v ||
+                    write(efd, &one, sizeof one) != sizeof one)
+                        r = errno > 0 ? -errno : -EIO;
+        }
+        if (r == 0)
+                r = now_ns() - t0;
+        if (ep >= 0)
+                close(ep);
+        if (efd >= 0)
+                close(efd);
+        return r;
 }

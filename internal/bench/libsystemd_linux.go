@@ -16,6 +16,7 @@ int sdb_memory(int n, double *io_bytes, double *timer_bytes);
 int64_t sdb_ping(int fd, long n);
 int64_t sdb_echo(int fd, long n);
 int sdb_spawn_exe(char *buf, int size);
+int64_t sdb_floor_eventfd(long n);
 */
 import "C"
 
@@ -124,4 +125,9 @@ func (Libsystemd) IdleMemory(n int) (ioBytes, timerBytes float64, err error) {
 		return 0, 0, fmt.Errorf("sd-event memory: %w", syscall.Errno(-r))
 	}
 	return float64(io), float64(timer), nil
+}
+
+// FloorEventfd is io_idle0 in C without a loop (FloorMeter).
+func (Libsystemd) FloorEventfd(n int) (time.Duration, error) {
+	return elapsed("floor eventfd", C.sdb_floor_eventfd(C.long(n)))
 }

@@ -61,6 +61,15 @@ type MemoryMeter interface {
 	IdleMemory(n int) (ioBytes, timerBytes float64, err error)
 }
 
+// FloorMeter is a contender that can run io_idle0's system calls without a
+// loop: the floor under the loop's figure.
+type FloorMeter interface {
+	// FloorEventfd makes n round trips of epoll_wait on an epoll fd that
+	// watches one eventfd, a read of it and a write to it, and returns the
+	// time they took.
+	FloorEventfd(n int) (time.Duration, error)
+}
+
 // Missing is a contender that was not built: it runs nothing, and the table
 // shows Why in its column.
 type Missing struct {
@@ -171,6 +180,7 @@ type Report struct {
 	Contenders []ContenderRow `json:"contenders"`
 	Rows       []Row          `json:"rows"`
 	Memory     []Memory       `json:"memory,omitempty"`
+	Floor      []Floor        `json:"floor,omitempty"`
 	Threads    []Threads      `json:"threads,omitempty"`
 	Scaling    []Scaling      `json:"children_scaling,omitempty"`
 	// ScalingThreads are go-sdevent's OS threads while the most children
@@ -287,7 +297,8 @@ func Run(cfg Config) (*Report, error) {
 		}
 	}
 	memory := selected("memory")
-	if len(work) == 0 && !memory {
+	floor := selected("floor")
+	if len(work) == 0 && !memory && !floor {
 		return nil, fmt.Errorf("%w %q", ErrNoMatch, cfg.Match)
 	}
 
@@ -391,7 +402,55 @@ func Run(cfg Config) (*Report, error) {
 			rep.Memory = append(rep.Memory, Memory{Contender: c.Name(), Sources: n, IOBytes: ioB, TimerBytes: timerB})
 		}
 	}
+	if floor {
+		if err := runFloor(cfg, missing, rep); err != nil {
+			return nil, err
+		}
+	}
 	return rep, nil
+}
+
+// Floor is the median time of a contender's io_idle0 round trip without a
+// loop (FloorMeter).
+type Floor struct {
+	Contender string  `json:"contender"`
+	Ops       int     `json:"ops"`
+	Ns        float64 `json:"ns_per_op"`
+}
+
+// floorOps is FloorEventfd's count with Div 1, io_idle0's.
+const floorOps = 500_000
+
+// runFloor runs FloorEventfd on the contenders that have it, alternating
+// them, cfg.Rounds times, and adds the medians to rep.
+func runFloor(cfg Config, missing []bool, rep *Report) error {
+	n := max(floorOps/cfg.Div, 1)
+	samples := map[string][]float64{}
+	var names []string
+	for r := range cfg.Rounds {
+		for _, i := range order(r, len(cfg.Contenders)) {
+			c := cfg.Contenders[i]
+			fm, ok := c.(FloorMeter)
+			if !ok || missing[i] {
+				continue
+			}
+			runtime.GC()
+			d, err := fm.FloorEventfd(n)
+			if err != nil {
+				return fmt.Errorf("floor, %s: %w", c.Name(), err)
+			}
+			if r == 0 {
+				names = append(names, c.Name())
+			}
+			samples[c.Name()] = append(samples[c.Name()], float64(d.Nanoseconds())/float64(n))
+		}
+	}
+	for _, c := range cfg.Contenders {
+		if slices.Contains(names, c.Name()) {
+			rep.Floor = append(rep.Floor, Floor{Contender: c.Name(), Ops: n, Ns: median(samples[c.Name()])})
+		}
+	}
+	return nil
 }
 
 // runScaling runs the children workload w with each of cfg.ChildrenCounts
@@ -486,6 +545,14 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		for _, m := range rep.Memory {
 			table = append(table, []string{"  " + m.Contender, "IO source", strconv.FormatFloat(m.IOBytes, 'f', 0, 64),
 				"timer", strconv.FormatFloat(m.TimerBytes, 'f', 0, 64)})
+		}
+		writeColumns(&b, table)
+	}
+	if len(rep.Floor) > 0 {
+		b.WriteString("\nio_idle0 without a loop (epoll_wait, read, write on one eventfd), median ns/op:\n")
+		table := [][]string{}
+		for _, f := range rep.Floor {
+			table = append(table, []string{"  " + f.Contender, strconv.FormatFloat(f.Ns, 'f', 1, 64)})
 		}
 		writeColumns(&b, table)
 	}
@@ -586,6 +653,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	}
 	for _, m := range rep.Memory {
 		fmt.Fprintf(&b, "- %s: %.0f bytes per idle IO source, %.0f per idle timer (%d of each)\n", m.Contender, m.IOBytes, m.TimerBytes, m.Sources)
+	}
+	for _, f := range rep.Floor {
+		fmt.Fprintf(&b, "- %s: io_idle0 without a loop (epoll_wait, read, write on one eventfd) %.1f ns/op\n", f.Contender, f.Ns)
 	}
 	for _, t := range rep.Threads {
 		fmt.Fprintf(&b, "- %s: %d OS threads while %d children were watched (%d before)\n", t.Contender, t.During, t.Children, t.Before)

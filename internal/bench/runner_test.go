@@ -452,3 +452,45 @@ func TestReportJSON(t *testing.T) {
 		t.Errorf("median of a %v", back.Rows[0].Median["a"])
 	}
 }
+
+// floorFake is a fake that can also run the floor workload.
+type floorFake struct{ *fake }
+
+func (f floorFake) FloorEventfd(n int) (time.Duration, error) { return f.next("floor", n) }
+
+// TestRunFloor: -run floor measures the contenders that can run io_idle0
+// without a loop, alternating them as the workloads, and reports their
+// medians in the table and in Markdown; the others are left out.
+func TestRunFloor(t *testing.T) {
+	check(t)
+	var log []string
+	a, b, c := fakes(&log)
+	a.perOp = []float64{5, 9, 7}
+	rep, err := Run(Config{Rounds: 3, Div: 1000, Contenders: []Contender{floorFake{a}, floorFake{b}, c},
+		Match: regexp.MustCompile("^floor$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Floor{{"a", 500, 7}, {"b", 500, 20}}; !reflect.DeepEqual(rep.Floor, want) {
+		t.Errorf("floor %+v, want %+v", rep.Floor, want)
+	}
+	if want := []string{"a floor 500", "b floor 500", "b floor 500", "a floor 500", "a floor 500", "b floor 500"}; !slices.Equal(log, want) {
+		t.Errorf("runs %q, want %q", log, want)
+	}
+	if len(rep.Rows) != 0 {
+		t.Errorf("rows %+v, want none", rep.Rows)
+	}
+	var table, md strings.Builder
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^  a +7\.0$`).MatchString(table.String()) {
+		t.Errorf("table lacks a's floor:\n%s", table.String())
+	}
+	if !strings.Contains(md.String(), "- b: io_idle0 without a loop (epoll_wait, read, write on one eventfd) 20.0 ns/op\n") {
+		t.Errorf("Markdown lacks b's floor:\n%s", md.String())
+	}
+}
