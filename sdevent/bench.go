@@ -97,6 +97,16 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg := bench.Config{Rounds: *rounds, Div: *div, Contenders: bench.Contenders(), ChildrenCounts: []int{100, 4000}}
+	format := formatTable
+	switch {
+	case *asJSON && *asMarkdown:
+		sayf(stderr, "sdevent bench: -json and -markdown: choose one\n")
+		return exitUsage
+	case *asJSON:
+		format = formatJSON
+	case *asMarkdown:
+		format = formatMarkdown
+	}
 	if *match != "" {
 		re, err := regexp.Compile(*match)
 		if err != nil {
@@ -139,16 +149,6 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 			return exitFailure
 		}
 		reps = append(reps, rep)
-	}
-	format := formatTable
-	switch {
-	case *asJSON && *asMarkdown:
-		sayf(stderr, "sdevent bench: -json and -markdown: choose one\n")
-		return exitUsage
-	case *asJSON:
-		format = formatJSON
-	case *asMarkdown:
-		format = formatMarkdown
 	}
 	if err := writeReports(stdout, reps, format); err != nil {
 		sayf(stderr, "sdevent bench: %v\n", err)
