@@ -16,12 +16,12 @@ func (GoSdevent) FloorEventfd(n int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer unix.Close(efd)
+	defer func() { _ = unix.Close(efd) }()
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return 0, err
 	}
-	defer unix.Close(ep)
+	defer func() { _ = unix.Close(ep) }()
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN}); err != nil {
 		return 0, err
 	}
