@@ -49,6 +49,12 @@ func (e *Event) debugOn() bool {
 // "kind" (source.Type's name, sd-event's word for it), "priority", "err"
 // when err is not nil, then extra. Call it only when debugOn holds.
 func (e *Event) logSource(msg string, s *Source, err error, extra ...slog.Attr) {
+	e.logSourceAt(slog.LevelDebug, msg, s, err, extra...)
+}
+
+// logSourceAt is logSource at level; call it only when the logger is
+// enabled for level.
+func (e *Event) logSourceAt(level slog.Level, msg string, s *Source, err error, extra ...slog.Attr) {
 	attrs := make([]slog.Attr, 0, 4+len(extra))
 	attrs = append(attrs,
 		slog.String("source", s.descriptionOrEmpty()),
@@ -58,7 +64,7 @@ func (e *Event) logSource(msg string, s *Source, err error, extra ...slog.Attr) 
 		attrs = append(attrs, slog.Any("err", err))
 	}
 	attrs = append(attrs, extra...)
-	e.logger.LogAttrs(context.Background(), slog.LevelDebug, msg, attrs...)
+	e.logger.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
 // logLoop writes a debug record about the loop as a whole. Call it only

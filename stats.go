@@ -88,7 +88,8 @@ func (e *Event) unobserve() {
 //
 // On, each dispatch reads the clock twice (CLOCK_MONOTONIC, or a time
 // source's own clock) and allocates nothing but, once per source, the
-// record it keeps; off, the loop reads no clock for it.
+// record it keeps (and the source's part for rarely set fields, if it had
+// none); off, the loop reads no clock for it.
 func (e *Event) SetStatistics(on bool) error {
 	if !e.valid() {
 		return opErr("set statistics", unix.EINVAL)
@@ -174,9 +175,7 @@ func (s *Source) statistics() SourceStatistics {
 		Kind: s.kind(), Priority: s.priority, Enabled: s.enabled(),
 		Ratelimited: s.ratelimited, Pending: s.pending, Clock: unix.CLOCK_MONOTONIC,
 	}
-	if s.hasDesc {
-		r.Description = s.description
-	}
+	r.Description = s.descriptionOrEmpty()
 	if i := typeClockIndex(s.kind()); i >= 0 {
 		r.Clock = clockIDs[i]
 	}
@@ -291,19 +290,14 @@ func (e *Event) reportSlow(s *Source, cb callbackKind, d time.Duration) {
 	if e.logger == nil || !e.logger.Enabled(context.Background(), slog.LevelWarn) {
 		return
 	}
-	attrs := []slog.Attr{
-		slog.String("source", s.descriptionOrEmpty()),
-		slog.String("kind", s.kind().String()),
-		slog.Int64("priority", int64(s.priority)),
-		slog.Duration("duration", d),
-	}
+	attrs := []slog.Attr{slog.Duration("duration", d)}
 	if overThreshold {
 		attrs = append(attrs, slog.Duration("threshold", threshold))
 	}
 	if overWatchdog {
 		attrs = append(attrs, slog.Duration("watchdog_period", e.wd.period))
 	}
-	e.logger.LogAttrs(context.Background(), slog.LevelWarn, slowMessages[cb], attrs...)
+	e.logSourceAt(slog.LevelWarn, slowMessages[cb], s, nil, attrs...)
 }
 
 // descriptionOrEmpty is the source's description, "" when it has none.

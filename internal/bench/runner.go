@@ -426,7 +426,6 @@ const floorOps = 500_000
 func runFloor(cfg Config, missing []bool, rep *Report) error {
 	n := max(floorOps/cfg.Div, 1)
 	samples := map[string][]float64{}
-	var names []string
 	for r := range cfg.Rounds {
 		for _, i := range order(r, len(cfg.Contenders)) {
 			c := cfg.Contenders[i]
@@ -439,15 +438,12 @@ func runFloor(cfg Config, missing []bool, rep *Report) error {
 			if err != nil {
 				return fmt.Errorf("floor, %s: %w", c.Name(), err)
 			}
-			if r == 0 {
-				names = append(names, c.Name())
-			}
-			samples[c.Name()] = append(samples[c.Name()], float64(d.Nanoseconds())/float64(n))
+			samples[c.Name()] = append(samples[c.Name()], nsPerOp(d, n))
 		}
 	}
 	for _, c := range cfg.Contenders {
-		if slices.Contains(names, c.Name()) {
-			rep.Floor = append(rep.Floor, Floor{Contender: c.Name(), Ops: n, Ns: median(samples[c.Name()])})
+		if xs, ok := samples[c.Name()]; ok {
+			rep.Floor = append(rep.Floor, Floor{Contender: c.Name(), Ops: n, Ns: median(xs)})
 		}
 	}
 	return nil
