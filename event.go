@@ -138,7 +138,8 @@ type Event struct {
 	free     []int32   // unused slots
 
 	events  []unix.EpollEvent
-	current *Source // the source whose handler runs
+	look    sys.Lookahead // whether a wait that may block looks first
+	current *Source       // the source whose handler runs
 
 	// ts is the time of this iteration: a clock is read right after the
 	// poll when a timer (or the watchdog) needs it, else at its first Now.
@@ -558,7 +559,7 @@ func (e *Event) poll(timeout time.Duration) error {
 // the loop waits in the kernel as C does.
 func (e *Event) epollWait(timeout time.Duration) (int, error) {
 	if timeout == 0 || runtime.GOMAXPROCS(0) > 1 || runtime.NumGoroutine() == 1 {
-		return sys.EpollWait(e.epfd, e.events, timeout)
+		return e.look.Wait(e.epfd, e.events, timeout)
 	}
 	if e.parker == nil && !e.noParker {
 		p, err := sys.NewParker(e.epfd)
@@ -573,7 +574,7 @@ func (e *Event) epollWait(timeout time.Duration) (int, error) {
 		e.sig.parker.Store(p)
 	}
 	if e.parker == nil {
-		return sys.EpollWait(e.epfd, e.events, timeout)
+		return e.look.Wait(e.epfd, e.events, timeout)
 	}
 	return e.parker.Wait(e.events, timeout)
 }

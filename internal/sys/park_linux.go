@@ -38,6 +38,7 @@ type Parker struct {
 	n        int
 	err      error
 	deadline bool // a read deadline is set on f (a Kick sets one too)
+	look     Lookahead
 
 	parked atomic.Bool // a goroutine is in Wait's park, and no Kick took it yet
 	kicked bool        // a Kick ended the latest Wait (TakeKick)
@@ -108,9 +109,12 @@ func (p *Parker) Wait(events []unix.EpollEvent, timeout time.Duration) (int, err
 	epfd := p.fd
 	p.kicked = false
 	if p.rc == nil || timeout == 0 || (timeout > 0 && timeout <= fineWait) {
-		return EpollWait(epfd, events, timeout)
+		return p.look.Wait(epfd, events, timeout)
 	}
-	// A busy loop usually finds something ready.
+	// Look first, always: a parked wait is woken by the runtime's poller
+	// and looks again (tryRead), the set-up of a park costs more than an
+	// empty look, and with one CPU the peer of a request has often
+	// answered by now.
 	if n, err := EpollWait(epfd, events, 0); n > 0 || err != nil {
 		return n, err
 	}

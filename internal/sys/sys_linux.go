@@ -57,6 +57,8 @@ var noPwait2 atomic.Bool
 // timeout polls without handing the thread to the scheduler. It uses
 // epoll_pwait2 (Linux 5.11) for nanosecond timeouts and falls back to
 // epoll_pwait with the timeout rounded up to whole milliseconds.
+// A wait that may block is a blocking system call even when something is
+// ready; Lookahead.Wait looks first when that pays.
 func EpollWait(epfd int, events []unix.EpollEvent, timeout time.Duration) (int, error) {
 	if len(events) == 0 {
 		return 0, unix.EINVAL
@@ -74,11 +76,6 @@ func EpollWait(epfd int, events []unix.EpollEvent, timeout time.Duration) (int, 
 			return int(n), nil
 		}
 	}
-	// A busy loop usually finds something ready: look without the
-	// scheduler hand-off of a blocking system call first.
-	if n, err := EpollWait(epfd, events, 0); n > 0 || err != nil {
-		return n, err
-	}
 	var deadline time.Duration
 	if timeout > 0 {
 		deadline = Monotonic() + timeout
@@ -94,6 +91,54 @@ func EpollWait(epfd int, events []unix.EpollEvent, timeout time.Duration) (int, 
 			}
 		}
 	}
+}
+
+// Lookahead guesses, for the waits of one loop, whether a wait that may
+// block will find something ready at once, and if so looks without
+// blocking first: a raw system call, without the runtime's entry into and
+// exit from a blocking one (entersyscall, exitsyscall). A busy loop finds
+// something nearly every time; a loop that blocks in every iteration (a
+// daemon between requests, one end of a request and its response) would
+// pay a whole empty epoll_pwait per wait for the look, more than the
+// runtime's part of a blocking call costs. So after lookMisses empty looks
+// in a row a Lookahead stops looking, except in one wait of every
+// lookAgain, and one look that finds something makes it look every time
+// again. The zero value looks.
+type Lookahead struct {
+	misses uint32 // empty looks (and skipped ones, after lookMisses) in a row
+}
+
+const (
+	lookMisses = 2  // empty looks in a row after which waits stop looking
+	lookAgain  = 16 // then one wait in this many looks again
+)
+
+// Look looks at epfd without blocking when the guess says it pays, and
+// reports whether it did and found something (or failed): then n and err
+// are the wait's result.
+func (l *Lookahead) Look(epfd int, events []unix.EpollEvent) (n int, done bool, err error) {
+	if l.misses >= lookMisses {
+		if l.misses++; l.misses < lookMisses+lookAgain {
+			return 0, false, nil
+		}
+		l.misses = lookMisses - 1 // look this once: if it finds nothing, skip again
+	}
+	if n, err = EpollWait(epfd, events, 0); n > 0 || err != nil {
+		l.misses = 0
+		return n, true, err
+	}
+	l.misses++
+	return 0, false, nil
+}
+
+// Wait is EpollWait with a look first when the guess says it pays.
+func (l *Lookahead) Wait(epfd int, events []unix.EpollEvent, timeout time.Duration) (int, error) {
+	if timeout != 0 {
+		if n, done, err := l.Look(epfd, events); done {
+			return n, err
+		}
+	}
+	return EpollWait(epfd, events, timeout)
 }
 
 func epollWaitOnce(epfd int, events []unix.EpollEvent, timeout time.Duration) (int, error) {

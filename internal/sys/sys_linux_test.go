@@ -100,3 +100,66 @@ func TestPerturbWithinMinute(t *testing.T) {
 		t.Fatal("boot id not readable")
 	}
 }
+
+// TestLookaheadStopsLookingWhenWaitsBlock: a loop whose waits find nothing
+// ready stops looking before it blocks, looks again in one wait of
+// lookAgain, and looks every time again once a look found something.
+// Observed through an eventfd left readable while looks are skipped: a
+// skipped look reports nothing, a look reports the eventfd.
+func TestLookaheadStopsLookingWhenWaitsBlock(t *testing.T) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(epfd)
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	if err := EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, unix.EPOLLIN, 7); err != nil {
+		t.Fatal(err)
+	}
+	ev := make([]unix.EpollEvent, 4)
+	var l Lookahead
+	// Nothing ready: the first lookMisses waits look and find nothing.
+	for i := range lookMisses {
+		if n, done, err := l.Look(epfd, ev); done || n != 0 || err != nil {
+			t.Fatalf("look %d on an idle epoll fd = %d, %v, %v", i, n, done, err)
+		}
+	}
+	if err := WriteCounter(efd); err != nil {
+		t.Fatal(err)
+	}
+	// Now looks are skipped: the ready eventfd is not seen, until the
+	// lookAgain-th wait looks.
+	looked := -1
+	for i := range 2 * lookAgain {
+		if n, done, err := l.Look(epfd, ev); done {
+			if n != 1 || err != nil || Data(&ev[0]) != 7 {
+				t.Fatalf("look = %d, %v, data %d", n, err, Data(&ev[0]))
+			}
+			looked = i
+			break
+		}
+	}
+	if looked != lookAgain-1 {
+		t.Fatalf("a skipping Lookahead looked at wait %d, want %d", looked, lookAgain-1)
+	}
+	// It found something: it looks every time again.
+	for i := range 3 {
+		if _, done, _ := l.Look(epfd, ev); !done {
+			t.Fatalf("look %d after a hit skipped", i)
+		}
+	}
+	// Wait looks as Look does, and blocks as EpollWait does.
+	if n, err := l.Wait(epfd, ev, time.Second); n != 1 || err != nil {
+		t.Fatalf("Wait with the eventfd ready = %d, %v", n, err)
+	}
+	if err := ReadCounter(efd); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.Wait(epfd, ev, time.Millisecond); n != 0 || err != nil {
+		t.Fatalf("Wait on an idle epoll fd = %d, %v", n, err)
+	}
+}
