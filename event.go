@@ -118,6 +118,10 @@ type Event struct {
 	noParker bool          // NewParker failed: block in the kernel
 	yielded  time.Duration // when Run last yielded to the Go scheduler (yield)
 
+	yieldChecked time.Duration // when yield last read the clock
+	yieldNext    uint64        // the iteration at which Run calls yield
+	yieldStep    uint32        // iterations from one yield call to the next
+
 	iteration     uint64
 	exitRequested bool
 	exitCode      int
@@ -731,30 +735,51 @@ func (e *Event) Run(timeout time.Duration) (bool, error) {
 }
 
 // Run yields to the Go scheduler (runtime.Gosched) when yieldAfter has
-// passed since it last did, looking at the clock every yieldCheck
-// iterations. A goroutine that has not been scheduled for 10 ms looks
-// long-running to sysmon, which then preempts it, and with one P takes the
-// P away at its next system call and goes back to waking every 20 µs: a
-// busy loop that never parks, or one that blocks in epoll_pwait2, cost
-// thousands of context switches a second, and other goroutines waited for
-// the preemption. A yield costs 0.2 µs with one P and several µs with an
-// idle P (the runtime wakes a thread for it), so it is rare: at most one
-// every 2 ms, one clock read every 128 iterations.
+// passed since it last did. A goroutine that has not been scheduled for
+// 10 ms looks long-running to sysmon, which then preempts it, and with one
+// P takes the P away at its next system call and goes back to waking every
+// 20 µs: a busy loop that never parks, or one that blocks in epoll_pwait2,
+// cost thousands of context switches a second, and other goroutines waited
+// for the preemption. A yield costs 0.2 µs with one P and several µs with
+// an idle P (the runtime wakes a thread for it), so it is rare: at most one
+// every 2 ms.
+//
+// The clock is read every yieldStep iterations: every yieldCheck while
+// iterations are short (a clock read costs about a tenth of a defer
+// dispatch), and as soon as a read finds that the iterations since the last
+// one took longer than yieldAfter (a proxy's iteration that splices
+// megabytes takes milliseconds), often enough that the next read comes
+// after about yieldAfter/2; the step doubles back while reads come less
+// than yieldAfter/16 apart.
 const (
 	yieldAfter = 2 * time.Millisecond
-	yieldCheck = 128
+	yieldCheck = 32
 )
 
-// yield is Run's occasional yield to the Go scheduler.
+// yield is Run's occasional yield to the Go scheduler: it reads the clock,
+// yields if yieldAfter has passed since the last yield, and sets the
+// iteration of the next call.
 func (e *Event) yield() {
-	if now := sys.Monotonic(); now-e.yielded >= yieldAfter {
+	now := sys.Monotonic()
+	since := now - e.yieldChecked // what the last yieldStep iterations took
+	e.yieldChecked = now
+	step := max(time.Duration(e.yieldStep), 1)
+	switch {
+	case since > yieldAfter/2:
+		step = max(step*(yieldAfter/2)/since, 1)
+	case since < yieldAfter/16:
+		step = min(2*step, yieldCheck)
+	}
+	e.yieldStep = uint32(step)
+	e.yieldNext = e.iteration + uint64(step)
+	if now-e.yielded >= yieldAfter {
 		e.yielded = now
 		runtime.Gosched()
 	}
 }
 
 func (e *Event) run(timeout time.Duration) (bool, error) {
-	if e.iteration%yieldCheck == yieldCheck-1 {
+	if e.iteration >= e.yieldNext {
 		e.yield()
 	}
 	if e.profilingDelays() {

@@ -227,3 +227,55 @@ func TestBusyLoopYields(t *testing.T) {
 	}
 	<-done
 }
+
+// TestSlowIterationsYield: a loop whose iterations each take a millisecond
+// (a handler that splices megabytes, say) reads the clock, once it has
+// noticed, often enough to yield every yieldAfter, well before sysmon's
+// 10 ms preemption: with one P a runnable goroutine runs within four
+// iterations.
+func TestSlowIterationsYield(t *testing.T) {
+	testutil.Check(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	e := newLoop(t)
+	slow := keep(t)(e.AddDefer(func(*sdevent.Source) error {
+		// Work, not a wait: the handler holds the P for a millisecond.
+		for start := time.Now(); time.Since(start) < time.Millisecond; {
+		}
+		return nil
+	}))
+	fast := keep(t)(e.AddDefer(func(*sdevent.Source) error { return nil }))
+	run := func(n int) {
+		t.Helper()
+		for range n {
+			if d, err := e.Run(0); err != nil || !d {
+				t.Fatalf("Run(0) = %v, %v", d, err)
+			}
+		}
+	}
+	// Short iterations first, so that the loop reads the clock seldom,
+	// then long ones, as many as the longest step between two reads.
+	ok(t, "slow off", slow.SetEnabled(source.Off))
+	ok(t, "fast on", fast.SetEnabled(source.On))
+	run(1000)
+	ok(t, "fast off", fast.SetEnabled(source.Off))
+	ok(t, "slow on", slow.SetEnabled(source.On))
+	run(32)
+	var ran atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		ran.Store(true)
+		close(done)
+	}()
+	// yieldAfter is 2 ms: the third iteration yields at the latest.
+	// Without the yields sysmon would preempt the loop after 10.
+	start := time.Now()
+	n := 0
+	for !ran.Load() && n < 4 {
+		run(1)
+		n++
+	}
+	if !ran.Load() {
+		t.Fatalf("a runnable goroutine did not run during %d iterations of 1 ms (%v) with one P", n, time.Since(start))
+	}
+	<-done
+}
