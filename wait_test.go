@@ -208,6 +208,20 @@ func TestBusyLoopYields(t *testing.T) {
 	e := newLoop(t)
 	s := keep(t)(e.AddDefer(func(*sdevent.Source) error { return nil }))
 	ok(t, "on", s.SetEnabled(source.On))
+	start := time.Now()
+	otherGoroutineRuns(t, "busy iterations", func(int) bool {
+		if d, err := e.Run(0); err != nil || !d {
+			t.Fatalf("Run(0) = %v, %v", d, err)
+		}
+		return time.Since(start) < 8*time.Millisecond
+	})
+}
+
+// otherGoroutineRuns starts a goroutine and calls iterate, with the number of
+// calls so far, until the goroutine ran or iterate says stop; it fails t
+// when the goroutine did not run.
+func otherGoroutineRuns(t *testing.T, what string, iterate func(n int) bool) {
+	t.Helper()
 	var ran atomic.Bool
 	done := make(chan struct{})
 	go func() {
@@ -216,14 +230,11 @@ func TestBusyLoopYields(t *testing.T) {
 	}()
 	start := time.Now()
 	n := 0
-	for !ran.Load() && time.Since(start) < 8*time.Millisecond {
-		if d, err := e.Run(0); err != nil || !d {
-			t.Fatalf("Run(0) = %v, %v", d, err)
-		}
+	for !ran.Load() && iterate(n) {
 		n++
 	}
 	if !ran.Load() {
-		t.Fatalf("a runnable goroutine did not run during %d busy iterations (%v) with one P", n, time.Since(start))
+		t.Fatalf("a runnable goroutine did not run during %d %s (%v) with one P", n, what, time.Since(start))
 	}
 	<-done
 }
@@ -260,22 +271,13 @@ func TestSlowIterationsYield(t *testing.T) {
 	ok(t, "fast off", fast.SetEnabled(source.Off))
 	ok(t, "slow on", slow.SetEnabled(source.On))
 	run(32)
-	var ran atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		ran.Store(true)
-		close(done)
-	}()
 	// yieldAfter is 2 ms: the third iteration yields at the latest.
 	// Without the yields sysmon would preempt the loop after 10.
-	start := time.Now()
-	n := 0
-	for !ran.Load() && n < 4 {
+	otherGoroutineRuns(t, "iterations of 1 ms", func(n int) bool {
+		if n == 4 {
+			return false
+		}
 		run(1)
-		n++
-	}
-	if !ran.Load() {
-		t.Fatalf("a runnable goroutine did not run during %d iterations of 1 ms (%v) with one P", n, time.Since(start))
-	}
-	<-done
+		return true
+	})
 }
