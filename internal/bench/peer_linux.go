@@ -218,8 +218,16 @@ func peer(v string) error {
 		if p, ok := c.(pingPonger); ok {
 			run = func() error { return p.Echo(peerFd, n) }
 		}
+	case f[0] == "proxy" && len(f) == 4:
+		port, err := strconv.ParseUint(f[3], 10, 16)
+		if err != nil || port == 0 {
+			return fmt.Errorf("%s=%q: backend port %q", peerEnv, v, f[3])
+		}
+		if p, ok := c.(proxier); ok {
+			run = func() error { return p.Proxy(proxyListenFd, int(port), n) }
+		}
 	default:
-		return fmt.Errorf("%s=%q: want pingpong CONTENDER N", peerEnv, v)
+		return fmt.Errorf("%s=%q: want pingpong CONTENDER N, or proxy CONTENDER N PORT", peerEnv, v)
 	}
 	if run == nil {
 		return fmt.Errorf("%s=%q: no such contender in this build", peerEnv, v)

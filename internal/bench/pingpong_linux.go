@@ -135,11 +135,10 @@ func (c Idiomatic) PingPong(n int) (PingPongRun, error) { return pingPong(c, n) 
 
 // conn returns a net.Conn on a duplicate of fd: reads park in the netpoller.
 func conn(fd int) (net.Conn, error) {
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	f, err := dupFile(fd, "pingpong")
 	if err != nil {
-		return nil, os.NewSyscallError("fcntl", err)
+		return nil, err
 	}
-	f := os.NewFile(uintptr(dup), "pingpong")
 	defer func() { _ = f.Close() }()
 	return net.FileConn(f)
 }

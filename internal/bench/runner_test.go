@@ -58,6 +58,12 @@ func (f *fake) PingPong(n int) (PingPongRun, error) {
 	d, err := f.next("pingpong", n)
 	return PingPongRun{Elapsed: d, CPU: 2 * d, Switches: int64(4 * n)}, err
 }
+func (f *fake) ProxyConns(n int) (ProxyRun, error) { return f.proxy("proxy_conn", n) }
+func (f *fake) ProxyBulk(n int) (ProxyRun, error)  { return f.proxy("proxy_bulk", n) }
+func (f *fake) proxy(w string, n int) (ProxyRun, error) {
+	d, err := f.next(w, n)
+	return ProxyRun{Elapsed: d, CPU: d / 2, Switches: int64(3 * n)}, err
+}
 func (f *fake) IdleMemory(n int) (float64, float64, error) {
 	*f.log = append(*f.log, fmt.Sprintf("%s memory %d", f.name, n))
 	return f.memory[0], f.memory[1], nil
