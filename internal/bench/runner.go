@@ -162,7 +162,7 @@ var Workloads = []Workload{
 		map[string]string{"proxy_conn": "ns/conn", "proxy_conn_cpu": "ns/conn", "proxy_conn_csw": "switches/conn"}, 10_000,
 		func(c Contender, n int) (Sample, error) { return proxySample(c.ProxyConns(n)) }},
 	{"proxy_bulk", []string{"proxy_bulk", "proxy_bulk_cpu", "proxy_bulk_csw"},
-		map[string]string{"proxy_bulk": "ns/MiB", "proxy_bulk_cpu": "ns/MiB", "proxy_bulk_csw": "switches/MiB"}, 256,
+		map[string]string{"proxy_bulk": "ns/MiB", "proxy_bulk_cpu": "ns/MiB", "proxy_bulk_csw": "switches/MiB"}, 1024,
 		func(c Contender, n int) (Sample, error) { return proxySample(c.ProxyBulk(n)) }},
 }
 
@@ -542,8 +542,9 @@ func measure(w Workload, c Contender, n int) (Sample, error) {
 }
 
 // WriteTable writes the report as the command prints it: one line per
-// metric with the median ns/op of every contender and the ratios, then the
-// memory, thread and scaling figures.
+// metric with the median ns/op of every contender and the ratios, what the
+// rows of the workloads run in two processes measure, then the memory,
+// thread and scaling figures.
 func (rep *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString(rep.heading() + "\n")
@@ -555,11 +556,8 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	b.WriteString("\n")
 	if len(rep.Rows) > 0 {
 		writeColumns(&b, rep.rowTable())
-		for _, row := range rep.Rows {
-			if row.Metric == "pingpong" {
-				b.WriteString("pingpong: ns per round trip with a peer process; _cpu: user+system ns of both processes\n" +
-					"per round trip; _csw: context switches (voluntary+involuntary) of both per round trip\n")
-			}
+		for _, note := range rep.notes() {
+			b.WriteString(note + "\n")
 		}
 	}
 	if len(rep.Memory) > 0 {
@@ -615,6 +613,29 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	return err
 }
 
+// rowNotes say what the rows of the workloads run in two processes
+// measure, one line of the table's width at a time.
+var rowNotes = map[string]string{
+	"pingpong": "pingpong: ns per round trip with a peer process; _cpu: user+system ns of both processes\n" +
+		"per round trip; _csw: context switches (voluntary+involuntary) of both per round trip",
+	"proxy_conn": "proxy_conn: ns per short connection (connect, 64 bytes each way, close) through a proxy\n" +
+		"in a peer process; _cpu: user+system ns of the proxy per connection; _csw: its context\n" +
+		"switches (voluntary+involuntary) per connection",
+	"proxy_bulk": "proxy_bulk: ns per MiB sent from client to backend through the proxy on one connection;\n" +
+		"_cpu: user+system ns of the proxy per MiB; _csw: its context switches per MiB",
+}
+
+// notes returns the rowNotes of the report's rows, in their order.
+func (rep *Report) notes() []string {
+	var notes []string
+	for _, row := range rep.Rows {
+		if note, ok := rowNotes[row.Metric]; ok {
+			notes = append(notes, note)
+		}
+	}
+	return notes
+}
+
 // heading is the report's first line: rounds, counts, Go, CPUs, GOMAXPROCS.
 func (rep *Report) heading() string {
 	pinned := ""
@@ -655,8 +676,9 @@ func (rep *Report) rowTable() [][]string {
 }
 
 // WriteMarkdown writes the report for a README: its heading and the
-// libsystemd it ran as a paragraph, the metrics as a Markdown table, and
-// the memory, thread and children figures as a list.
+// libsystemd it ran as a paragraph, the metrics as a Markdown table, what
+// the rows of the workloads run in two processes measure, and the memory,
+// thread and children figures as a list.
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString(rep.heading())
@@ -674,6 +696,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 			}
 		}
 		b.WriteString("\n")
+		for _, note := range rep.notes() {
+			b.WriteString(strings.ReplaceAll(note, "\n", " ") + "\n\n")
+		}
 	}
 	for _, m := range rep.Memory {
 		fmt.Fprintf(&b, "- %s: %.0f bytes per idle IO source, %.0f per idle timer (%d of each)\n", m.Contender, m.IOBytes, m.TimerBytes, m.Sources)
