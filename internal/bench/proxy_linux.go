@@ -110,8 +110,7 @@ func runProxy(c interface {
 	if err != nil {
 		err = p.fail(err)
 		_ = back.Close()
-		<-served
-		return run, err
+		return run, errors.Join(err, <-served)
 	}
 	if err := <-served; err != nil {
 		return run, p.fail(err)
@@ -333,11 +332,10 @@ func (GoSdevent) Proxy(listenFd, port, n int) error {
 // accept takes a connection and connects to the backend for it.
 func (p *sdProxy) accept(_ *sdevent.Source, fd int, _ uint32) error {
 	nfd, _, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-	switch err {
-	case nil:
-	case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
+	switch {
+	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED):
 		return nil // gone again
-	default:
+	case err != nil:
 		return os.NewSyscallError("accept4", err)
 	}
 	c := &sdConn{p: p, front: nfd, back: -1, toBack: splicePipe{r: -1, w: -1}, toFront: splicePipe{r: -1, w: -1}}
@@ -348,11 +346,10 @@ func (p *sdProxy) accept(_ *sdevent.Source, fd int, _ uint32) error {
 		return os.NewSyscallError("socket", err)
 	}
 	c.back = back
-	switch err := unix.Connect(back, &p.backend); err {
-	case nil:
+	switch err := unix.Connect(back, &p.backend); {
+	case err == nil:
 		return c.complete()
-	case unix.EINPROGRESS:
-	default:
+	case !errors.Is(err, unix.EINPROGRESS):
 		return os.NewSyscallError("connect", err)
 	}
 	c.backSrc, err = exitOnFailure(p.e.AddIO(back, unix.EPOLLOUT, c.connected))
@@ -458,7 +455,12 @@ func (c *sdConn) move(from *int, b *splicePipe, to *int, fromSrc, toSrc **sdeven
 // hungUp: err says the other end went away, which ends a side as end of
 // file does.
 func hungUp(err error) bool {
-	return err == unix.ECONNRESET || err == unix.EPIPE || err == unix.ENOTCONN || err == unix.ECONNABORTED || err == unix.ESHUTDOWN
+	for _, hup := range []unix.Errno{unix.ECONNRESET, unix.EPIPE, unix.ENOTCONN, unix.ECONNABORTED, unix.ESHUTDOWN} {
+		if errors.Is(err, hup) {
+			return true
+		}
+	}
+	return false
 }
 
 func hangUp(fd *int, src **sdevent.Source) {
@@ -587,7 +589,10 @@ func proxyConn(front *net.TCPConn, backend *net.TCPAddr) error {
 	err = <-done
 	_ = front.Close()
 	_ = back.Close()
-	<-done // the other direction, cut short
+	// The other direction, cut short by the close.
+	if err2 := <-done; err == nil && !errors.Is(err2, net.ErrClosed) {
+		err = err2
+	}
 	return err
 }
 
