@@ -175,6 +175,20 @@
 // operation (one read and one write) is half a round trip. Its idle "sources"
 // are 10,000 eventfds, each with a goroutine blocked in Read.
 //
+// Proxy. The proxies' rows count the whole peer process, the Go runtime's
+// threads too. The C proxy runs in one cgo call, which the runtime's
+// sysmon sees as one long system call: it takes the P away once and then
+// sleeps. go-sdevent's loop runs Go code between its system calls, and in
+// proxy_bulk a dispatch splices for milliseconds while bytes keep coming:
+// a loop of few, long iterations is not rescheduled for 10 ms (its yield
+// to the scheduler is looked at every 128 iterations), so sysmon preempts
+// it, takes its P at its next system call and goes back to waking every
+// 20 µs. Most of go-sdevent's context switches beyond C's in proxy_bulk
+// are sysmon's. The go-sdevent proxy also makes a system call or two per
+// connection more than C: the loop looks at its epoll fd without waiting
+// before each wait that blocks, and a source made ONESHOT after AddIO is
+// registered again with EPOLLONESHOT.
+//
 // Defer and timers. The idiomatic defer is a goroutine handing tokens to
 // another through an unbuffered channel. Its timers are time.AfterFunc
 // callbacks (each runs in a goroutine of its own), its re-armed timer a
