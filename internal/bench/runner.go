@@ -46,7 +46,7 @@ type PingPongRun struct {
 
 // ProxyRun is what one run of a proxy workload measured.
 type ProxyRun struct {
-	Elapsed time.Duration // from the first connect to the last byte at its end
+	Elapsed time.Duration // from the first connect to the last response read, or the backend's end of file
 	// CPU is the user and system time of the proxy (the peer process), from
 	// just before it was ready to its end, Switches its voluntary and
 	// involuntary context switches.
@@ -166,6 +166,7 @@ var Workloads = []Workload{
 		func(c Contender, n int) (Sample, error) { return proxySample(c.ProxyBulk(n)) }},
 }
 
+// proxySample is a proxy run's time, the proxy's CPU time and its switches.
 func proxySample(r ProxyRun, err error) (Sample, error) {
 	return Sample{Elapsed: []time.Duration{r.Elapsed, r.CPU}, Counts: []float64{float64(r.Switches)}}, err
 }
