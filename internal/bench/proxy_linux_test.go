@@ -3,8 +3,11 @@ package bench
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -51,6 +54,43 @@ func TestProxyPeerFails(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `no such contender in this build`) {
 			t.Errorf("bulk %d: error %v, want the peer's", bulk, err)
 		}
+	}
+}
+
+// TestProxyBackendRefuses: a proxy whose backend refuses the connection
+// returns the error, closes the client's connection and leaves no
+// descriptor or goroutine behind; run in this process, each contender's
+// proxy directly.
+func TestProxyBackendRefuses(t *testing.T) {
+	check(t)
+	closed, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := closed.Addr().(*net.TCPAddr).Port
+	_ = closed.Close()
+	for _, c := range built() {
+		t.Run(c.Name(), func(t *testing.T) {
+			ln, addr, err := proxyListener()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = ln.Close() }()
+			// The kernel completes the handshake before the proxy accepts.
+			client, err := net.DialTCP("tcp4", nil, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = client.Close() }()
+			err = c.(proxier).Proxy(int(ln.Fd()), port, 1)
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Errorf("error %v, want ECONNREFUSED", err)
+			}
+			t.Log(err)
+			if _, err := client.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("client's read: %v, want end of file", err)
+			}
+		})
 	}
 }
 
