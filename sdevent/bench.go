@@ -20,13 +20,14 @@ import (
 )
 
 const benchAbout = `Runs the reference workloads of sdbench.c (defer, io_idle0, io_idle10000,
-timers, timer_rearm, signal, children) with its counts, divided by -div, and
-pingpong, on three contenders: go-sdevent through its public API,
-libsystemd's sd-event through cgo (only in a build with -tags libsystemd),
-and the idiomatic Go way (goroutines and channels, the netpoller, runtime
-timers, os/signal, exec.Cmd). The contenders take turns, a different one
-first in every round; each cell is the median ns/op over the rounds, and
-Go/C and idiom/C are the ratios of the medians.
+timers, timer_rearm, signal, children) with its counts, divided by -div,
+and pingpong, proxy_conn and proxy_bulk, on three contenders: go-sdevent
+through its public API, libsystemd's sd-event through cgo (only in a build
+with -tags libsystemd), and the idiomatic Go way (goroutines and
+channels, the netpoller, runtime timers, os/signal, exec.Cmd). The
+contenders take turns, a different one first in every round; each cell is
+the median ns/op over the rounds, and Go/C and idiom/C are the ratios of
+the medians.
 
 pingpong (50,000 round trips) runs between this process and a peer process
 (this executable started again) over an AF_UNIX SOCK_SEQPACKET socketpair,
@@ -34,6 +35,20 @@ one 64-byte message each way per round trip, the same contender at both
 ends, each end a loop that blocks in every iteration. Its rows: the time
 per round trip, the CPU time (user+system) of both processes per round
 trip, and their context switches (voluntary+involuntary) per round trip.
+
+proxy_conn (10,000 connections) and proxy_bulk (1,024 MiB) run a proxy in
+the manner of systemd-socket-proxyd in a peer process: it accepts on a
+TCP socket on 127.0.0.1, connects to a backend in this process for each
+connection and moves the bytes both ways with splice(2) through a pipe per
+direction, a socket's events following its pipes' fill. The client and
+backend, in this process, are the same for every contender (blocking net
+calls); the proxy is a go-sdevent loop, an sd-event loop in C, or
+goroutines with io.Copy (which splices). proxy_conn: one short connection
+after the other, each a 64-byte request echoed by the backend; proxy_bulk:
+one connection carrying the MiBs from client to backend, every byte
+checked. Their rows: the time per connection or MiB, the proxy's CPU time
+(user+system) per connection or MiB, and the proxy's context switches
+per connection or MiB.
 
 After the table: the bytes per idle IO source and per idle timer (10,000
 of each; Go: live heap after GC, C: malloc'd bytes, mmapped blocks too),

@@ -30,7 +30,7 @@ func init() {
 // table has a row per workload with every contender's column, then the
 // memory, thread and children figures.
 func TestBench(t *testing.T) {
-	rc, out, errs := runCmd(t, "bench", "-rounds", "2", "-div", "1000000", "-run", "^(defer|timer_rearm|children|pingpong|memory)$")
+	rc, out, errs := runCmd(t, "bench", "-rounds", "2", "-div", "1000000", "-run", "^(defer|timer_rearm|children|pingpong|proxy_conn|proxy_bulk|memory)$")
 	if rc != 0 || errs != "" {
 		t.Fatalf("status %d, stderr %q", rc, errs)
 	}
@@ -44,6 +44,13 @@ func TestBench(t *testing.T) {
 		`(?m)^pingpong +1 +[0-9.]+ `,
 		`(?m)^pingpong_cpu +1 +[0-9.]+ `,
 		`(?m)^pingpong_csw +1 +[0-9]+\.[0-9][0-9] `,
+		`(?m)^proxy_conn +1 +[0-9.]+ `,
+		`(?m)^proxy_conn_cpu +1 +[0-9.]+ `,
+		`(?m)^proxy_conn_csw +1 +[0-9]+\.[0-9][0-9] `,
+		`(?m)^proxy_bulk +1 +[0-9.]+ `,
+		`(?m)^proxy_bulk_cpu +1 +[0-9.]+ `,
+		`(?m)^proxy_bulk_csw +1 +[0-9]+\.[0-9][0-9] `,
+		`(?m)^proxy_bulk: ns per MiB `,
 		`(?m)^ +children +go-sdevent +libsystemd +Go/C$`,
 		`(?m)^ +1 +[0-9.]+ +(not built \(-tags libsystemd\)|[0-9.]+) +[0-9.-]+$`,
 		`(?m)^go-sdevent: [0-9]+ OS threads while 1 children were watched \([0-9]+ before\)$`,
@@ -76,7 +83,7 @@ func TestBenchJSON(t *testing.T) {
 // TestBenchMarkdown: -markdown prints the README's form: the heading, a
 // Markdown table with a row per metric, the other figures as a list.
 func TestBenchMarkdown(t *testing.T) {
-	rc, out, errs := runCmd(t, "bench", "-markdown", "-rounds", "1", "-div", "1000000", "-run", "^(defer|children|memory)$")
+	rc, out, errs := runCmd(t, "bench", "-markdown", "-rounds", "1", "-div", "1000000", "-run", "^(defer|children|proxy_bulk|memory)$")
 	if rc != 0 || errs != "" {
 		t.Fatalf("status %d, stderr %q", rc, errs)
 	}
@@ -86,6 +93,8 @@ func TestBenchMarkdown(t *testing.T) {
 		`(?m)^\|---\|(---:\|){6}$`,
 		`(?m)^\| defer \| 2 \| [0-9.]+ \| [^|]+ \| [0-9.]+ \| [0-9.-]+ \| [0-9.-]+ \|$`,
 		`(?m)^\| children \| 1 \| `,
+		`(?m)^\| proxy_bulk_csw \| 1 \| [0-9]+\.[0-9][0-9] \| `,
+		`(?m)^proxy_bulk: ns per MiB sent from client to backend .* _csw: its context switches per MiB$`,
 		`(?m)^- go-sdevent: [0-9]+ bytes per idle IO source, [0-9]+ per idle timer \([0-9]+ of each\)$`,
 		`(?m)^- idiomatic: [0-9]+ OS threads while 1 children were watched \([0-9]+ before\)$`,
 		`(?m)^- 1 children exiting at once, ns per exit: go-sdevent [0-9.]+,.* Go/C [0-9.-]+$`,
@@ -120,7 +129,7 @@ func TestBenchUsageErrors(t *testing.T) {
 
 // TestBenchCPUsAndGOMAXPROCS: -cpus 1 runs the bench in a process pinned
 // to one CPU, -gomaxprocs 1,2 once per value; each report's header says so,
-// and pingpong's peers run too.
+// and the peers of pingpong and proxy_conn run too.
 func TestBenchCPUsAndGOMAXPROCS(t *testing.T) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
@@ -130,7 +139,7 @@ func TestBenchCPUsAndGOMAXPROCS(t *testing.T) {
 	for !set.IsSet(first) {
 		first++
 	}
-	rc, out, errs := runCmd(t, "bench", "-cpus", "1", "-gomaxprocs", "1,2", "-rounds", "1", "-div", "1000000", "-run", "^(defer|pingpong)$")
+	rc, out, errs := runCmd(t, "bench", "-cpus", "1", "-gomaxprocs", "1,2", "-rounds", "1", "-div", "1000000", "-run", "^(defer|pingpong|proxy_conn)$")
 	if rc != 0 || errs != "" {
 		t.Fatalf("status %d, stderr %q", rc, errs)
 	}
@@ -143,8 +152,10 @@ func TestBenchCPUsAndGOMAXPROCS(t *testing.T) {
 			t.Errorf("pinned to CPU %s, want %d, the first this process may use", h[1], first)
 		}
 	}
-	if n := strings.Count(out, "\npingpong_csw "); n != 2 {
-		t.Errorf("%d pingpong_csw rows, want 2:\n%s", n, out)
+	for _, row := range []string{"pingpong_csw", "proxy_conn_csw"} {
+		if n := strings.Count(out, "\n"+row+" "); n != 2 {
+			t.Errorf("%d %s rows, want 2:\n%s", n, row, out)
+		}
 	}
 	// This process keeps its affinity.
 	var after unix.CPUSet

@@ -44,7 +44,7 @@ const (
 
 func main() {
 	// 'sdevent bench' starts this executable again as the peer of its
-	// pingpong workload; that process runs nothing else.
+	// pingpong and proxy workloads; that process runs nothing else.
 	bench.Peer()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

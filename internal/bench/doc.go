@@ -24,9 +24,12 @@
 //	children          1,000  children blocked on one pipe, released at once by
 //	                         closing it: time per exit noticed, dispatched, reaped
 //
-// and one that sdbench.c does not have:
+// and three that sdbench.c does not have:
 //
 //	pingpong         50,000  round trips with a peer process: see below
+//	proxy_conn       10,000  short connections through a proxy in a peer
+//	                         process: see below
+//	proxy_bulk        1,024  MiB through the same proxy on one connection
 //
 // The timers' deadlines come from one linear congruential generator in Go
 // and in C (not glibc's rand), so every contender gets the same deadlines.
@@ -56,6 +59,62 @@
 // calls. The peer runs with this process's GOMAXPROCS (it checks) and
 // inherits its CPU affinity. The C contender's peer is a Go process too:
 // its runtime's threads (sysmon) are idle but counted.
+//
+// # Proxy
+//
+// The proxy workloads port systemd-socket-proxyd's way of proxying, on
+// each contender, into a peer process (see Peer; its variable names the
+// workload): the peer inherits a listening TCP socket on 127.0.0.1 from
+// this process (its descriptor 4, made non-blocking by the proxy, as
+// socket-proxyd does with its sockets), and for each connection it accepts
+// it connects to a backend in this process, without blocking, and once
+// connected moves the bytes both ways with splice(2) (SPLICE_F_MOVE,
+// SPLICE_F_NONBLOCK) through a pipe per direction of 256 KiB
+// (F_SETPIPE_SZ). Each handler splices both directions for as long as
+// bytes move, then sets each socket's events from the pipes: EPOLLIN
+// while the pipe it feeds has room, EPOLLOUT while the pipe it drains has
+// bytes. A side that reads end of file, or hangs up, is closed; the
+// connection is closed once both sides are, or one is and what it sent
+// went through. The peer exits once it has proxied the workload's
+// connections. Unlike socket-proxyd, an error fails the run instead of
+// dropping the connection, and there is no connection limit, idle timer or
+// name resolution.
+//
+// The go-sdevent proxy is one loop with an IO source per socket (and one
+// for the connect, ONESHOT, freed in its handler), whose events follow
+// the pipes through SetIOEvents; the C one is the same on sd-event
+// (libsystemd_linux.c); the idiomatic one has a goroutine per connection,
+// which dials the backend, and a goroutine per direction running io.Copy
+// from one *net.TCPConn to the other, which splices through a pipe of the
+// runtime's pool, and closes both connections once a direction ends.
+//
+// This process is the client and the backend, the same for every
+// contender: blocking net calls (parked in its netpoller), the client in
+// the calling goroutine and the backend in another. proxy_conn makes its
+// connections one after the other: the client connects to the proxy,
+// sends a 64-byte request (which says which connection it is), reads the
+// response and closes; the backend accepts the proxy's connection, reads
+// the request, sends it back and closes; the client checks the response.
+// proxy_bulk is an upload: on one connection the client sends the count
+// in MiB (a MiB of pseudo-random bytes again and again) and closes, and
+// the backend reads to the end, checking every byte and the total. One
+// direction is the usual case of a proxy's bulk transfer (a download or
+// an upload), and makes every byte cross the proxy once: its rows are per
+// MiB that crossed it. The other direction's pipe stays empty, and its
+// socket watched for EPOLLIN, as socket-proxyd's would be.
+//
+// Each yields three rows: proxy_conn or proxy_bulk, the time from the
+// first connect to the last response read, or to the backend's end of
+// file, per connection or per MiB; _cpu, the proxy process's user and
+// system time per connection or MiB, and _csw, its context switches,
+// voluntary and involuntary, from its getrusage(RUSAGE_SELF) from just
+// before it says it is ready to the end of its proxy, which it sends
+// back. Both are of the whole process: a Go peer's runtime threads (sysmon,
+// the garbage collector's) count, for the C contender too, whose peer is a
+// Go process running the proxy in one cgo call. The peer runs with this
+// process's GOMAXPROCS and inherits its CPU affinity; a peer that has not
+// finished after a minute and a millisecond per connection (or ten per
+// MiB) is killed, which ends the client's and the backend's waits.
 //
 // # Floor
 //
@@ -115,6 +174,23 @@
 // Read parking in the netpoller until the other side writes, so one
 // operation (one read and one write) is half a round trip. Its idle "sources"
 // are 10,000 eventfds, each with a goroutine blocked in Read.
+//
+// Proxy. The proxies' rows count the whole peer process, the Go runtime's
+// threads too. The C proxy runs in one cgo call, which the runtime's
+// sysmon sees as one long system call: it takes the P away once and then
+// sleeps. go-sdevent's loop runs Go code between its system calls, and in
+// proxy_bulk a dispatch splices for milliseconds while bytes keep coming.
+// With more than one P, a loop of few, long iterations is not rescheduled
+// for 10 ms (its yield to the scheduler is looked at every 128
+// iterations), so sysmon preempts it, takes its P at its next system call
+// and goes back to waking every 20 µs; with one P, sysmon takes the P from
+// any system call that outlasts one of its ticks, such as a splice of a
+// full pipe, with the same effect. Most of go-sdevent's context switches
+// beyond C's in proxy_bulk are sysmon's (its thread's, in
+// /proc/PID/task/TID/status). The go-sdevent proxy also makes a system
+// call or two per connection more than C: the loop looks at its epoll fd
+// without waiting before each wait that blocks, and a source made ONESHOT
+// after AddIO is registered again with EPOLLONESHOT.
 //
 // Defer and timers. The idiomatic defer is a goroutine handing tokens to
 // another through an unbuffered channel. Its timers are time.AfterFunc

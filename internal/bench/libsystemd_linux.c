@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -468,5 +470,235 @@ int64_t sdb_floor_eventfd(long n) {
                 close(ep);
         if (efd >= 0)
                 close(efd);
+        return r;
+}
+
+/* The proxy workload's proxy: systemd-socket-proxyd's logic on sd-event.
+ * An IO source on the listening socket; for each connection accepted, a
+ * non-blocking connect to the backend, then a pipe for each direction and
+ * an IO source for each socket, whose events follow the pipes' fill:
+ * EPOLLIN while the pipe it feeds has room, EPOLLOUT while the pipe it
+ * drains has bytes. Unlike socket-proxyd, an error fails the run: every
+ * source exits the loop on failure. */
+#define PROXY_PIPE_SIZE (256 * 1024)
+
+struct proxy;
+
+struct splice_pipe {
+        int fd[2];
+        size_t full, size;
+};
+
+/* front is the accepted socket, back the one to the backend; each -1 once
+ * closed. */
+struct conn {
+        struct proxy *p;
+        struct conn *prev, *next;
+        int front, back;
+        sd_event_source *front_src, *back_src;
+        struct splice_pipe to_back, to_front;
+};
+
+struct proxy {
+        sd_event *e;
+        struct sockaddr_in backend;
+        long n, done;
+        struct conn *conns; /* the open ones, closed with the loop */
+};
+
+static void hang_up(int *fd, sd_event_source **s) {
+        *s = sd_event_source_unref(*s);
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
+static void conn_close(struct conn *c) {
+        hang_up(&c->front, &c->front_src);
+        hang_up(&c->back, &c->back_src);
+        for (int i = 0; i < 2; i++) {
+                if (c->to_back.fd[i] >= 0)
+                        close(c->to_back.fd[i]);
+                if (c->to_front.fd[i] >= 0)
+                        close(c->to_front.fd[i]);
+        }
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                c->p->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        free(c);
+}
+
+static int hung_up(int e) {
+        return e == ECONNRESET || e == EPIPE || e == ENOTCONN || e == ECONNABORTED || e == ESHUTDOWN;
+}
+
+/* conn_move splices from *from into b and from b to *to while either moves
+ * bytes; a side that ended, or hung up, is closed and its source freed. */
+static int conn_move(int *from, struct splice_pipe *b, int *to, sd_event_source **from_src, sd_event_source **to_src) {
+        int moved;
+        do {
+                ssize_t k;
+                moved = 0;
+                if (b->full < b->size && *from >= 0 && *to >= 0) {
+                        k = splice(*from, NULL, b->fd[1], NULL, b->size - b->full, SPLICE_F_MOVE|SPLICE_F_NONBLOCK);
+                        if (k > 0) {
+                                b->full += k;
+                                moved = 1;
+                        } else if (k == 0 || hung_up(errno))
+                                hang_up(from, from_src);
+                        else if (errno != EAGAIN && errno != EINTR)
+                                return -errno;
+                }
+                if (b->full > 0 && *to >= 0) {
+                        k = splice(b->fd[0], NULL, *to, NULL, b->full, SPLICE_F_MOVE|SPLICE_F_NONBLOCK);
+                        if (k > 0) {
+                                b->full -= k;
+                                moved = 1;
+                        } else if (k == 0 || hung_up(errno))
+                                hang_up(to, to_src);
+                        else if (errno != EAGAIN && errno != EINTR)
+                                return -errno;
+                }
+        } while (moved);
+        return 0;
+}
+
+static int on_traffic(sd_event_source *s, int fd, uint32_t revents, void *u);
+
+static int conn_watch_side(struct conn *c, int fd, sd_event_source **s, uint32_t events) {
+        if (*s)
+                return sd_event_source_set_io_events(*s, events);
+        if (fd < 0)
+                return 0;
+        int r = sd_event_add_io(c->p->e, s, fd, events, on_traffic, c);
+        if (r >= 0)
+                r = sd_event_source_set_exit_on_failure(*s, 1);
+        return r;
+}
+
+static int conn_watch(struct conn *c) {
+        uint32_t front = 0, back = 0;
+        if (c->to_front.full > 0)
+                front |= EPOLLOUT;
+        if (c->to_front.full < c->to_front.size)
+                back |= EPOLLIN;
+        if (c->to_back.full > 0)
+                back |= EPOLLOUT;
+        if (c->to_back.full < c->to_back.size)
+                front |= EPOLLIN;
+        int r = conn_watch_side(c, c->front, &c->front_src, front);
+        if (r < 0)
+                return r;
+        return conn_watch_side(c, c->back, &c->back_src, back);
+}
+
+static int on_traffic(sd_event_source *s, int fd, uint32_t revents, void *u) {
+        struct conn *c = u;
+        struct proxy *p = c->p;
+        int r = conn_move(&c->front, &c->to_back, &c->back, &c->front_src, &c->back_src);
+        if (r >= 0)
+                r = conn_move(&c->back, &c->to_front, &c->front, &c->back_src, &c->front_src);
+        if (r < 0)
+                return r;
+        if ((c->front < 0 && c->to_back.full == 0) || (c->back < 0 && c->to_front.full == 0)) {
+                conn_close(c);
+                if (++p->done == p->n)
+                        return sd_event_exit(p->e, 0);
+                return 0;
+        }
+        return conn_watch(c);
+}
+
+static int pipe_open(struct splice_pipe *b) {
+        if (pipe2(b->fd, O_CLOEXEC|O_NONBLOCK) < 0)
+                return -errno;
+        (void) fcntl(b->fd[0], F_SETPIPE_SZ, PROXY_PIPE_SIZE); /* a smaller pipe will do */
+        int size = fcntl(b->fd[0], F_GETPIPE_SZ);
+        if (size < 0)
+                return -errno;
+        b->size = size;
+        return 0;
+}
+
+static int conn_complete(struct conn *c) {
+        int r = pipe_open(&c->to_back);
+        if (r >= 0)
+                r = pipe_open(&c->to_front);
+        if (r >= 0)
+                r = conn_watch(c);
+        return r;
+}
+
+static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *u) {
+        struct conn *c = u;
+        int error = 0;
+        socklen_t len = sizeof error;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+                return -errno;
+        if (error != 0)
+                return -error;
+        c->back_src = sd_event_source_unref(c->back_src);
+        return conn_complete(c);
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *u) {
+        struct proxy *p = u;
+        int nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK|SOCK_CLOEXEC);
+        if (nfd < 0)
+                return errno == EAGAIN || errno == EINTR || errno == ECONNABORTED ? 0 : -errno;
+        struct conn *c = calloc(1, sizeof *c);
+        if (!c) {
+                close(nfd);
+                return -ENOMEM;
+        }
+        *c = (struct conn) {
+                .p = p, .next = p->conns, .front = nfd, .back = -1,
+                .to_back = { { -1, -1 } }, .to_front = { { -1, -1 } },
+        };
+        if (p->conns)
+                p->conns->prev = c;
+        p->conns = c;
+        c->back = socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0);
+        if (c->back < 0)
+                return -errno;
+        if (connect(c->back, (struct sockaddr *) &p->backend, sizeof p->backend) == 0)
+                return conn_complete(c);
+        if (errno != EINPROGRESS)
+                return -errno;
+        int r = sd_event_add_io(p->e, &c->back_src, c->back, EPOLLOUT, on_connected, c);
+        if (r >= 0)
+                r = sd_event_source_set_exit_on_failure(c->back_src, 1);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->back_src, SD_EVENT_ONESHOT);
+        return r;
+}
+
+/* sdb_proxy proxies connections accepted on listen_fd to 127.0.0.1:port
+ * until n were proxied and closed; 0 or a negative errno. */
+int sdb_proxy(int listen_fd, int port, long n) {
+        struct proxy p = { .n = n };
+        p.backend.sin_family = AF_INET;
+        p.backend.sin_port = htons(port);
+        p.backend.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sd_event_source *s = NULL;
+        int flags = fcntl(listen_fd, F_GETFL);
+        int r = flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : 0;
+        if (r >= 0)
+                r = sd_event_new(&p.e);
+        if (r >= 0)
+                r = sd_event_add_io(p.e, &s, listen_fd, EPOLLIN, on_accept, &p);
+        if (r >= 0)
+                r = sd_event_source_set_exit_on_failure(s, 1);
+        if (r >= 0)
+                r = sd_event_loop(p.e);
+        if (r >= 0 && (r != 0 || p.done != p.n))
+                r = -EPROTO;
+        while (p.conns)
+                conn_close(p.conns);
+        sd_event_source_unref(s);
+        sd_event_unref(p.e);
         return r;
 }

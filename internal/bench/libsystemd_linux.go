@@ -17,6 +17,7 @@ int64_t sdb_ping(int fd, long n);
 int64_t sdb_echo(int fd, long n);
 int sdb_spawn_exe(char *buf, int size);
 int64_t sdb_floor_eventfd(long n);
+int sdb_proxy(int listen_fd, int port, long n);
 */
 import "C"
 
@@ -104,6 +105,21 @@ func (Libsystemd) Ping(fd, n int) (time.Duration, error) {
 func (Libsystemd) Echo(fd, n int) error {
 	_, err := elapsed("echo", C.sdb_echo(C.int(fd), C.long(n)))
 	return err
+}
+
+// ProxyConns runs the short connections through a C sd-event proxy; the
+// peer is a Go process, whose proxy runs in a cgo call.
+func (c Libsystemd) ProxyConns(n int) (ProxyRun, error) { return runProxy(c, n, 0) }
+
+// ProxyBulk runs the bulk transfer through a C sd-event proxy.
+func (c Libsystemd) ProxyBulk(mibs int) (ProxyRun, error) { return runProxy(c, 0, mibs) }
+
+// Proxy is systemd-socket-proxyd's logic on a C sd-event loop (proxier).
+func (Libsystemd) Proxy(listenFd, port, n int) error {
+	if r := C.sdb_proxy(C.int(listenFd), C.int(port), C.long(n)); r < 0 {
+		return fmt.Errorf("sd-event proxy: %w", syscall.Errno(-r))
+	}
+	return nil
 }
 
 // spawnExe starts a child the way the C children workload does and returns

@@ -28,6 +28,11 @@ type Contender interface {
 	// PingPong plays n round trips with a peer process over a socketpair
 	// (see PingPong in pingpong_linux.go).
 	PingPong(n int) (PingPongRun, error)
+	// ProxyConns proxies n short connections, one at a time, and
+	// ProxyBulk one connection carrying mib MiB, through the contender's
+	// proxy in a peer process (see runProxy in proxy_linux.go).
+	ProxyConns(n int) (ProxyRun, error)
+	ProxyBulk(mib int) (ProxyRun, error)
 }
 
 // PingPongRun is what one run of the pingpong workload measured.
@@ -35,6 +40,16 @@ type PingPongRun struct {
 	Elapsed time.Duration // from the first message sent to the last reply read
 	// CPU is the user and system time of both processes over the round
 	// trips, Switches their voluntary and involuntary context switches.
+	CPU      time.Duration
+	Switches int64
+}
+
+// ProxyRun is what one run of a proxy workload measured.
+type ProxyRun struct {
+	Elapsed time.Duration // from the first connect to the last response read, or the backend's end of file
+	// CPU is the user and system time of the proxy (the peer process), from
+	// just before it was ready to its end, Switches its voluntary and
+	// involuntary context switches.
 	CPU      time.Duration
 	Switches int64
 }
@@ -89,6 +104,8 @@ func (Missing) TimerRearm(int) (time.Duration, error)    { return 0, errMissing 
 func (Missing) Signal(int) (time.Duration, error)        { return 0, errMissing }
 func (Missing) Children(int) (ChildrenRun, error)        { return ChildrenRun{}, errMissing }
 func (Missing) PingPong(int) (PingPongRun, error)        { return PingPongRun{}, errMissing }
+func (Missing) ProxyConns(int) (ProxyRun, error)         { return ProxyRun{}, errMissing }
+func (Missing) ProxyBulk(int) (ProxyRun, error)          { return ProxyRun{}, errMissing }
 
 // Sample is what one run of a workload measured.
 type Sample struct {
@@ -104,8 +121,9 @@ type Sample struct {
 type Workload struct {
 	Name    string
 	Metrics []string // the table rows it yields: its name, or timers_add and timers_total
-	// Units has the unit of each metric that is not a time (ns/op), for
-	// the metrics that come from Sample.Counts.
+	// Units has the unit of each metric that is not in ns/op: those that
+	// come from Sample.Counts (context switches), and times per something
+	// else than an operation ("ns/MiB").
 	Units map[string]string
 	Count int // operations with Div 1, as in sdbench.c
 	Run   func(c Contender, n int) (Sample, error)
@@ -120,7 +138,7 @@ const IdleIO = 10000
 func one(d time.Duration, err error) (Sample, error) { return Sample{Elapsed: []time.Duration{d}}, err }
 
 // Workloads are the seven workloads of sdbench.c, in its order, then
-// pingpong, which sdbench.c does not have.
+// pingpong and the two proxy workloads, which sdbench.c does not have.
 var Workloads = []Workload{
 	{"defer", []string{"defer"}, nil, 2_000_000, func(c Contender, n int) (Sample, error) { return one(c.Defer(n)) }},
 	{"io_idle0", []string{"io_idle0"}, nil, 500_000, func(c Contender, n int) (Sample, error) { return one(c.IO(n, 0)) }},
@@ -140,6 +158,17 @@ var Workloads = []Workload{
 			r, err := c.PingPong(n)
 			return Sample{Elapsed: []time.Duration{r.Elapsed, r.CPU}, Counts: []float64{float64(r.Switches)}}, err
 		}},
+	{"proxy_conn", []string{"proxy_conn", "proxy_conn_cpu", "proxy_conn_csw"},
+		map[string]string{"proxy_conn": "ns/conn", "proxy_conn_cpu": "ns/conn", "proxy_conn_csw": "switches/conn"}, 10_000,
+		func(c Contender, n int) (Sample, error) { return proxySample(c.ProxyConns(n)) }},
+	{"proxy_bulk", []string{"proxy_bulk", "proxy_bulk_cpu", "proxy_bulk_csw"},
+		map[string]string{"proxy_bulk": "ns/MiB", "proxy_bulk_cpu": "ns/MiB", "proxy_bulk_csw": "switches/MiB"}, 1024,
+		func(c Contender, n int) (Sample, error) { return proxySample(c.ProxyBulk(n)) }},
+}
+
+// proxySample is a proxy run's time, the proxy's CPU time and its switches.
+func proxySample(r ProxyRun, err error) (Sample, error) {
+	return Sample{Elapsed: []time.Duration{r.Elapsed, r.CPU}, Counts: []float64{float64(r.Switches)}}, err
 }
 
 // Config says what Run runs.
@@ -199,7 +228,7 @@ type ContenderRow struct {
 // rounds, their medians, and the ratios of the medians.
 type Row struct {
 	Metric  string               `json:"metric"`
-	Unit    string               `json:"unit,omitempty"` // of a count; empty: ns/op
+	Unit    string               `json:"unit,omitempty"` // empty: ns/op
 	Ops     int                  `json:"ops"`
 	Samples map[string][]float64 `json:"ns_per_op"`
 	Median  map[string]float64   `json:"median_ns_per_op"`
@@ -514,8 +543,9 @@ func measure(w Workload, c Contender, n int) (Sample, error) {
 }
 
 // WriteTable writes the report as the command prints it: one line per
-// metric with the median ns/op of every contender and the ratios, then the
-// memory, thread and scaling figures.
+// metric with the median ns/op of every contender and the ratios, what the
+// rows of the workloads run in two processes measure, then the memory,
+// thread and scaling figures.
 func (rep *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString(rep.heading() + "\n")
@@ -527,11 +557,8 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	b.WriteString("\n")
 	if len(rep.Rows) > 0 {
 		writeColumns(&b, rep.rowTable())
-		for _, row := range rep.Rows {
-			if row.Metric == "pingpong" {
-				b.WriteString("pingpong: ns per round trip with a peer process; _cpu: user+system ns of both processes\n" +
-					"per round trip; _csw: context switches (voluntary+involuntary) of both per round trip\n")
-			}
+		for _, note := range rep.notes() {
+			b.WriteString(note + "\n")
 		}
 	}
 	if len(rep.Memory) > 0 {
@@ -587,6 +614,29 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	return err
 }
 
+// rowNotes say what the rows of the workloads run in two processes
+// measure, one line of the table's width at a time.
+var rowNotes = map[string]string{
+	"pingpong": "pingpong: ns per round trip with a peer process; _cpu: user+system ns of both processes\n" +
+		"per round trip; _csw: context switches (voluntary+involuntary) of both per round trip",
+	"proxy_conn": "proxy_conn: ns per short connection (connect, 64 bytes each way, close) through a proxy\n" +
+		"in a peer process; _cpu: user+system ns of the proxy per connection; _csw: its context\n" +
+		"switches (voluntary+involuntary) per connection",
+	"proxy_bulk": "proxy_bulk: ns per MiB sent from client to backend through the proxy on one connection;\n" +
+		"_cpu: user+system ns of the proxy per MiB; _csw: its context switches per MiB",
+}
+
+// notes returns the rowNotes of the report's rows, in their order.
+func (rep *Report) notes() []string {
+	var notes []string
+	for _, row := range rep.Rows {
+		if note, ok := rowNotes[row.Metric]; ok {
+			notes = append(notes, note)
+		}
+	}
+	return notes
+}
+
 // heading is the report's first line: rounds, counts, Go, CPUs, GOMAXPROCS.
 func (rep *Report) heading() string {
 	pinned := ""
@@ -614,7 +664,7 @@ func (rep *Report) rowTable() [][]string {
 				cell = c.Missing
 			} else if m, ok := row.Median[c.Name]; ok {
 				cell = strconv.FormatFloat(m, 'f', 1, 64)
-				if row.Unit != "" {
+				if row.Unit != "" && !strings.HasPrefix(row.Unit, "ns/") {
 					cell = strconv.FormatFloat(m, 'f', 2, 64)
 				}
 			}
@@ -627,8 +677,9 @@ func (rep *Report) rowTable() [][]string {
 }
 
 // WriteMarkdown writes the report for a README: its heading and the
-// libsystemd it ran as a paragraph, the metrics as a Markdown table, and
-// the memory, thread and children figures as a list.
+// libsystemd it ran as a paragraph, the metrics as a Markdown table, what
+// the rows of the workloads run in two processes measure, and the memory,
+// thread and children figures as a list.
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString(rep.heading())
@@ -646,6 +697,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 			}
 		}
 		b.WriteString("\n")
+		for _, note := range rep.notes() {
+			b.WriteString(strings.ReplaceAll(note, "\n", " ") + "\n\n")
+		}
 	}
 	for _, m := range rep.Memory {
 		fmt.Fprintf(&b, "- %s: %.0f bytes per idle IO source, %.0f per idle timer (%d of each)\n", m.Contender, m.IOBytes, m.TimerBytes, m.Sources)

@@ -58,6 +58,12 @@ func (f *fake) PingPong(n int) (PingPongRun, error) {
 	d, err := f.next("pingpong", n)
 	return PingPongRun{Elapsed: d, CPU: 2 * d, Switches: int64(4 * n)}, err
 }
+func (f *fake) ProxyConns(n int) (ProxyRun, error) { return f.proxy("proxy_conn", n) }
+func (f *fake) ProxyBulk(n int) (ProxyRun, error)  { return f.proxy("proxy_bulk", n) }
+func (f *fake) proxy(w string, n int) (ProxyRun, error) {
+	d, err := f.next(w, n)
+	return ProxyRun{Elapsed: d, CPU: d / 2, Switches: int64(3 * n)}, err
+}
 func (f *fake) IdleMemory(n int) (float64, float64, error) {
 	*f.log = append(*f.log, fmt.Sprintf("%s memory %d", f.name, n))
 	return f.memory[0], f.memory[1], nil
@@ -143,7 +149,7 @@ func TestRunAlternates(t *testing.T) {
 }
 
 // TestRunAll: without Match, all seven workloads of sdbench.c run with its
-// counts, then pingpong, after the children runs with ChildrenCounts
+// counts, then pingpong and the proxy workloads, after the children runs with ChildrenCounts
 // (first, before any contender made threads, and only go-sdevent and C),
 // then the memory figures.
 func TestRunAll(t *testing.T) {
@@ -166,6 +172,8 @@ func TestRunAll(t *testing.T) {
 		"a signal 200000", "c signal 200000",
 		"a children 1000", "c children 1000",
 		"a pingpong 50000", "c pingpong 50000",
+		"a proxy_conn 10000", "c proxy_conn 10000",
+		"a proxy_bulk 1024", "c proxy_bulk 1024",
 		"a memory 7", "c memory 7",
 	}
 	if !slices.Equal(log, want) {
@@ -176,7 +184,8 @@ func TestRunAll(t *testing.T) {
 		metrics = append(metrics, r.Metric)
 	}
 	if want := []string{"defer", "io_idle0", "io_idle10000", "timers_add", "timers_total", "timer_rearm", "signal", "children",
-		"pingpong", "pingpong_cpu", "pingpong_csw"}; !slices.Equal(metrics, want) {
+		"pingpong", "pingpong_cpu", "pingpong_csw", "proxy_conn", "proxy_conn_cpu", "proxy_conn_csw",
+		"proxy_bulk", "proxy_bulk_cpu", "proxy_bulk_csw"}; !slices.Equal(metrics, want) {
 		t.Errorf("rows %v, want %v", metrics, want)
 	}
 	if want := []Memory{{"a", 7, 100, 200}, {"c", 7, 300, 400}}; !reflect.DeepEqual(rep.Memory, want) {
@@ -420,6 +429,62 @@ func TestWriteTable(t *testing.T) {
 	}
 	if len(lines) != 26 {
 		t.Errorf("%d lines, want 26:\n%s", len(lines), out.String())
+	}
+}
+
+// TestWriteProxyRows: the proxy rows have their units (in JSON too), the
+// counts two decimals and the times one, and the table and the Markdown say
+// what they measure.
+func TestWriteProxyRows(t *testing.T) {
+	check(t)
+	var log []string
+	a, b, c := fakes(&log)
+	rep, err := Run(Config{Rounds: 1, Div: 1000, Contenders: []Contender{a, b, c}, Match: regexp.MustCompile("^proxy")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var units []string
+	for _, row := range rep.Rows {
+		units = append(units, row.Metric+" "+row.Unit)
+	}
+	if want := []string{"proxy_conn ns/conn", "proxy_conn_cpu ns/conn", "proxy_conn_csw switches/conn",
+		"proxy_bulk ns/MiB", "proxy_bulk_cpu ns/MiB", "proxy_bulk_csw switches/MiB"}; !slices.Equal(units, want) {
+		t.Errorf("units %q, want %q", units, want)
+	}
+	var table, md strings.Builder
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"proxy_conn       10  10.0  20.0  40.0  0.50     2.00",
+		"proxy_conn_cpu   10   5.0  10.0  20.0  0.50     2.00",
+		"proxy_conn_csw   10  3.00  3.00  3.00  1.00     1.00",
+		"proxy_bulk        1  10.0  20.0  40.0  0.50     2.00",
+		"proxy_conn: ns per short connection (connect, 64 bytes each way, close) through a proxy",
+		"_cpu: user+system ns of the proxy per MiB; _csw: its context switches per MiB",
+	} {
+		if !strings.Contains(table.String(), "\n"+line+"\n") {
+			t.Errorf("table lacks %q:\n%s", line, table.String())
+		}
+	}
+	for _, line := range []string{
+		"| proxy_bulk_csw | 1 | 3.00 | 3.00 | 3.00 | 1.00 | 1.00 |",
+		"proxy_conn: ns per short connection (connect, 64 bytes each way, close) through a proxy in a peer process; _cpu:",
+		"proxy_bulk: ns per MiB sent from client to backend through the proxy on one connection; _cpu:",
+	} {
+		if !strings.Contains(md.String(), line) {
+			t.Errorf("Markdown lacks %q:\n%s", line, md.String())
+		}
+	}
+	j, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(j), `"metric":"proxy_bulk","unit":"ns/MiB","ops":1,`) {
+		t.Errorf("JSON lacks proxy_bulk's unit: %s", j)
 	}
 }
 

@@ -34,8 +34,11 @@ func built() []Contender {
 
 // tiny returns the small count a test runs w with.
 func tiny(w Workload) int {
-	if w.Name == "children" {
+	switch w.Name {
+	case "children":
 		return 5
+	case "proxy_bulk":
+		return 4
 	}
 	return 50
 }
@@ -138,15 +141,16 @@ func TestIdleMemory(t *testing.T) {
 
 // TestRunReal runs the runner end to end with the contenders of this build
 // at tiny counts: one round of defer, children with ChildrenCounts (on
-// go-sdevent and libsystemd, not idiomatic), pingpong and memory.
+// go-sdevent and libsystemd, not idiomatic), pingpong, the proxy
+// workloads and memory.
 func TestRunReal(t *testing.T) {
 	check(t)
 	rep, err := Run(Config{Rounds: 1, Div: 1000, Contenders: Contenders(), ChildrenCounts: []int{1000, 2000}, MemorySources: 100,
-		Match: regexpMust(t, "^(defer|children|pingpong|memory)$")})
+		Match: regexpMust(t, "^(defer|children|pingpong|proxy_conn|proxy_bulk|memory)$")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 5 || len(rep.Scaling) != 2 || rep.Scaling[0].Children != 1 || rep.Scaling[1].Children != 2 ||
+	if len(rep.Rows) != 11 || len(rep.Scaling) != 2 || rep.Scaling[0].Children != 1 || rep.Scaling[1].Children != 2 ||
 		rep.ScalingThreads == nil || rep.ScalingThreads.Children != 2 || len(rep.Threads) != 2 || len(rep.Memory) == 0 {
 		t.Errorf("report %+v", rep)
 	}
