@@ -180,17 +180,17 @@
 // sysmon sees as one long system call: it takes the P away once and then
 // sleeps. go-sdevent's loop runs Go code between its system calls, and in
 // proxy_bulk a dispatch splices for milliseconds while bytes keep coming.
-// With more than one P, a loop of few, long iterations is not rescheduled
-// for 10 ms (its yield to the scheduler is looked at every 128
-// iterations), so sysmon preempts it, takes its P at its next system call
-// and goes back to waking every 20 µs; with one P, sysmon takes the P from
-// any system call that outlasts one of its ticks, such as a splice of a
-// full pipe, with the same effect. Most of go-sdevent's context switches
-// beyond C's in proxy_bulk are sysmon's (its thread's, in
-// /proc/PID/task/TID/status). The go-sdevent proxy also makes a system
-// call or two per connection more than C: the loop looks at its epoll fd
-// without waiting before each wait that blocks, and a source made ONESHOT
-// after AddIO is registered again with EPOLLONESHOT.
+// A goroutine not rescheduled for 10 ms is preempted by sysmon, which then
+// takes its P at its next system call and goes back to waking every 20 µs;
+// the loop yields to the scheduler every 2 ms to avoid that, and reads the
+// clock for it more often once its iterations grow long. With one P,
+// sysmon takes the P from any system call that outlasts one of its ticks,
+// such as a splice of a full pipe, with the same effect, which no yield
+// avoids: most of go-sdevent's context switches beyond C's in proxy_bulk
+// are then sysmon's (its thread's, in /proc/PID/task/TID/status), as the
+// idiomatic proxy's are. The go-sdevent proxy also makes a system call
+// per connection more than C: a source made ONESHOT after AddIO is
+// registered again with EPOLLONESHOT, where sd-event only notes the change.
 //
 // Defer and timers. The idiomatic defer is a goroutine handing tokens to
 // another through an unbuffered channel. Its timers are time.AfterFunc

@@ -84,3 +84,8 @@ func TestLibsystemdChildrenStartAfterExec(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLibsystemd runs the C contender's workloads the same way as
+// BenchmarkSdevent, for profiles, traces and system call counts beside
+// go-sdevent's.
+func BenchmarkLibsystemd(b *testing.B) { benchContender(b, Libsystemd{}) }
