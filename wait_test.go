@@ -4,6 +4,7 @@ package sdevent_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -250,7 +251,12 @@ func TestSlowIterationsYield(t *testing.T) {
 	e := newLoop(t)
 	slow := keep(t)(e.AddDefer(func(*sdevent.Source) error {
 		// Work, not a wait: the handler holds the P for a millisecond.
+		spins := 0
 		for start := time.Now(); time.Since(start) < time.Millisecond; {
+			spins++
+		}
+		if spins == 0 {
+			return errors.New("the clock stood still")
 		}
 		return nil
 	}))
