@@ -126,7 +126,7 @@ func (p *Parker) Wait(events []unix.EpollEvent, timeout time.Duration) (int, err
 	defer func() { p.events = nil }()
 	for {
 		if err := p.setDeadline(end); err != nil {
-			return EpollWait(epfd, events, max(end-Monotonic(), 0))
+			return waitRest(epfd, events, end)
 		}
 		p.parked.Store(true)
 		err := p.rc.Read(p.read)
@@ -142,18 +142,24 @@ func (p *Parker) Wait(events []unix.EpollEvent, timeout time.Duration) (int, err
 		case err == nil:
 			return p.n, p.err
 		case !errors.Is(err, os.ErrDeadlineExceeded):
-			if timeout < 0 {
-				return EpollWait(epfd, events, -1)
-			}
-			return EpollWait(epfd, events, max(end-Monotonic(), 0))
+			return waitRest(epfd, events, end)
 		case timeout > 0 && end-Monotonic() <= fineWait:
 			// The runtime's part of the wait is over; the kernel waits
 			// out the rest to the nanosecond.
-			return EpollWait(epfd, events, max(end-Monotonic(), 0))
+			return waitRest(epfd, events, end)
 		}
 		// The deadline of a Kick that took an earlier park: park again.
 		p.deadline = true
 	}
+}
+
+// waitRest waits in the kernel for what is left of a wait that ends at end
+// (0: no end), when the runtime's poller cannot, or need not, wait longer.
+func waitRest(epfd int, events []unix.EpollEvent, end time.Duration) (int, error) {
+	if end == 0 {
+		return EpollWait(epfd, events, -1)
+	}
+	return EpollWait(epfd, events, max(end-Monotonic(), 0))
 }
 
 // setDeadline sets f's read deadline for a wait that ends at end (0: no
